@@ -1,0 +1,1 @@
+"""The embedded stack: PostgreSQL and a Kafka-protocol broker from wheels, started under `.run/`."""

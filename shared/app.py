@@ -1,0 +1,82 @@
+"""The FastAPI app factory: health, readiness, and the one place where errors become HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import DomainError, InvalidInputError
+
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)] or ["body"]
+    return ".".join(parts)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    errors = []
+    for err in exc.errors():
+        reason = str(err.get("msg", "invalid"))
+        reason = reason.removeprefix("Value error, ")
+        errors.append({"field": _field(err.get("loc", ())), "reason": reason})
+    return errors
+
+
+async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    return JSONResponse(status_code=422, content={"code": "invalid_input", "errors": errors,
+                                                  "detail": errors[0]["reason"] if errors else "invalid input"})
+
+
+async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
+    if isinstance(exc, InvalidInputError):
+        body["errors"] = [{"field": exc.field, "reason": exc.message}]
+    return JSONResponse(status_code=exc.status_code, content=body)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
+    return JSONResponse(status_code=exc.status_code, content={"code": code, "detail": exc.detail},
+                        headers=getattr(exc, "headers", None))
+
+
+def create_app(
+    title: str,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter],
+    ready_checks: Callable[[FastAPI], Sequence[ReadyCheck]] = lambda _: (),
+) -> FastAPI:
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        """The database answers and the background workers run."""
+        missing = [m for check in ready_checks(app) if (m := await check()) is not None]
+        status = 200 if not missing else 503
+        return JSONResponse(status_code=status, content={"status": "ready" if not missing else "not_ready",
+                                                         "missing": missing})
+
+    for router in routers:
+        app.include_router(router)
+    return app

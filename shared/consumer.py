@@ -1,0 +1,150 @@
+"""The consumer runner: one database transaction per message, recorded whole in the inbox.
+
+A redelivered message finds its event id in the inbox and has no second effect; offsets are committed
+after the transaction. A message that keeps failing goes, after bounded retries, to `<topic>.dlq` with
+the error in its headers, and the consumer carries on. Lost database connections are not the message's
+fault: those are retried until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from shared.envelope import Envelope, MalformedMessageError
+from shared.errors import DomainError
+from shared.store import EventStore, InlineProjection, Recorded, consumed_entry
+from shared.telemetry import continued, tracer
+
+log = logging.getLogger("shared.consumer")
+
+Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
+# failures that retrying cannot mend: straight to the dead-letter topic
+PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError)
+INFRASTRUCTURE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: EventStore,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        handlers: dict[str, Handler],
+        projections: Sequence[InlineProjection] = (),
+        *,
+        group_id: str,
+        max_retries: int = 3,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.consumer = consumer
+        self.producer = producer
+        self.handlers = handlers  # by topic
+        self.projections = projections
+        self.group_id = group_id
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.handled = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+        self.positions: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.consumer.start()
+                break
+            except Exception as exc:
+                log.warning("consumer: broker unreachable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1)
+        try:
+            while True:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        await self.handle(message)
+                        self.positions[tp] = message.offset + 1
+                    await self.consumer.commit({tp: messages[-1].offset + 1})
+        finally:
+            await self.consumer.stop()
+
+    async def handle(self, message: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = Envelope.from_kafka(list(message.headers), message.value)
+        except MalformedMessageError as exc:
+            await self.dead_letter(message, exc, attempts=1)
+            return
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                with continued(envelope.traceparent), tracer("shared.consumer").start_as_current_span(
+                    f"{message.topic} process", kind=SpanKind.CONSUMER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": message.topic,
+                                "messaging.consumer.group.name": self.group_id,
+                                "messaging.message.id": str(envelope.id)},
+                ):
+                    await self.apply(message, envelope)
+                return
+            except INFRASTRUCTURE as exc:
+                log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(1)
+            except PERMANENT as exc:
+                await self.dead_letter(message, exc, attempts)
+                return
+            except Exception as exc:
+                if attempts > self.max_retries:
+                    await self.dead_letter(message, exc, attempts)
+                    return
+                await asyncio.sleep(self.retry_delay * attempts)
+
+    async def apply(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
+        handler = self.handlers.get(message.topic)
+        async with self.pool.acquire() as conn, conn.transaction():
+            position = await conn.fetchval(
+                """
+                INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
+                VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7, $8)
+                ON CONFLICT (source, event_id) DO NOTHING RETURNING position
+                """,
+                self.store.namespace, envelope.source, envelope.id, envelope.type, message.topic,
+                message.partition, message.offset, envelope.model_dump_json(),
+            )
+            if position is None:
+                self.duplicates += 1
+                return
+            entry = consumed_entry(position, envelope.model_dump(mode="json"))
+            if handler is not None:
+                await handler(conn, entry)
+            for projection in self.projections:
+                await projection.apply(conn, entry)
+        self.handled += 1
+
+    async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
+        reason = f"{type(error).__name__}: {error}"[:2000]
+        headers = [*list(message.headers),
+                   ("dlq_error", reason.encode()),
+                   ("dlq_topic", message.topic.encode()),
+                   ("dlq_partition", str(message.partition).encode()),
+                   ("dlq_offset", str(message.offset).encode()),
+                   ("dlq_consumer_group", self.group_id.encode()),
+                   ("dlq_attempts", str(attempts).encode()),
+                   ("dlq_failed_at", datetime.now(UTC).isoformat().encode())]
+        await self.producer.send_and_wait(f"{message.topic}.dlq", message.value, key=message.key, headers=headers)
+        self.dead_lettered += 1
+        log.error("consumer: message dead-lettered",
+                  extra={"topic": message.topic, "offset": message.offset, "error": reason})
+
+
+def dead_letter_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    return next((v.decode() for k, v in headers if k == "dlq_error"), None)

@@ -1,0 +1,83 @@
+"""The CloudEvents 1.0 envelope and its Kafka binding in binary mode (`ce_*` headers, JSON value)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SPEC_VERSION = "1.0"
+_REQUIRED = ("id", "source", "type", "specversion")
+_EXTENSIONS = ("subject", "time", "partitionkey", "sequence", "correlationid", "causationid", "traceparent")
+
+
+class MalformedMessageError(ValueError):
+    """A message that can never be handled: it goes straight to the dead-letter topic."""
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    source: str
+    type: str
+    subject: str | None = None
+    time: datetime
+    datacontenttype: str = "application/json"
+    partitionkey: str | None = None
+    sequence: str | None = None
+    correlationid: str | None = None
+    causationid: str | None = None
+    traceparent: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def attributes(self) -> dict[str, str]:
+        attrs = {"specversion": SPEC_VERSION, "id": str(self.id), "source": self.source, "type": self.type,
+                 "time": self.time.isoformat()}
+        for name in ("subject", "partitionkey", "sequence", "correlationid", "causationid", "traceparent"):
+            value = getattr(self, name)
+            if value is not None:
+                attrs[name] = value
+        return attrs
+
+    def to_kafka(self) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
+        """(key, headers, value) per the CloudEvents Kafka protocol binding, binary content mode."""
+        headers = [(f"ce_{k}", v.encode()) for k, v in self.attributes().items()]
+        headers.append(("content-type", self.datacontenttype.encode()))
+        key = self.partitionkey.encode() if self.partitionkey else None
+        value = json.dumps(self.data, ensure_ascii=False, separators=(",", ":")).encode()
+        return key, headers, value
+
+    @classmethod
+    def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope:
+        attrs: dict[str, Any] = {}
+        content_type = "application/json"
+        try:
+            for name, raw in headers:
+                if name.startswith("ce_"):
+                    attrs[name[3:]] = raw.decode()
+                elif name.lower() == "content-type":
+                    content_type = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise MalformedMessageError(f"header is not UTF-8: {exc}") from None
+        missing = [a for a in _REQUIRED if a not in attrs]
+        if missing:
+            raise MalformedMessageError(f"missing CloudEvents headers: {', '.join('ce_' + m for m in missing)}")
+        if attrs.pop("specversion") != SPEC_VERSION:
+            raise MalformedMessageError("unsupported CloudEvents specversion")
+        if not content_type.startswith("application/json"):
+            raise MalformedMessageError(f"unsupported content type {content_type!r}")
+        try:
+            data = json.loads(value or b"null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedMessageError(f"value is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MalformedMessageError("value is not a JSON object")
+        known = {k: attrs[k] for k in (*_REQUIRED[:3], *_EXTENSIONS) if k in attrs}
+        try:
+            return cls(**known, datacontenttype=content_type, data=data)
+        except ValidationError as exc:
+            raise MalformedMessageError(f"invalid CloudEvents attributes: {exc.errors()[0]['msg']}") from None

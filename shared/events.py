@@ -1,0 +1,98 @@
+"""Domain events: frozen pydantic models with a stable wire name, a schema version and upcasters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+JSON = dict[str, Any]
+Upcaster = Callable[[JSON], JSON]
+
+
+class DomainEvent(BaseModel):
+    """A fact in the past tense. Subclasses set `version` and, where it applies, `private_fields`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: ClassVar[int] = 1
+    # fields kept in the event store (encrypted) but never written to a topic
+    private_fields: ClassVar[frozenset[str]] = frozenset()
+    # events that stay inside the service
+    published: ClassVar[bool] = True
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__
+
+    def partition_key(self) -> str | None:
+        """The Kafka key: the member id where the event is about a member."""
+        value = getattr(self, "member_id", None)
+        return str(value) if value is not None else None
+
+    def public_data(self) -> JSON:
+        return self.model_dump(mode="json", exclude=set(self.private_fields))
+
+
+E = TypeVar("E", bound=type[DomainEvent])
+
+
+class UnknownEventError(LookupError):
+    pass
+
+
+class EventRegistry:
+    """Maps wire names to classes, and old payloads to the current schema through upcasters."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.source = f"/union/{service}"
+        self._classes: dict[str, type[DomainEvent]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, cls: E) -> E:
+        if cls.name() in self._classes:
+            raise ValueError(f"event {cls.name()} registered twice")
+        self._classes[cls.name()] = cls
+        return cls
+
+    def upcaster(self, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function turning a `from_version` payload of `name` into `from_version + 1`."""
+
+        def decorate(fn: Upcaster) -> Upcaster:
+            self._upcasters[(name, from_version)] = fn
+            return fn
+
+        return decorate
+
+    def wire_type(self, cls: type[DomainEvent]) -> str:
+        return f"union.{self.service}.{cls.name()}.v{cls.version}"
+
+    def get(self, name: str) -> type[DomainEvent]:
+        try:
+            return self._classes[name]
+        except KeyError:
+            raise UnknownEventError(name) from None
+
+    def classes(self) -> list[type[DomainEvent]]:
+        return list(self._classes.values())
+
+    def decode(self, name: str, schema_version: int, data: JSON) -> DomainEvent:
+        cls = self.get(name)
+        version = schema_version
+        while version < cls.version:
+            upcast = self._upcasters.get((name, version))
+            if upcast is None:
+                raise UnknownEventError(f"no upcaster for {name} v{version}")
+            data = upcast(dict(data))
+            version += 1
+        return cls.model_validate(data)
+
+
+def parse_wire_type(wire_type: str) -> tuple[str, str, int]:
+    """`union.membership.MemberJoined.v1` -> ("membership", "MemberJoined", 1)."""
+    parts = wire_type.split(".")
+    if len(parts) != 4 or parts[0] != "union" or not parts[3].startswith("v") or not parts[3][1:].isdigit():
+        raise ValueError(f"not a union event type: {wire_type!r}")
+    return parts[1], parts[2], int(parts[3][1:])

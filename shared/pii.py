@@ -1,0 +1,77 @@
+"""Personal data: a data key per person (AES-GCM), wrapped by the master key; a keyed hash for look-ups.
+
+Erasure deletes the person's key (crypto-shredding): their ciphertexts stay in the event history and
+can never be read again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from uuid import UUID
+
+import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_PREFIX = "enc:v1:"
+
+
+class PersonalDataVault:
+    def __init__(self, master_key: bytes, blind_index_key: bytes) -> None:
+        if len(master_key) != 32 or len(blind_index_key) < 16:
+            raise ValueError("the master key must be 32 bytes and the blind-index key at least 16")
+        self._master = AESGCM(master_key)
+        self._blind = blind_index_key
+
+    @classmethod
+    def from_settings(cls, master_key_b64: str, blind_key_b64: str) -> PersonalDataVault:
+        return cls(base64.b64decode(master_key_b64), base64.b64decode(blind_key_b64))
+
+    def blind_index(self, value: str) -> str:
+        return hmac.new(self._blind, value.strip().upper().encode(), hashlib.sha256).hexdigest()
+
+    async def _key(self, conn: asyncpg.Connection, subject: UUID, *, create: bool) -> AESGCM | None:
+        wrapped = await conn.fetchval("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject)
+        if wrapped is None:
+            if not create:
+                return None
+            if await conn.fetchval("SELECT 1 FROM erasures WHERE subject_id = $1", subject):
+                raise PermissionError(f"personal data of {subject} was erased")
+            raw = AESGCM.generate_key(bit_length=256)
+            nonce = os.urandom(12)
+            wrapped = nonce + self._master.encrypt(nonce, raw, subject.bytes)
+            await conn.execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                subject, wrapped,
+            )
+            wrapped = await conn.fetchval("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject)
+        blob = bytes(wrapped)
+        return AESGCM(self._master.decrypt(blob[:12], blob[12:], subject.bytes))
+
+    async def encrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str]:
+        key = await self._key(conn, subject, create=True)
+        assert key is not None
+        out = {}
+        for name, value in values.items():
+            nonce = os.urandom(12)
+            sealed = nonce + key.encrypt(nonce, value.encode(), subject.bytes + name.encode())
+            out[name] = _PREFIX + base64.b64encode(sealed).decode()
+        return out
+
+    async def decrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str | None]:
+        """Clear values, or None for each once the person's key is destroyed."""
+        key = await self._key(conn, subject, create=False)
+        out: dict[str, str | None] = {}
+        for name, value in values.items():
+            if key is None or not value.startswith(_PREFIX):
+                out[name] = None
+                continue
+            sealed = base64.b64decode(value[len(_PREFIX):])
+            out[name] = key.decrypt(sealed[:12], sealed[12:], subject.bytes + name.encode()).decode()
+        return out
+
+    async def erase(self, conn: asyncpg.Connection, subject: UUID) -> bool:
+        await conn.execute("INSERT INTO erasures (subject_id) VALUES ($1) ON CONFLICT DO NOTHING", subject)
+        return await conn.execute("DELETE FROM subject_keys WHERE subject_id = $1", subject) != "DELETE 0"

@@ -1,0 +1,111 @@
+"""One service's running parts: pool, migrations, store, outbox relay, consumer, projections."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from shared.consumer import ConsumerRunner, Handler
+from shared.events import EventRegistry
+from shared.messaging import make_consumer, make_producer
+from shared.migrations import apply_migrations
+from shared.outbox import OutboxRelay
+from shared.projections import Projection, ProjectionRunner
+from shared.settings import KernelSettings
+from shared.store import EventStore
+
+log = logging.getLogger("shared.runtime")
+
+
+@dataclass
+class ServiceDefinition:
+    name: str  # "membership": its topic is union.membership.v1
+    registry: EventRegistry
+    migrations: Path
+    projections: Sequence[Projection] = ()
+    consumes: Mapping[str, Handler] = field(default_factory=dict)  # topic (unprefixed) -> handler
+
+    @property
+    def topic(self) -> str:
+        return f"union.{self.name}.v1"
+
+
+class Runtime:
+    def __init__(self, definition: ServiceDefinition, settings: KernelSettings) -> None:
+        self.definition = definition
+        self.settings = settings
+        self._tasks: list[asyncio.Task[None]] = []
+        self.pool: asyncpg.Pool
+        self.store: EventStore
+        self.relay: OutboxRelay
+        self.consumer: ConsumerRunner | None = None
+        self.projections: ProjectionRunner
+
+    async def start(self, *, background: bool = True) -> None:
+        s = self.settings
+        self.pool = await asyncpg.create_pool(
+            s.database_url, min_size=2, max_size=s.db_pool_size,
+            server_settings={"search_path": s.db_schema, "application_name": self.definition.name},
+        )
+        async with self.pool.acquire() as conn:
+            await apply_migrations(conn, s.db_schema, self.definition.migrations)
+        self.store = EventStore(self.pool, self.definition.registry, schema=s.db_schema,
+                                topic=s.topic(self.definition.topic))
+        self.store.inline.extend(self.definition.projections)
+        self.projections = ProjectionRunner(self.pool, self.store, self.definition.projections)
+        producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
+        self.relay = OutboxRelay(self.pool, self.store, producer, poll_interval=s.relay_poll_interval)
+        if self.definition.consumes:
+            group = f"{s.topic_prefix}{self.definition.name}"
+            topics = [s.topic(t) for t in self.definition.consumes]
+            self.consumer = ConsumerRunner(
+                self.pool, self.store, make_consumer(s, group, topics), producer,
+                {s.topic(t): h for t, h in self.definition.consumes.items()},
+                self.definition.projections, group_id=group, max_retries=s.consumer_max_retries,
+            )
+        if background:
+            self._tasks.append(asyncio.create_task(self._supervise("relay", self.relay.run)))
+            if self.consumer is not None:
+                self._tasks.append(asyncio.create_task(self._supervise("consumer", self.consumer.run)))
+
+    async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s stopped unexpectedly; restarting", name)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.relay.producer.stop()
+        await self.pool.close()
+
+    def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
+        async def database() -> str | None:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    await conn.fetchval("SELECT 1")
+            except Exception:
+                return "database"
+            return None
+
+        async def workers() -> str | None:
+            dead = [t.get_name() for t in self._tasks if t.done()]
+            return f"background tasks stopped: {dead}" if dead else None
+
+        return [database, workers]

@@ -1,0 +1,253 @@
+"""The PostgreSQL event store: append with expected version, streams, the log, the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from shared.envelope import Envelope
+from shared.errors import ConcurrencyError
+from shared.events import JSON, DomainEvent, EventRegistry
+from shared.migrations import schema_namespace
+
+GENESIS = bytes(32)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def chain_hash(prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int,
+               data: JSON) -> bytes:
+    body = canonical_json([stream_id, version, str(event_id), name, schema_version, data])
+    return hashlib.sha256(prev + body.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One entry of a service's log: its own event, or a consumed message from the inbox."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: UUID
+    name: str
+    schema_version: int
+    data: JSON
+    metadata: JSON
+    recorded_at: datetime
+    source: str
+    hash: bytes = b""
+    event: DomainEvent | None = None  # decoded, for the service's own events
+
+    @property
+    def consumed(self) -> bool:
+        return self.event is None
+
+
+@dataclass
+class Stream:
+    stream_id: str
+    events: list[Recorded] = field(default_factory=list)
+
+    @property
+    def version(self) -> int:
+        return self.events[-1].version if self.events else 0
+
+    @property
+    def last_hash(self) -> bytes:
+        return self.events[-1].hash if self.events else GENESIS
+
+
+class InlineProjection(Protocol):
+    async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None: ...
+
+
+@dataclass(frozen=True)
+class Metadata:
+    actor: str = "anonymous"
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    traceparent: str | None = None
+
+    def as_json(self) -> JSON:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+_APPEND = """
+WITH pos AS (SELECT allocate_positions($1, $2) AS first),
+ev AS (
+    INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata,
+                        recorded_at, hash)
+    SELECT pos.first + t.i - 1, $3, t.version, t.event_id, t.event_type, t.schema_version, t.data, $9, $10, t.hash
+    FROM pos, unnest($4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $11::bytea[])
+         WITH ORDINALITY AS t(version, event_id, event_type, schema_version, data, hash, i)
+),
+ob AS (
+    INSERT INTO outbox (position, topic, key, headers, value)
+    SELECT pos.first + o.i - 1, $12, o.key, o.headers, o.value
+    FROM pos, unnest($13::int[], $14::bytea[], $15::jsonb[], $16::bytea[]) AS o(i, key, headers, value)
+),
+wake AS (SELECT pg_notify($17, '') FROM pos WHERE cardinality($13::int[]) > 0)
+SELECT first, (SELECT count(*) FROM wake) FROM pos
+"""
+
+
+class EventStore:
+    """One service's store. Appends run in the caller's transaction, with outbox rows and inline projections."""
+
+    def __init__(self, pool: asyncpg.Pool, registry: EventRegistry, *, schema: str, topic: str) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.schema = schema
+        self.topic = topic
+        self.namespace = schema_namespace(schema)
+        self.channel = f"outbox_{schema}"
+        self.inline: list[InlineProjection] = []
+
+    async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
+        rows = await conn.fetch(
+            "SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id
+        )
+        return Stream(stream_id, [self._own(r) for r in rows])
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        stream: Stream,
+        events: Sequence[DomainEvent],
+        metadata: Metadata,
+    ) -> list[Recorded]:
+        """Append after `stream.version`; ConcurrencyError when another writer got there first."""
+        if not events:
+            return []
+        now = datetime.now(UTC)
+        meta = metadata.as_json()
+        prev, version = stream.last_hash, stream.version
+        recorded: list[Recorded] = []
+        outbox: list[tuple[int, bytes | None, str, bytes]] = []
+        for i, event in enumerate(events, start=1):
+            version += 1
+            data = event.model_dump(mode="json")
+            event_id = uuid4()
+            prev = chain_hash(prev, stream.stream_id, version, event_id, event.name(), event.version, data)
+            entry = Recorded(0, stream.stream_id, version, event_id, event.name(), event.version, data, meta, now,
+                             self.registry.source, prev, event)
+            recorded.append(entry)
+            if event.published:
+                key, headers, value = self.envelope(entry).to_kafka()
+                outbox.append((i, key, json.dumps(headers_to_json(headers)), value))
+        args = (
+            self.namespace, len(recorded), stream.stream_id,
+            [r.version for r in recorded], [r.event_id for r in recorded], [r.name for r in recorded],
+            [r.schema_version for r in recorded], [canonical_json(r.data) for r in recorded],
+            json.dumps(meta), now, [r.hash for r in recorded],
+            self.topic, [o[0] for o in outbox], [o[1] for o in outbox], [o[2] for o in outbox],
+            [o[3] for o in outbox], self.channel,
+        )
+        try:
+            first = await conn.fetchval(_APPEND, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise ConcurrencyError(stream.stream_id, stream.version) from exc
+        positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
+        stream.events.extend(positioned)
+        for projection in self.inline:
+            for entry in positioned:
+                await projection.apply(conn, entry)
+        return positioned
+
+    def envelope(self, entry: Recorded) -> Envelope:
+        assert entry.event is not None
+        meta = entry.metadata
+        return Envelope(
+            id=entry.event_id,
+            source=self.registry.source,
+            type=self.registry.wire_type(type(entry.event)),
+            subject=entry.stream_id,
+            time=entry.recorded_at,
+            partitionkey=entry.event.partition_key() or entry.stream_id,
+            sequence=str(entry.version),
+            correlationid=meta.get("correlation_id"),
+            causationid=meta.get("causation_id"),
+            traceparent=meta.get("traceparent"),
+            data=entry.event.public_data(),
+        )
+
+    async def safe_position(self, conn: asyncpg.Connection) -> int:
+        return int(await conn.fetchval("SELECT safe_position($1)", self.namespace))
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[Recorded]:
+        """Own events after `after`, in position order, never passing one that may still commit."""
+        async with self.pool.acquire() as conn:
+            safe = await self.safe_position(conn)
+            rows = await conn.fetch(
+                "SELECT * FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+                after, safe, limit,
+            )
+        return [self._own(r) for r in rows]
+
+    async def read_log(self, conn: asyncpg.Connection, after: int, limit: int = 1000) -> list[Recorded]:
+        """The whole log, own events and consumed messages, in position order."""
+        safe = await self.safe_position(conn)
+        rows = await conn.fetch(
+            """
+            SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata,
+                   recorded_at, hash, NULL::jsonb AS envelope
+            FROM events WHERE position > $1 AND position <= $2
+            UNION ALL
+            SELECT position, NULL, NULL, event_id, event_type, NULL, NULL, NULL, received_at, NULL, envelope
+            FROM inbox WHERE position > $1 AND position <= $2
+            ORDER BY position LIMIT $3
+            """,
+            after, safe, limit,
+        )
+        return [self._own(r) if r["envelope"] is None else consumed_entry(r["position"], json.loads(r["envelope"]))
+                for r in rows]
+
+    def _own(self, row: asyncpg.Record) -> Recorded:
+        data = json.loads(row["data"])
+        event = self.registry.decode(row["event_type"], row["schema_version"], data)
+        return Recorded(
+            row["position"], row["stream_id"], row["version"], row["event_id"], row["event_type"],
+            row["schema_version"], data, json.loads(row["metadata"]), row["recorded_at"], self.registry.source,
+            bytes(row["hash"]), event,
+        )
+
+    async def verify(self) -> list[str]:
+        """Recompute every stream's hash chain; one line per broken link (an empty list is a pass)."""
+        problems: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            prev_stream, prev_hash, prev_version = None, GENESIS, 0
+            async for row in conn.cursor("SELECT * FROM events ORDER BY stream_id, version"):
+                if row["stream_id"] != prev_stream:
+                    prev_stream, prev_hash, prev_version = row["stream_id"], GENESIS, 0
+                if row["version"] != prev_version + 1:
+                    problems.append(f"{row['stream_id']}: version {row['version']} follows {prev_version}")
+                expected = chain_hash(prev_hash, row["stream_id"], row["version"], row["event_id"], row["event_type"],
+                                      row["schema_version"], json.loads(row["data"]))
+                if expected != bytes(row["hash"]):
+                    problems.append(f"{row['stream_id']}: event {row['version']} (position {row['position']}) "
+                                    "does not match its hash")
+                prev_hash, prev_version = bytes(row["hash"]), row["version"]
+        return problems
+
+
+def consumed_entry(position: int, envelope: JSON) -> Recorded:
+    env = Envelope.model_validate(envelope)
+    name = env.type.split(".")[2] if env.type.count(".") == 3 else env.type
+    version = int(env.sequence) if env.sequence and env.sequence.isdigit() else 0
+    return Recorded(position, env.subject or "", version, env.id, name, 0, env.data,
+                    {"type": env.type, "partitionkey": env.partitionkey, "traceparent": env.traceparent},
+                    env.time, env.source)
+
+
+def headers_to_json(headers: list[tuple[str, bytes]]) -> list[list[str]]:
+    return [[k, v.decode()] for k, v in headers]
+

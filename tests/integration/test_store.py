@@ -1,0 +1,159 @@
+"""The event store against the real PostgreSQL: versions, ordering, hash chain, append-only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from shared.errors import ConcurrencyError
+from shared.runtime import Runtime
+from shared.store import Metadata, Stream
+from tests.support.kernel_app import CounterIncremented
+
+META = Metadata(actor="test")
+
+
+async def append_one(kernel: Runtime, counter: uuid.UUID, by: int = 1) -> None:
+    async with kernel.pool.acquire() as conn, conn.transaction():
+        stream = await kernel.store.load(conn, f"counter-{counter}")
+        await kernel.store.append(conn, stream, [CounterIncremented(counter_id=counter, by=by)], META)
+
+
+async def test_appends_and_reads_a_stream_back(kernel: Runtime) -> None:
+    counter = uuid.uuid4()
+    for by in (1, 2, 3):
+        await append_one(kernel, counter, by)
+    async with kernel.pool.acquire() as conn:
+        stream = await kernel.store.load(conn, f"counter-{counter}")
+    assert [e.version for e in stream.events] == [1, 2, 3]
+    assert [e.event.by for e in stream.events] == [1, 2, 3]  # type: ignore[union-attr]
+    assert stream.events[0].metadata == {"actor": "test"}
+
+
+async def test_two_appends_at_the_same_version_one_wins(kernel: Runtime) -> None:
+    counter = uuid.uuid4()
+    await append_one(kernel, counter)
+    start = asyncio.Event()
+
+    async def contender(by: int) -> str:
+        async with kernel.pool.acquire() as conn, conn.transaction():
+            stream = await kernel.store.load(conn, f"counter-{counter}")
+            await start.wait()
+            try:
+                await kernel.store.append(conn, stream, [CounterIncremented(counter_id=counter, by=by)], META)
+            except ConcurrencyError:
+                return "conflict"
+            return "won"
+
+    tasks = [asyncio.create_task(contender(by)) for by in (10, 20)]
+    await asyncio.sleep(0.1)
+    start.set()
+    assert sorted(await asyncio.gather(*tasks)) == ["conflict", "won"]
+    async with kernel.pool.acquire() as conn:
+        stream = await kernel.store.load(conn, f"counter-{counter}")
+    assert stream.version == 2
+
+
+async def test_no_skipped_events_with_16_writers_and_a_reader(kernel: Runtime) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 4
+    written: list[uuid.UUID] = []
+
+    async def writer() -> None:
+        counter = uuid.uuid4()
+        stream = Stream(f"counter-{counter}")
+        while loop.time() < deadline:
+            async with kernel.pool.acquire() as conn, conn.transaction():
+                recorded = await kernel.store.append(
+                    conn, stream, [CounterIncremented(counter_id=counter, by=1)] * (1 + len(written) % 3), META)
+                # hold some transactions open so later positions commit first
+                if len(written) % 7 == 0:
+                    await asyncio.sleep(0.01)
+            written.extend(r.event_id for r in recorded)
+
+    seen: list[tuple[int, uuid.UUID]] = []
+    writers_done = asyncio.Event()
+
+    async def reader() -> None:
+        after = 0
+        while True:
+            batch = await kernel.store.read_all(after, limit=500)
+            seen.extend((e.position, e.event_id) for e in batch)
+            if batch:
+                after = batch[-1].position
+            elif writers_done.is_set():
+                return
+            else:
+                await asyncio.sleep(0.001)
+
+    reading = asyncio.create_task(reader())
+    await asyncio.gather(*(writer() for _ in range(16)))
+    writers_done.set()
+    await reading
+    positions = [p for p, _ in seen]
+    assert positions == sorted(positions)
+    assert len({i for _, i in seen}) == len(seen), "an event was read twice"
+    assert {i for _, i in seen} == set(written), "the reader skipped an event"
+    assert len(written) > 1000
+
+
+async def test_upcasts_old_payloads_on_read(kernel: Runtime) -> None:
+    counter = uuid.uuid4()
+    async with kernel.pool.acquire() as conn:
+        # a v1 row as an older release wrote it (hash chain included)
+        from shared.store import GENESIS, chain_hash  # noqa: PLC0415
+
+        data = {"counter_id": str(counter), "amount": 5}
+        event_id = uuid.uuid4()
+        digest = chain_hash(GENESIS, f"counter-{counter}", 1, event_id, "CounterIncremented", 1, data)
+        await conn.execute(
+            "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata,"
+            " recorded_at, hash) VALUES (nextval('log_position'), $1, 1, $2, 'CounterIncremented', 1, $3, '{}',"
+            " now(), $4)", f"counter-{counter}", event_id, json.dumps(data), digest,
+        )
+        stream = await kernel.store.load(conn, f"counter-{counter}")
+    event = stream.events[0].event
+    assert isinstance(event, CounterIncremented)
+    assert event.by == 5
+    assert await kernel.store.verify() == []
+
+
+async def test_update_and_delete_of_events_are_refused(kernel: Runtime) -> None:
+    await append_one(kernel, uuid.uuid4())
+    async with kernel.pool.acquire() as conn:
+        for sql in ("UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events CASCADE"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(sql)
+
+
+async def test_verify_reports_a_tampered_event(kernel: Runtime) -> None:
+    counter = uuid.uuid4()
+    for by in (1, 2, 3):
+        await append_one(kernel, counter, by)
+    assert await kernel.store.verify() == []
+    async with kernel.pool.acquire() as conn, conn.transaction():
+        # a privileged operator goes around the trigger
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        await conn.execute(
+            "UPDATE events SET data = jsonb_set(data, '{by}', '200') WHERE stream_id = $1 AND version = 2",
+            f"counter-{counter}",
+        )
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+    problems = await kernel.store.verify()
+    assert problems == [f"counter-{counter}: event 2 (position {problems and problems[0].split('position ')[1].split(')')[0]}) does not match its hash"]
+
+
+async def test_private_fields_stay_out_of_the_outbox(kernel: Runtime) -> None:
+    counter = uuid.uuid4()
+    async with kernel.pool.acquire() as conn, conn.transaction():
+        await kernel.store.append(conn, Stream(f"counter-{counter}"),
+                                  [CounterIncremented(counter_id=counter, by=1, secret="s3cr3t")], META)
+    async with kernel.pool.acquire() as conn:
+        value = await conn.fetchval("SELECT value FROM outbox")
+        stored = await conn.fetchval("SELECT data FROM events")
+    assert b"s3cr3t" not in value
+    assert "s3cr3t" in stored  # the store keeps it (services encrypt such fields before appending)
