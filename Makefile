@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test bench lint fmt tools clean compose-config
+.PHONY: run test bench lint fmt clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -12,16 +12,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# kcat: an independent (librdkafka) reader of our topics, used by the tests
-tools:
-	@command -v kcat >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq kcat) >/dev/null; \
-	  else echo "kcat is missing: run 'sudo apt-get install kcat'" >&2; exit 1; fi; }
-
 run: $(STAMP)
 	@$(PY) -m devstack.run
 
-test: $(STAMP) tools
+test: $(STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

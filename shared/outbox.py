@@ -40,7 +40,7 @@ class OutboxRelay:
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(1, hashtext($1))", self.store.schema):
                 await asyncio.sleep(self.poll_interval * 4)  # another replica relays; stand by
-            await conn.add_listener(self.store.channel, lambda *_: self._wake.set())
+            await conn.add_listener(self.store.channel, self._on_notify)
             backoff = self.poll_interval
             while True:
                 try:
@@ -60,8 +60,12 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
         finally:
             with contextlib.suppress(Exception):
+                await conn.remove_listener(self.store.channel, self._on_notify)
                 await conn.execute("SELECT pg_advisory_unlock(1, hashtext($1))", self.store.schema)
             await self.pool.release(conn)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
 
     async def ensure_started(self) -> None:
         if not self.connected:

@@ -52,7 +52,7 @@ class ProjectionRunner:
         """
         projection = self.projections[name]
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(2, ($1 >> 40)::int)", self.store.namespace)
+            await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
             await self._drain(conn, drain_timeout)
             total = int(await conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)"))
             for table in projection.tables:

@@ -92,8 +92,12 @@ class Runtime:
                 await task
         self._tasks.clear()
         with contextlib.suppress(Exception):
-            await self.relay.producer.stop()
-        await self.pool.close()
+            await asyncio.wait_for(self.relay.producer.stop(), 10)
+        try:
+            await asyncio.wait_for(self.pool.close(), 10)
+        except TimeoutError:
+            log.warning("connections still busy after 10 s; closing them")
+            self.pool.terminate()
 
     def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
         async def database() -> str | None:

@@ -1,0 +1,155 @@
+"""The consumer runner: one effect per message through redelivery and SIGKILL; poison to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.consumer import ConsumerRunner
+from shared.envelope import Envelope
+from shared.messaging import make_consumer
+from shared.runtime import Runtime
+from shared.settings import KernelSettings
+from tests.conftest import Stack
+from tests.support.kafka import produce, read_topic
+from tests.support.kernel_proc import record_effect
+from tests.support.procs import settings_env, start_module
+
+
+def remote_event(counter: uuid.UUID, by: int = 1, **extra: object) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
+    envelope = Envelope(id=uuid.uuid4(), source="/union/remote", type="union.remote.RemoteCounterIncremented.v1",
+                        subject=f"counter-{counter}", time=datetime.now(UTC), partitionkey=str(counter),
+                        data={"counter_id": str(counter), "by": by, **extra})
+    return envelope.to_kafka()
+
+
+async def effects(kernel: Runtime) -> dict[uuid.UUID, int]:
+    async with kernel.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT event_id, count(*) AS n FROM effects GROUP BY event_id")
+    return {r["event_id"]: r["n"] for r in rows}
+
+
+def runner(kernel: Runtime, settings: KernelSettings, group: str) -> ConsumerRunner:
+    topic = settings.topic("union.remote.v1")
+    return ConsumerRunner(kernel.pool, kernel.store, make_consumer(settings, group, [topic]), kernel.relay.producer,
+                          {topic: record_effect}, kernel.definition.projections, group_id=group, max_retries=2,
+                          retry_delay=0.01)
+
+
+async def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_same_message_twice_has_one_effect(
+    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+) -> None:
+    message = remote_event(uuid.uuid4(), by=5)
+    await produce(stack.bootstrap, topics[1], [message, message])  # a redelivery, as the broker would make it
+    await kernel.relay.producer.start()
+    consuming = runner(kernel, kernel_settings, f"g{unique}")
+    task = asyncio.create_task(consuming.run())
+    try:
+        await wait_for(lambda: _handled(consuming, 2))
+    finally:
+        task.cancel()
+    assert list((await effects(kernel)).values()) == [1]
+    assert consuming.duplicates == 1
+    async with kernel.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT total FROM counter_totals") == 5
+        inbox = json.loads(await conn.fetchval("SELECT envelope FROM inbox"))
+    assert inbox["data"]["by"] == 5  # the whole envelope is kept
+    assert inbox["type"] == "union.remote.RemoteCounterIncremented.v1"
+
+
+async def _handled(consuming: ConsumerRunner, n: int) -> bool:
+    return consuming.handled + consuming.duplicates + consuming.dead_lettered >= n
+
+
+async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_handled(
+    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+) -> None:
+    counter = uuid.uuid4()
+    malformed = (b"k", [("ce_id", b"not-a-uuid")], b"{}")
+    failing = remote_event(counter, poison=True)
+    good = remote_event(counter, by=3)
+    # same key: same partition, so the good one comes after both bad ones
+    await produce(stack.bootstrap, topics[1], [(b"k", malformed[1], malformed[2]), (b"k", failing[1], failing[2]),
+                                                (b"k", good[1], good[2])])
+    await kernel.relay.producer.start()
+    consuming = runner(kernel, kernel_settings, f"g{unique}")
+    task = asyncio.create_task(consuming.run())
+    try:
+        await wait_for(lambda: _handled(consuming, 3))
+    finally:
+        task.cancel()
+    assert consuming.dead_lettered == 2
+    assert len(await effects(kernel)) == 1
+    dead = await read_topic(stack.bootstrap, topics[2], expect=2)
+    reasons = sorted(dict(m.headers)["dlq_error"].decode() for m in dead)
+    assert reasons[0].startswith("MalformedMessageError: missing CloudEvents headers")
+    assert reasons[1] == "RuntimeError: this message always fails"
+    assert {dict(m.headers)["dlq_attempts"] for m in dead} == {b"1", b"3"}  # bounded retries, then the DLQ
+    assert all(dict(m.headers)["dlq_topic"].decode() == topics[1] for m in dead)
+
+
+async def test_a_consumer_killed_before_committing_offsets_does_not_double_effects(
+    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, tmp_path: Path,
+) -> None:
+    messages = [remote_event(uuid.uuid4(), by=1) for _ in range(300)]
+    await produce(stack.bootstrap, topics[1], messages)
+    env = settings_env(kernel_settings, WITH_CONSUMER="1", CRASH_AFTER_HANDLED="120")
+    proc = start_module("tests.support.kernel_proc", env, tmp_path / "consumer.log")
+    assert await asyncio.to_thread(proc.wait, 60) == -signal.SIGKILL
+    assert 120 <= sum((await effects(kernel)).values()) < 300
+    env.pop("CRASH_AFTER_HANDLED")
+    proc = start_module("tests.support.kernel_proc", env, tmp_path / "consumer2.log")
+    try:
+        await wait_for(lambda: _count_is(kernel, 300), timeout=60)
+        await asyncio.sleep(1)  # anything redelivered late would show now
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    counts = await effects(kernel)
+    assert len(counts) == 300
+    assert set(counts.values()) == {1}
+
+
+async def _count_is(kernel: Runtime, n: int) -> bool:
+    return len(await effects(kernel)) >= n
+
+
+async def test_a_rebuilt_projection_equals_the_live_one(
+    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+) -> None:
+    from tests.integration.test_relay import append_counters  # noqa: PLC0415
+
+    await append_counters(kernel, 500, per_stream=7)
+    await produce(stack.bootstrap, topics[1], [remote_event(uuid.uuid4(), by=i) for i in range(50)])
+    await kernel.relay.producer.start()
+    consuming = runner(kernel, kernel_settings, f"g{unique}")
+    task = asyncio.create_task(consuming.run())
+    try:
+        await wait_for(lambda: _handled(consuming, 50))
+    finally:
+        task.cancel()
+    async with kernel.pool.acquire() as conn:
+        live = await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")
+    progress: list[tuple[int, int]] = []
+    replayed = await kernel.projections.rebuild("counter_totals", lambda done, total: progress.append((done, total)))
+    async with kernel.pool.acquire() as conn:
+        rebuilt = await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")
+        checkpoint = await conn.fetchval("SELECT position FROM checkpoints WHERE name = 'counter_totals'")
+    assert replayed == 550
+    assert progress[-1] == (550, 550)
+    assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
+    assert len(live) == 72 + 50
+        last = await conn.fetchval("SELECT greatest((SELECT max(position) FROM events), (SELECT max(position) FROM inbox))")
+    assert checkpoint == last

@@ -1,0 +1,54 @@
+"""The kernel test service as a process, for tests that SIGKILL it: `python -m tests.support.kernel_proc`.
+
+Settings come from the environment like any service's. CRASH_AFTER_HANDLED=N kills the process (SIGKILL)
+right after the N-th consumed message's transaction commits, before its offset is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from uuid import UUID
+
+import asyncpg
+
+from shared.consumer import ConsumerRunner
+from shared.runtime import Runtime
+from shared.settings import KernelSettings
+from shared.store import Recorded
+from tests.support import kernel_app
+
+
+async def record_effect(conn: asyncpg.Connection, entry: Recorded) -> None:
+    if entry.data.get("poison"):
+        raise RuntimeError("this message always fails")
+    await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", UUID(str(entry.event_id)))
+
+
+def crash_after(runner: ConsumerRunner, limit: int) -> None:
+    original = runner.apply
+
+    async def apply_then_maybe_die(message, envelope) -> None:  # type: ignore[no-untyped-def]
+        await original(message, envelope)
+        if runner.handled >= limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    runner.apply = apply_then_maybe_die  # type: ignore[method-assign]
+
+
+async def main() -> None:
+    settings = KernelSettings()
+    runtime = Runtime(kernel_app.definition({"union.remote.v1": record_effect}), settings)
+    await runtime.start(background=False)
+    tasks = [asyncio.create_task(runtime.relay.run())]
+    if os.environ.get("WITH_CONSUMER") == "1" and runtime.consumer is not None:
+        if limit := int(os.environ.get("CRASH_AFTER_HANDLED", "0")):
+            crash_after(runtime.consumer, limit)
+        tasks.append(asyncio.create_task(runtime.consumer.run()))
+    print("ready", flush=True)
+    await asyncio.gather(*tasks)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
