@@ -147,9 +147,9 @@ async def test_a_rebuilt_projection_equals_the_live_one(
     async with kernel.pool.acquire() as conn:
         rebuilt = await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")
         checkpoint = await conn.fetchval("SELECT position FROM checkpoints WHERE name = 'counter_totals'")
+        last = await conn.fetchval("SELECT greatest((SELECT max(position) FROM events), (SELECT max(position) FROM inbox))")
     assert replayed == 550
     assert progress[-1] == (550, 550)
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
     assert len(live) == 72 + 50
-        last = await conn.fetchval("SELECT greatest((SELECT max(position) FROM events), (SELECT max(position) FROM inbox))")
     assert checkpoint == last
