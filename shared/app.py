@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
+from uuid import uuid4
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import DomainError, InvalidInputError
+from shared.idempotency import request_fingerprint, run_once
+from shared.store import Metadata
+from shared.telemetry import current_traceparent
 
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -80,3 +86,30 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def request_metadata(request: Request, actor: str | None = None) -> Metadata:
+    """Who asked, and the ids that tie this command to what caused it and what it causes."""
+    return Metadata(
+        actor=actor or request.headers.get("x-actor") or "anonymous",
+        correlation_id=request.headers.get("x-correlation-id") or str(uuid4()),
+        causation_id=request.headers.get("x-causation-id"),
+        traceparent=current_traceparent(),
+    )
+
+
+async def run_command(
+    request: Request,
+    pool: asyncpg.Pool,
+    command: Callable[[asyncpg.Connection], Awaitable[Any]],
+    status_code: int = 200,
+) -> JSONResponse:
+    """Run a command in one transaction; with an `Idempotency-Key`, a retry gets the first outcome back."""
+
+    async def outcome(conn: asyncpg.Connection) -> tuple[int, Any]:
+        return status_code, jsonable_encoder(await command(conn))
+
+    fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
+    status, body = await run_once(pool, f"{request.method} {request.url.path}",
+                                  request.headers.get("idempotency-key"), fingerprint, outcome)
+    return JSONResponse(status_code=status, content=body)

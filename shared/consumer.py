@@ -58,9 +58,13 @@ class ConsumerRunner:
         self.duplicates = 0
         self.dead_lettered = 0
         self.positions: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.consumer.start()
                 break
@@ -68,7 +72,7 @@ class ConsumerRunner:
                 log.warning("consumer: broker unreachable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
         try:
-            while True:
+            while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 for tp, messages in batches.items():
                     for message in messages:

@@ -23,7 +23,7 @@ class DomainEvent(BaseModel):
     published: ClassVar[bool] = True
 
     @classmethod
-    def name(cls) -> str:
+    def event_name(cls) -> str:
         return cls.__name__
 
     def partition_key(self) -> str | None:
@@ -52,9 +52,9 @@ class EventRegistry:
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
 
     def register(self, cls: E) -> E:
-        if cls.name() in self._classes:
-            raise ValueError(f"event {cls.name()} registered twice")
-        self._classes[cls.name()] = cls
+        if cls.event_name() in self._classes:
+            raise ValueError(f"event {cls.event_name()} registered twice")
+        self._classes[cls.event_name()] = cls
         return cls
 
     def upcaster(self, name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -67,7 +67,7 @@ class EventRegistry:
         return decorate
 
     def wire_type(self, cls: type[DomainEvent]) -> str:
-        return f"union.{self.service}.{cls.name()}.v{cls.version}"
+        return f"union.{self.service}.{cls.event_name()}.v{cls.version}"
 
     def get(self, name: str) -> type[DomainEvent]:
         try:

@@ -30,7 +30,7 @@ async def run_once(
         if key is None:
             return await command(conn)
         # requests with the same key queue here, so the second sees the first's outcome
-        await conn.execute("SELECT pg_advisory_xact_lock(3, hashtext($1))", f"{scope}\x00{key}")
+        await conn.execute("SELECT pg_advisory_xact_lock(3, hashtext($1))", f"{scope}\n{key}")
         row = await conn.fetchrow(
             "SELECT request_hash, status_code, body FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
         )

@@ -61,7 +61,7 @@ class Runtime:
         self.projections = ProjectionRunner(self.pool, self.store, self.definition.projections)
         producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
         self.relay = OutboxRelay(self.pool, self.store, producer, poll_interval=s.relay_poll_interval)
-        if self.definition.consumes:
+        if self.definition.consumes and s.run_consumers:
             group = f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]
             self.consumer = ConsumerRunner(
@@ -78,6 +78,7 @@ class Runtime:
         while True:
             try:
                 await run()
+                return
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -85,12 +86,19 @@ class Runtime:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        if self.consumer is not None:
+            # let the consumer finish its batch and leave the group cleanly
+            self.consumer.request_stop()
+            await asyncio.wait(self._tasks[1:], timeout=1)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.consumer.consumer.stop(), 10)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.relay.producer.stop(), 10)
         try:

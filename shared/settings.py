@@ -17,8 +17,9 @@ class KernelSettings(BaseSettings):
     db_schema: str = Field("public", description="schema holding this service's tables")
     db_pool_size: int = 20
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_idempotence: bool = Field(False, description="idempotent producer: on for real Kafka, off for Tansu")
+    kafka_idempotence: bool = Field(default=False, description="idempotent producer: on for real Kafka, off for Tansu")
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
+    run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
     consumer_max_retries: int = 3
     relay_poll_interval: float = 0.5
     log_level: str = "INFO"

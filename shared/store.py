@@ -137,8 +137,8 @@ class EventStore:
             version += 1
             data = event.model_dump(mode="json")
             event_id = uuid4()
-            prev = chain_hash(prev, stream.stream_id, version, event_id, event.name(), event.version, data)
-            entry = Recorded(0, stream.stream_id, version, event_id, event.name(), event.version, data, meta, now,
+            prev = chain_hash(prev, stream.stream_id, version, event_id, event.event_name(), event.version, data)
+            entry = Recorded(0, stream.stream_id, version, event_id, event.event_name(), event.version, data, meta, now,
                              self.registry.source, prev, event)
             recorded.append(entry)
             if event.published:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 
 _DIGITS = frozenset("0123456789")
@@ -173,3 +174,22 @@ def mask_mobile(value: str) -> str:
     if len(number) != 11 or not _is_digits(number):
         raise ValueError("mobile number to mask should be 11 digits")
     return f"{number[:3]}****{number[7:]}"
+
+
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+
+
+def validate_person_name(value: str, max_length: int = 60) -> str:
+    """A person's name as written (Chinese with rare characters, other scripts), NFC-normalised and trimmed."""
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name:
+        raise ValueError("name must not be empty")
+    if len(name) > max_length:
+        raise ValueError(f"name is longer than {max_length} characters")
+    for ch in name:
+        if ch in _INVISIBLE:
+            raise ValueError(f"name contains an invisible character (U+{ord(ch):04X})")
+        # private-use characters stay: legacy systems write some rare name characters with them
+        if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Cn"}:
+            raise ValueError(f"name contains a control or unassigned character (U+{ord(ch):04X})")
+    return name

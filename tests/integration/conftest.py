@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from shared.messaging import create_topics
 from shared.runtime import Runtime
@@ -33,3 +40,74 @@ async def topics(stack: Stack, kernel_settings: KernelSettings) -> list[str]:
     names = [kernel_settings.topic(n) for n in ("union.kerneltest.v1", "union.remote.v1", "union.remote.v1.dlq")]
     await create_topics(stack.bootstrap, names, partitions=3)
     return names
+
+
+ALL_TOPICS = ["union.membership.v1", "union.transfer.v1", "union.servicecard.v1", "union.feedback.v1",
+              "union.regional.employment.v1"]
+
+
+def secret(n: int = 32) -> str:
+    return base64.b64encode(os.urandom(n)).decode()
+
+
+@dataclass
+class ServiceUnderTest:
+    http: httpx.AsyncClient
+    app: FastAPI
+
+    @property
+    def service(self) -> Any:
+        return self.app.state.service
+
+    async def post(self, path: str, json: object = None, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(path, json=json, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.get(path, **kwargs)
+
+
+@asynccontextmanager
+async def serve_in_process(app: FastAPI) -> AsyncIterator[ServiceUnderTest]:
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        yield ServiceUnderTest(http, app)
+
+
+@pytest.fixture
+async def all_topics(stack: Stack, topic_prefix: str) -> list[str]:
+    names = [topic_prefix + t for t in ALL_TOPICS] + [topic_prefix + t + ".dlq" for t in ALL_TOPICS]
+    await create_topics(stack.bootstrap, names, partitions=3)
+    return names
+
+
+@pytest.fixture
+def pii_keys() -> dict[str, str]:
+    return {"pii_master_key": secret(32), "blind_index_key": secret(32)}
+
+
+@pytest.fixture
+def membership_settings(stack: Stack, unique: str, topic_prefix: str, pii_keys: dict[str, str]) -> Any:
+    from services.membership.service import MembershipSettings  # noqa: PLC0415
+
+    return MembershipSettings(database_url=stack.dsn, db_schema=f"m_{unique}", kafka_bootstrap_servers=stack.bootstrap,
+                              topic_prefix=topic_prefix, relay_poll_interval=0.05, founding_threshold=3,
+                              run_consumers=False, **pii_keys)
+
+
+@pytest.fixture
+async def membership(membership_settings: Any, all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
+    """Membership in this process, without its consumer (tests of consumed events ask for `membership_consuming`)."""
+    from services.membership.main import build_app  # noqa: PLC0415
+
+    async with serve_in_process(build_app(membership_settings)) as running:
+        yield running
+
+
+@pytest.fixture
+async def membership_consuming(membership_settings: Any, all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
+    from services.membership.main import build_app  # noqa: PLC0415
+
+    settings = membership_settings.model_copy(update={"run_consumers": True})
+    async with serve_in_process(build_app(settings)) as running:
+        yield running

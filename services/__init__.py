@@ -1,0 +1,1 @@
+"""The four services; each imports only the kernel (`shared`), never another service."""

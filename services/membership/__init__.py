@@ -1,0 +1,1 @@
+"""Membership: organisations, online applications, real-name members, the member dossier."""

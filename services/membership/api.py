@@ -1,0 +1,241 @@
+"""Membership's HTTP routes: request body -> command -> handler; query -> view. No rules here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.membership import domain, queries
+from services.membership.handlers import Membership, Person
+from services.membership.service import ServiceDep
+from shared.app import request_metadata, run_command
+from shared.validators import (
+    validate_credit_code,
+    validate_division_code,
+    validate_identity_number,
+    validate_mobile,
+    validate_person_name,
+)
+
+router = APIRouter()
+
+Name = Annotated[str, AfterValidator(validate_person_name)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+OrgName = Annotated[str, Field(min_length=1, max_length=200)]
+IdNumber = Annotated[str, Field(max_length=32), AfterValidator(validate_identity_number)]
+Mobile = Annotated[str, Field(max_length=32), AfterValidator(validate_mobile)]
+CreditCode = Annotated[str, Field(max_length=32), AfterValidator(validate_credit_code)]
+RegionCode = Annotated[str, Field(max_length=6), AfterValidator(validate_division_code)]
+Actor = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganizationIn(Body):
+    name: OrgName
+    type: domain.OrgType
+    subtype: str | None = Field(None, max_length=20)
+    parent_id: UUID | None = None
+    region_code: RegionCode
+    credit_code: CreditCode | None = None
+    industry: str | None = Field(None, max_length=100)
+
+
+class ApplicationIn(Body):
+    org_id: UUID
+    name: Name
+    id_number: IdNumber
+    phone: Mobile
+    employer_credit_code: CreditCode | None = None
+    employer_name: str | None = Field(None, max_length=200)
+    employment_type: domain.EmploymentType
+    household_type: domain.HouseholdType
+
+
+class ReviewIn(Body):
+    reviewer: Actor
+
+
+class RejectIn(Body):
+    reviewer: Actor
+    reason: Text
+
+
+class ReasonIn(Body):
+    reason: Text
+
+
+class EmptyIn(Body):
+    reason: Text | None = None
+
+
+def _membership(service: ServiceDep) -> Membership:
+    return service.membership
+
+
+MembershipDep = Annotated[Membership, Depends(_membership)]
+
+
+@router.post("/organizations", status_code=201, tags=["organizations"])
+async def register_organization(body: OrganizationIn, request: Request, service: ServiceDep,
+                                membership: MembershipDep) -> JSONResponse:
+    """Register a union organisation under its parent."""
+    cmd = domain.RegisterOrganization(org_id=uuid4(), **body.model_dump())
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        return {"org_id": await membership.register_organization(conn, cmd, meta)}
+
+    return await run_command(request, service.pool, run, 201)
+
+
+@router.get("/organizations/{org_id}", tags=["organizations"])
+async def get_organization(org_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """An organisation, with its active member count."""
+    async with service.pool.acquire() as conn:
+        return await queries.organization(conn, org_id)
+
+
+@router.get("/organizations/{org_id}/members", tags=["organizations"])
+async def get_roster(org_id: UUID, service: ServiceDep, status: domain.MemberStatus | None = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None) -> dict[str, Any]:
+    """The organisation's members, paged by cursor."""
+    async with service.pool.acquire() as conn:
+        return await queries.roster(conn, service.vault, org_id, status, limit, cursor)
+
+
+@router.get("/organizations/{org_id}/stats", tags=["organizations"])
+async def get_stats(org_id: UUID, service: ServiceDep, subtree: bool = True) -> dict[str, Any]:
+    """Member counts by status, household type and employment type (of the whole subtree by default)."""
+    async with service.pool.acquire() as conn:
+        return await queries.stats(conn, org_id, subtree)
+
+
+@router.post("/organizations/{org_id}/dissolve", tags=["organizations"])
+async def dissolve_organization(org_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep,
+                                body: EmptyIn | None = None) -> JSONResponse:
+    """Dissolve an organisation that holds no members."""
+    meta = request_metadata(request)
+    reason = body.reason if body and body.reason else "dissolved"
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        await membership.dissolve_organization(conn, org_id, reason, meta)
+        return {"org_id": org_id, "status": "dissolved"}
+
+    return await run_command(request, service.pool, run)
+
+
+@router.post("/applications", status_code=201, tags=["applications"])
+async def submit_application(body: ApplicationIn, request: Request, service: ServiceDep,
+                             membership: MembershipDep) -> JSONResponse:
+    """Apply to join a union online: open to every worker, no account needed."""
+    person = Person(name=body.name, id_number=body.id_number, phone=body.phone,
+                    employment_type=body.employment_type, household_type=body.household_type,
+                    employer_credit_code=body.employer_credit_code, employer_name=body.employer_name)
+    meta = request_metadata(request, actor="applicant")
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        application_id = await membership.submit_application(conn, body.org_id, person, meta)
+        return {"application_id": application_id, "status": "submitted"}
+
+    return await run_command(request, service.pool, run, 201)
+
+
+@router.get("/applications/{application_id}", tags=["applications"])
+async def get_application(application_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """An application's status and, once approved, its member."""
+    async with service.pool.acquire() as conn:
+        return await queries.application(conn, application_id)
+
+
+@router.post("/applications/{application_id}/approve", tags=["applications"])
+async def approve_application(application_id: UUID, body: ReviewIn, request: Request, service: ServiceDep,
+                              membership: MembershipDep) -> JSONResponse:
+    """Approve an application: the person becomes a member, with a member number for life."""
+    meta = request_metadata(request, actor=body.reviewer)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        member_id, member_no = await membership.approve_application(conn, application_id, body.reviewer, meta)
+        return {"member_id": member_id, "member_no": member_no}
+
+    return await run_command(request, service.pool, run)
+
+
+@router.post("/applications/{application_id}/reject", tags=["applications"])
+async def reject_application(application_id: UUID, body: RejectIn, request: Request, service: ServiceDep,
+                             membership: MembershipDep) -> JSONResponse:
+    """Reject an application, with the reason."""
+    meta = request_metadata(request, actor=body.reviewer)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        await membership.reject_application(conn, application_id, body.reviewer, body.reason, meta)
+        return {"application_id": application_id, "status": "rejected"}
+
+    return await run_command(request, service.pool, run)
+
+
+@router.get("/members/{member_id}", tags=["members"])
+async def get_member(member_id: UUID, service: ServiceDep, as_of: datetime | None = None) -> dict[str, Any]:
+    """A member, personal data masked; with `as_of`, the member as they were then."""
+    async with service.pool.acquire() as conn:
+        if as_of is not None:
+            return await queries.member_as_of(conn, service.runtime.store, service.vault, member_id, as_of)
+        return await queries.member(conn, service.vault, member_id)
+
+
+@router.get("/members/{member_id}/history", tags=["members"])
+async def get_history(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """The member's dossier: every event about them, from every service, in order."""
+    async with service.pool.acquire() as conn:
+        return {"member_id": member_id, "events": await queries.history(conn, member_id)}
+
+
+def _member_command(name: str, summary: str) -> None:
+    async def endpoint(member_id: UUID, body: ReasonIn, request: Request, service: ServiceDep,
+                       membership: MembershipDep) -> JSONResponse:
+        meta = request_metadata(request)
+        action = getattr(membership, name)
+
+        async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+            await action(conn, member_id, body.reason, meta)
+            status = await conn.fetchval("SELECT status FROM members WHERE member_id = $1", member_id)
+            return {"member_id": member_id, "status": status}
+
+        return await run_command(request, service.pool, run)
+
+    endpoint.__doc__ = summary
+    router.add_api_route(f"/members/{{member_id}}/{name}", endpoint, methods=["POST"], tags=["members"],
+                         name=name, summary=summary)
+
+
+_member_command("suspend", "Suspend an active membership.")
+_member_command("reinstate", "Reinstate a suspended membership.")
+_member_command("terminate", "End a membership (withdrawal, death, expulsion).")
+
+
+@router.delete("/members/{member_id}/personal-data", tags=["members"])
+async def erase_personal_data(member_id: UUID, request: Request, service: ServiceDep,
+                              membership: MembershipDep) -> JSONResponse:
+    """Erase a former member's personal data by destroying their key; the history stays, anonymous."""
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        await membership.erase_personal_data(conn, member_id, meta)
+        return {"member_id": member_id, "erased": True}
+
+    return await run_command(request, service.pool, run)
+
+
+@router.get("/founding-suggestions", tags=["organizations"])
+async def get_founding_suggestions(service: ServiceDep, org_id: UUID | None = None) -> dict[str, Any]:
+    """Employers whose workers held by a federation or joint union reached the founding threshold."""
+    async with service.pool.acquire() as conn:
+        return {"items": await queries.founding_suggestions(conn, org_id)}

@@ -1,0 +1,275 @@
+"""Membership's rules as deciders: decide(command, state) -> events; evolve(state, event) -> state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import StrEnum
+from uuid import UUID
+
+from services.membership.events import (
+    ApplicationApproved,
+    ApplicationRejected,
+    ApplicationSubmitted,
+    MemberJoined,
+    MemberOrganizationChanged,
+    MemberReinstated,
+    MemberSuspended,
+    MemberTerminated,
+    OrganizationDissolved,
+    OrganizationRegistered,
+    PersonalDataErased,
+)
+from shared.errors import DomainError, InvalidInputError
+from shared.events import DomainEvent
+
+
+class OrgType(StrEnum):
+    NATIONAL = "national"
+    PROVINCIAL = "provincial"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
+    ENTERPRISE = "enterprise"
+    JOINT = "joint"
+    FEDERATION = "federation"
+
+
+class EmploymentType(StrEnum):
+    REGULAR = "regular"
+    DISPATCHED = "dispatched"
+    FLEXIBLE = "flexible"
+    PLATFORM = "platform"
+
+
+class HouseholdType(StrEnum):
+    URBAN = "urban"
+    RURAL = "rural"
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+
+
+SUBTYPES: dict[OrgType, frozenset[str]] = {
+    OrgType.JOINT: frozenset({"building", "park", "district", "market"}),
+    OrgType.FEDERATION: frozenset({"regional", "industry"}),
+}
+# the leading federations of trade unions lead; grassroots unions hold members
+_HOLD_MEMBERS = frozenset({OrgType.TOWNSHIP, OrgType.VILLAGE, OrgType.ENTERPRISE, OrgType.JOINT, OrgType.FEDERATION})
+
+
+def accepts_members(org_type: OrgType) -> bool:
+    return org_type in _HOLD_MEMBERS
+
+
+# --- organisations -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Organization:
+    org_id: UUID
+    type: OrgType
+    region_code: str
+    accepts_members: bool
+    dissolved: bool = False
+    industry: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisterOrganization:
+    org_id: UUID
+    name: str
+    type: OrgType
+    region_code: str
+    subtype: str | None = None
+    parent_id: UUID | None = None
+    credit_code: str | None = None
+    industry: str | None = None
+
+
+def register_organization(cmd: RegisterOrganization, parent: Organization | None) -> list[DomainEvent]:
+    allowed = SUBTYPES.get(cmd.type, frozenset())
+    if cmd.subtype is not None and cmd.subtype not in allowed:
+        reason = (f"a {cmd.type} union has no subtype" if not allowed
+                  else f"subtype of a {cmd.type} union must be one of {', '.join(sorted(allowed))}")
+        raise InvalidInputError("subtype", reason)
+    if allowed and cmd.subtype is None:
+        raise InvalidInputError("subtype", f"a {cmd.type} union needs a subtype: {', '.join(sorted(allowed))}")
+    if cmd.type is OrgType.ENTERPRISE and not cmd.credit_code:
+        raise InvalidInputError("credit_code", "an enterprise union is tied to its employer's unified social credit code")
+    if cmd.type is OrgType.NATIONAL and cmd.parent_id is not None:
+        raise InvalidInputError("parent_id", "the national federation has no parent")
+    if cmd.parent_id is not None:
+        if parent is None:
+            raise InvalidInputError("parent_id", f"organisation {cmd.parent_id} does not exist")
+        if parent.dissolved:
+            raise DomainError("org_dissolved", "the parent organisation is dissolved")
+    return [OrganizationRegistered(
+        org_id=cmd.org_id, name=cmd.name, type=cmd.type, subtype=cmd.subtype, parent_id=cmd.parent_id,
+        region_code=cmd.region_code, credit_code=cmd.credit_code, industry=cmd.industry,
+        accepts_members=accepts_members(cmd.type),
+    )]
+
+
+def dissolve_organization(org: Organization, active_members: int, reason: str) -> list[DomainEvent]:
+    if org.dissolved:
+        raise DomainError("org_dissolved", "the organisation is already dissolved")
+    if active_members > 0:
+        raise DomainError("has_members", f"the organisation still holds {active_members} active members")
+    return [OrganizationDissolved(org_id=org.org_id, reason=reason)]
+
+
+def ensure_accepts_members(org: Organization) -> None:
+    if org.dissolved:
+        raise DomainError("org_dissolved", "the organisation is dissolved")
+    if not org.accepts_members:
+        raise DomainError("target_not_accepting",
+                          f"a {org.type} federation leads grassroots unions and does not hold members itself")
+
+
+# --- applications --------------------------------------------------------------------------------------
+
+
+class ApplicationStatus(StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Application:
+    application_id: UUID
+    member_id: UUID
+    org_id: UUID
+    status: ApplicationStatus
+    submitted: ApplicationSubmitted
+
+
+def ensure_can_apply(org: Organization, already_member: bool) -> None:
+    ensure_accepts_members(org)
+    if already_member:
+        raise DomainError("already_member", "this person is or was a member: membership is once in a lifetime")
+
+
+def submit_application(org: Organization, already_member: bool, submitted: ApplicationSubmitted) -> list[DomainEvent]:
+    ensure_can_apply(org, already_member)
+    return [submitted]
+
+
+def approve_application(app: Application, org: Organization, already_member: bool, reviewer: str, member_no: str,
+                        today: date) -> tuple[list[DomainEvent], list[DomainEvent]]:
+    """Events for the application's stream and for the new member's stream."""
+    if app.status is not ApplicationStatus.SUBMITTED:
+        raise DomainError("application_not_pending", f"the application is already {app.status}")
+    ensure_can_apply(org, already_member)
+    s = app.submitted
+    joined = MemberJoined(
+        member_id=app.member_id, member_no=member_no, org_id=app.org_id, joined_at=today,
+        application_id=app.application_id, id_blind_index=s.id_blind_index, name_enc=s.name_enc,
+        id_number_enc=s.id_number_enc, phone_enc=s.phone_enc, employer_credit_code=s.employer_credit_code,
+        employer_name=s.employer_name, employment_type=s.employment_type, household_type=s.household_type,
+    )
+    approved = ApplicationApproved(application_id=app.application_id, member_id=app.member_id, member_no=member_no,
+                                   org_id=app.org_id, reviewer=reviewer)
+    return [approved], [joined]
+
+
+def reject_application(app: Application, reviewer: str, reason: str) -> list[DomainEvent]:
+    if app.status is not ApplicationStatus.SUBMITTED:
+        raise DomainError("application_not_pending", f"the application is already {app.status}")
+    return [ApplicationRejected(application_id=app.application_id, member_id=app.member_id, org_id=app.org_id,
+                                reviewer=reviewer, reason=reason)]
+
+
+# --- members -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: UUID
+    member_no: str
+    org_id: UUID
+    status: MemberStatus
+    joined_at: date
+    erased: bool = False
+
+
+def suspend(member: Member, reason: str) -> list[DomainEvent]:
+    if member.status is not MemberStatus.ACTIVE:
+        raise DomainError("member_not_active", f"only an active member can be suspended; this one is {member.status}")
+    return [MemberSuspended(member_id=member.member_id, reason=reason)]
+
+
+def reinstate(member: Member, reason: str) -> list[DomainEvent]:
+    if member.status is not MemberStatus.SUSPENDED:
+        raise DomainError("member_not_suspended", f"only a suspended member can be reinstated; this one is {member.status}")
+    return [MemberReinstated(member_id=member.member_id, reason=reason)]
+
+
+def terminate(member: Member, reason: str) -> list[DomainEvent]:
+    if member.status is MemberStatus.TERMINATED:
+        raise DomainError("member_terminated", "the membership is already terminated")
+    return [MemberTerminated(member_id=member.member_id, reason=reason)]
+
+
+def change_organization(member: Member, to: Organization, transfer_id: UUID | None) -> list[DomainEvent]:
+    if member.org_id == to.org_id:
+        return []  # already there: a redelivered completion changes nothing
+    if member.status is MemberStatus.TERMINATED:
+        raise DomainError("member_terminated", "a terminated membership does not move")
+    ensure_accepts_members(to)
+    return [MemberOrganizationChanged(member_id=member.member_id, from_org_id=member.org_id, to_org_id=to.org_id,
+                                      transfer_id=transfer_id)]
+
+
+def erase_personal_data(member: Member) -> list[DomainEvent]:
+    if member.erased:
+        return []
+    if member.status is not MemberStatus.TERMINATED:
+        raise DomainError("member_not_terminated",
+                          "personal data is erased after the membership ends; terminate it first")
+    return [PersonalDataErased(member_id=member.member_id)]
+
+
+# --- evolve --------------------------------------------------------------------------------------------
+
+State = Organization | Application | Member | None
+
+
+def fold(events: list[DomainEvent]) -> State:
+    state: State = None
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - one arm per event type
+    match event:
+        case OrganizationRegistered():
+            return Organization(event.org_id, OrgType(event.type), event.region_code, event.accepts_members,
+                                industry=event.industry)
+        case OrganizationDissolved() if isinstance(state, Organization):
+            return replace(state, dissolved=True)
+        case ApplicationSubmitted():
+            return Application(event.application_id, event.member_id, event.org_id, ApplicationStatus.SUBMITTED, event)
+        case ApplicationApproved() if isinstance(state, Application):
+            return replace(state, status=ApplicationStatus.APPROVED)
+        case ApplicationRejected() if isinstance(state, Application):
+            return replace(state, status=ApplicationStatus.REJECTED)
+        case MemberJoined():
+            return Member(event.member_id, event.member_no, event.org_id, MemberStatus.ACTIVE, event.joined_at)
+        case MemberSuspended() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.SUSPENDED)
+        case MemberReinstated() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.ACTIVE)
+        case MemberTerminated() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.TERMINATED)
+        case MemberOrganizationChanged() if isinstance(state, Member):
+            return replace(state, org_id=event.to_org_id)
+        case PersonalDataErased() if isinstance(state, Member):
+            return replace(state, erased=True)
+    return state

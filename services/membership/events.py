@@ -1,0 +1,134 @@
+"""Membership's events: facts in the past tense. Personal data is stored encrypted and never published."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+from uuid import UUID
+
+from shared.events import DomainEvent, EventRegistry
+
+registry = EventRegistry("membership")
+
+_PERSONAL = frozenset({"name_enc", "id_number_enc", "phone_enc"})
+
+
+@registry.register
+class OrganizationRegistered(DomainEvent):
+    org_id: UUID
+    name: str
+    type: str
+    subtype: str | None = None
+    parent_id: UUID | None = None
+    region_code: str
+    credit_code: str | None = None
+    industry: str | None = None
+    accepts_members: bool
+
+    def partition_key(self) -> str:
+        return str(self.org_id)
+
+
+@registry.register
+class OrganizationDissolved(DomainEvent):
+    org_id: UUID
+    reason: str
+
+    def partition_key(self) -> str:
+        return str(self.org_id)
+
+
+@registry.register
+class ApplicationSubmitted(DomainEvent):
+    application_id: UUID
+    member_id: UUID  # reserved at submission: the person's data key is named after it
+    org_id: UUID
+    id_blind_index: str
+    name_enc: str
+    id_number_enc: str
+    phone_enc: str
+    employer_credit_code: str | None = None
+    employer_name: str | None = None
+    employment_type: str
+    household_type: str
+    private_fields: ClassVar[frozenset[str]] = _PERSONAL
+
+
+@registry.register
+class ApplicationApproved(DomainEvent):
+    application_id: UUID
+    member_id: UUID
+    member_no: str
+    org_id: UUID
+    reviewer: str
+
+
+@registry.register
+class ApplicationRejected(DomainEvent):
+    application_id: UUID
+    member_id: UUID
+    org_id: UUID
+    reviewer: str
+    reason: str
+
+
+@registry.register
+class MemberJoined(DomainEvent):
+    member_id: UUID
+    member_no: str
+    org_id: UUID
+    joined_at: date
+    application_id: UUID | None = None
+    imported: bool = False
+    id_blind_index: str
+    name_enc: str
+    id_number_enc: str
+    phone_enc: str
+    employer_credit_code: str | None = None
+    employer_name: str | None = None
+    employment_type: str
+    household_type: str
+    private_fields: ClassVar[frozenset[str]] = _PERSONAL
+
+
+@registry.register
+class MemberSuspended(DomainEvent):
+    member_id: UUID
+    reason: str
+
+
+@registry.register
+class MemberReinstated(DomainEvent):
+    member_id: UUID
+    reason: str
+
+
+@registry.register
+class MemberTerminated(DomainEvent):
+    member_id: UUID
+    reason: str
+
+
+@registry.register
+class MemberOrganizationChanged(DomainEvent):
+    member_id: UUID
+    from_org_id: UUID
+    to_org_id: UUID
+    transfer_id: UUID | None = None
+
+
+@registry.register
+class PersonalDataErased(DomainEvent):
+    member_id: UUID
+
+
+@registry.register
+class UnitUnionFoundingSuggested(DomainEvent):
+    org_id: UUID  # the federation or joint union holding the members
+    employer_credit_code: str
+    employer_name: str | None = None
+    active_members: int
+    threshold: int
+
+    def partition_key(self) -> str:
+        return str(self.org_id)

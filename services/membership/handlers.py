@@ -1,0 +1,218 @@
+"""Membership's command handlers: load the streams, decide, append (outbox rows ride along)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.membership import domain
+from services.membership.domain import Application, Member, Organization
+from services.membership.events import ApplicationSubmitted, MemberJoined, UnitUnionFoundingSuggested
+from shared.errors import NotFoundError
+from shared.events import DomainEvent
+from shared.pii import PersonalDataVault
+from shared.store import EventStore, Metadata, Stream
+
+
+@dataclass(frozen=True)
+class Person:
+    """A worker's identity as submitted, already validated."""
+
+    name: str
+    id_number: str
+    phone: str
+    employment_type: domain.EmploymentType
+    household_type: domain.HouseholdType
+    employer_credit_code: str | None = None
+    employer_name: str | None = None
+
+
+def org_stream(org_id: UUID) -> str:
+    return f"organization-{org_id}"
+
+
+def application_stream(application_id: UUID) -> str:
+    return f"application-{application_id}"
+
+
+def member_stream(member_id: UUID) -> str:
+    return f"member-{member_id}"
+
+
+class Membership:
+    def __init__(self, store: EventStore, vault: PersonalDataVault, founding_threshold: int) -> None:
+        self.store = store
+        self.vault = vault
+        self.founding_threshold = founding_threshold
+
+    async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
+        stream = await self.store.load(conn, stream_id)
+        return stream, domain.fold([e.event for e in stream.events if e.event is not None])
+
+    async def organization(self, conn: asyncpg.Connection, org_id: UUID) -> tuple[Stream, Organization]:
+        stream, state = await self._load(conn, org_stream(org_id))
+        if not isinstance(state, Organization):
+            raise NotFoundError("organization", org_id)
+        return stream, state
+
+    async def member(self, conn: asyncpg.Connection, member_id: UUID) -> tuple[Stream, Member]:
+        stream, state = await self._load(conn, member_stream(member_id))
+        if not isinstance(state, Member):
+            raise NotFoundError("member", member_id)
+        return stream, state
+
+    async def application(self, conn: asyncpg.Connection, application_id: UUID) -> tuple[Stream, Application]:
+        stream, state = await self._load(conn, application_stream(application_id))
+        if not isinstance(state, Application):
+            raise NotFoundError("application", application_id)
+        return stream, state
+
+    # --- organisations ---
+
+    async def register_organization(self, conn: asyncpg.Connection, cmd: domain.RegisterOrganization,
+                                    meta: Metadata) -> UUID:
+        parent = None
+        if cmd.parent_id is not None:
+            _, state = await self._load(conn, org_stream(cmd.parent_id))
+            parent = state if isinstance(state, Organization) else None
+        events = domain.register_organization(cmd, parent)
+        await self.store.append(conn, Stream(org_stream(cmd.org_id)), events, meta)
+        return cmd.org_id
+
+    async def dissolve_organization(self, conn: asyncpg.Connection, org_id: UUID, reason: str, meta: Metadata) -> None:
+        stream, org = await self.organization(conn, org_id)
+        # approvals into this organisation take the row FOR SHARE: none slips in while we count
+        await conn.execute("SELECT 1 FROM organizations WHERE org_id = $1 FOR UPDATE", org_id)
+        active = await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND status <> 'terminated'",
+                                     org_id)
+        await self.store.append(conn, stream, domain.dissolve_organization(org, active, reason), meta)
+
+    # --- applications ---
+
+    async def _is_member(self, conn: asyncpg.Connection, blind_index: str) -> bool:
+        # one person at a time: a second approval of the same person waits here, then sees the first
+        await conn.execute("SELECT pg_advisory_xact_lock(4, hashtext($1))", blind_index)
+        return bool(await conn.fetchval("SELECT 1 FROM persons WHERE id_blind_index = $1", blind_index))
+
+    async def _seal(self, conn: asyncpg.Connection, member_id: UUID, person: Person) -> dict[str, str]:
+        sealed = await self.vault.encrypt(conn, member_id, {"name": person.name, "id_number": person.id_number,
+                                                            "phone": person.phone})
+        return {"name_enc": sealed["name"], "id_number_enc": sealed["id_number"], "phone_enc": sealed["phone"]}
+
+    async def submit_application(self, conn: asyncpg.Connection, org_id: UUID, person: Person,
+                                 meta: Metadata) -> UUID:
+        _, org = await self.organization(conn, org_id)
+        blind = self.vault.blind_index(person.id_number)
+        already = await self._is_member(conn, blind)
+        domain.ensure_can_apply(org, already)  # before a data key is made for this person
+        application_id, member_id = uuid4(), uuid4()
+        submitted = ApplicationSubmitted(
+            application_id=application_id, member_id=member_id, org_id=org_id, id_blind_index=blind,
+            employer_credit_code=person.employer_credit_code, employer_name=person.employer_name,
+            employment_type=person.employment_type, household_type=person.household_type,
+            **await self._seal(conn, member_id, person),
+        )
+        events = domain.submit_application(org, already, submitted)
+        await self.store.append(conn, Stream(application_stream(application_id)), events, meta)
+        return application_id
+
+    async def approve_application(self, conn: asyncpg.Connection, application_id: UUID, reviewer: str,
+                                  meta: Metadata) -> tuple[UUID, str]:
+        stream, app = await self.application(conn, application_id)
+        _, org = await self.organization(conn, app.org_id)
+        await conn.execute("SELECT 1 FROM organizations WHERE org_id = $1 FOR SHARE", app.org_id)
+        already = await self._is_member(conn, app.submitted.id_blind_index)
+        member_no = await self._next_member_no(conn, org.region_code)
+        app_events, member_events = domain.approve_application(app, org, already, reviewer, member_no,
+                                                               datetime.now(UTC).date())
+        await self.store.append(conn, stream, app_events, meta)
+        await self.store.append(conn, Stream(member_stream(app.member_id)), member_events, meta)
+        await self._suggest_founding(conn, member_events, meta)
+        return app.member_id, member_no
+
+    async def _next_member_no(self, conn: asyncpg.Connection, region_code: str) -> str:
+        seq = await conn.fetchval("SELECT nextval('member_no_seq')")
+        return f"{region_code}-{seq:08d}"
+
+    async def reject_application(self, conn: asyncpg.Connection, application_id: UUID, reviewer: str, reason: str,
+                                 meta: Metadata) -> None:
+        stream, app = await self.application(conn, application_id)
+        await self.store.append(conn, stream, domain.reject_application(app, reviewer, reason), meta)
+
+    async def import_member(self, conn: asyncpg.Connection, org_id: UUID, person: Person, joined_at: date,
+                            meta: Metadata) -> str | None:
+        """A member approved on paper; None when the person is already on the platform (a re-run)."""
+        _, org = await self.organization(conn, org_id)
+        domain.ensure_accepts_members(org)
+        blind = self.vault.blind_index(person.id_number)
+        if await self._is_member(conn, blind):
+            return None
+        member_id = uuid4()
+        member_no = await self._next_member_no(conn, org.region_code)
+        joined = MemberJoined(
+            member_id=member_id, member_no=member_no, org_id=org_id, joined_at=joined_at, imported=True,
+            id_blind_index=blind, employer_credit_code=person.employer_credit_code,
+            employer_name=person.employer_name, employment_type=person.employment_type,
+            household_type=person.household_type, **await self._seal(conn, member_id, person),
+        )
+        await self.store.append(conn, Stream(member_stream(member_id)), [joined], meta)
+        return member_no
+
+    # --- members ---
+
+    async def suspend(self, conn: asyncpg.Connection, member_id: UUID, reason: str, meta: Metadata) -> None:
+        stream, member = await self.member(conn, member_id)
+        await self.store.append(conn, stream, domain.suspend(member, reason), meta)
+
+    async def reinstate(self, conn: asyncpg.Connection, member_id: UUID, reason: str, meta: Metadata) -> None:
+        stream, member = await self.member(conn, member_id)
+        await self.store.append(conn, stream, domain.reinstate(member, reason), meta)
+
+    async def terminate(self, conn: asyncpg.Connection, member_id: UUID, reason: str, meta: Metadata) -> None:
+        stream, member = await self.member(conn, member_id)
+        await self.store.append(conn, stream, domain.terminate(member, reason), meta)
+
+    async def change_organization(self, conn: asyncpg.Connection, member_id: UUID, to_org_id: UUID,
+                                  transfer_id: UUID | None, meta: Metadata) -> None:
+        stream, member = await self.member(conn, member_id)
+        _, to = await self.organization(conn, to_org_id)
+        events = domain.change_organization(member, to, transfer_id)
+        await self.store.append(conn, stream, events, meta)
+        await self._suggest_founding(conn, events, meta)
+
+    async def erase_personal_data(self, conn: asyncpg.Connection, member_id: UUID, meta: Metadata) -> None:
+        stream, member = await self.member(conn, member_id)
+        await self.store.append(conn, stream, domain.erase_personal_data(member), meta)
+        await self.vault.erase(conn, member_id)
+
+    # --- founding suggestions ---
+
+    async def _suggest_founding(self, conn: asyncpg.Connection, events: list[DomainEvent], meta: Metadata) -> None:
+        """When a federation or joint union holds `threshold` active members of one employer, say so once."""
+        for event in events:
+            org_id = getattr(event, "org_id", None) or getattr(event, "to_org_id", None)
+            row = await conn.fetchrow(
+                "SELECT o.type, m.employer_credit_code, m.employer_name FROM members m "
+                "JOIN organizations o ON o.org_id = $2 WHERE m.member_id = $1",
+                event.member_id, org_id,  # type: ignore[attr-defined]
+            )
+            if row is None or row["employer_credit_code"] is None or row["type"] not in ("federation", "joint"):
+                continue
+            code = row["employer_credit_code"]
+            await conn.execute("SELECT pg_advisory_xact_lock(5, hashtext($1))", f"{org_id}/{code}")
+            active = await conn.fetchval(
+                "SELECT count(*) FROM members WHERE org_id = $1 AND employer_credit_code = $2 AND status = 'active'",
+                org_id, code,
+            )
+            if active < self.founding_threshold or await conn.fetchval(
+                "SELECT 1 FROM founding_suggestions WHERE org_id = $1 AND employer_credit_code = $2 "
+                "UNION ALL SELECT 1 FROM organizations WHERE credit_code = $2 AND status = 'active'", org_id, code,
+            ):
+                continue
+            suggestion = UnitUnionFoundingSuggested(org_id=org_id, employer_credit_code=code,
+                                                    employer_name=row["employer_name"], active_members=active,
+                                                    threshold=self.founding_threshold)
+            await self.store.append(conn, Stream(f"founding-{org_id}-{code}"), [suggestion], meta)

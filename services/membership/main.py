@@ -1,0 +1,27 @@
+"""The composition root: settings -> service (pool, store, relay, consumer) -> app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.membership.api import router
+from services.membership.service import MembershipService, MembershipSettings
+from shared.app import create_app
+from shared.telemetry import setup_telemetry
+
+
+def build_app(settings: MembershipSettings | None = None) -> FastAPI:
+    service = MembershipService(settings or MembershipSettings())  # type: ignore[call-arg]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.runtime.start()
+        app.state.service = service
+        yield
+        await service.runtime.stop()
+
+    setup_telemetry("membership")
+    return create_app("membership", lifespan, [router], lambda _: service.runtime.ready_checks())

@@ -1,0 +1,185 @@
+"""Membership's views: read models and the log, shaped for the API. Personal data is decrypted and masked here."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.membership import domain
+from services.membership.events import MemberJoined, registry
+from shared.errors import DomainError, NotFoundError
+from shared.pii import PersonalDataVault
+from shared.store import EventStore
+from shared.validators import mask_identity_number, mask_mobile
+
+JSON = dict[str, Any]
+
+
+async def organization(conn: asyncpg.Connection, org_id: UUID) -> JSON:
+    row = await conn.fetchrow(
+        "SELECT o.*, (SELECT count(*) FROM members m WHERE m.org_id = o.org_id AND m.status = 'active') AS member_count"
+        " FROM organizations o WHERE org_id = $1", org_id,
+    )
+    if row is None:
+        raise NotFoundError("organization", org_id)
+    view = {k: row[k] for k in ("org_id", "name", "type", "subtype", "parent_id", "region_code", "credit_code",
+                                "industry", "accepts_members", "status", "member_count", "registered_at")}
+    view["subtree_member_count"] = await conn.fetchval(
+        "SELECT count(*) FROM members m JOIN organizations o ON o.org_id = m.org_id "
+        "WHERE o.path LIKE $1 AND m.status = 'active'", row["path"] + "%",
+    )
+    return view
+
+
+async def _person(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID, row: Any) -> JSON:
+    sealed = {k: row[f"{k}_enc"] for k in ("name", "id_number", "phone") if row[f"{k}_enc"]}
+    clear = await vault.decrypt(conn, member_id, sealed) if sealed else {}
+    id_number, phone = clear.get("id_number"), clear.get("phone")
+    return {
+        "name": clear.get("name"),
+        "id_number_masked": mask_identity_number(id_number) if id_number else None,
+        "phone_masked": mask_mobile(phone) if phone else None,
+    }
+
+
+def _member_fields(row: Any) -> JSON:
+    return {k: row[k] for k in ("member_id", "member_no", "org_id", "status", "joined_at", "household_type",
+                                "employment_type", "employer_credit_code", "employer_name", "erased")}
+
+
+async def member(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID) -> JSON:
+    row = await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+    if row is None:
+        raise NotFoundError("member", member_id)
+    return {**_member_fields(row), **await _person(conn, vault, member_id, row)}
+
+
+async def member_as_of(conn: asyncpg.Connection, store: EventStore, vault: PersonalDataVault, member_id: UUID,
+                       as_of: datetime) -> JSON:
+    """The member as they were at `as_of`, folded from their events up to then."""
+    stream = await store.load(conn, f"member-{member_id}")
+    if not stream.events:
+        raise NotFoundError("member", member_id)
+    past = [e for e in stream.events if e.recorded_at <= as_of and e.event is not None]
+    state = domain.fold([e.event for e in past if e.event is not None])
+    if not isinstance(state, domain.Member):
+        raise DomainError("not_yet_member", f"{member_id} was not a member at {as_of.isoformat()}", status_code=404)
+    joined = past[0].event
+    assert isinstance(joined, MemberJoined)
+    row = await conn.fetchrow("SELECT name_enc, id_number_enc, phone_enc FROM members WHERE member_id = $1", member_id)
+    return {
+        "member_id": member_id, "member_no": state.member_no, "org_id": state.org_id, "status": state.status,
+        "joined_at": state.joined_at, "household_type": joined.household_type,
+        "employment_type": joined.employment_type, "employer_credit_code": joined.employer_credit_code,
+        "employer_name": joined.employer_name, "erased": state.erased, "as_of": as_of,
+        **await _person(conn, vault, member_id, row),
+    }
+
+
+def _cursor(member_no: str) -> str:
+    return base64.urlsafe_b64encode(member_no.encode()).decode()
+
+
+def _after(cursor: str | None) -> str:
+    if not cursor:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422) from None
+
+
+async def roster(conn: asyncpg.Connection, vault: PersonalDataVault, org_id: UUID, status: str | None, limit: int,
+                 cursor: str | None) -> JSON:
+    await organization(conn, org_id)  # 404 for an unknown organisation
+    rows = await conn.fetch(
+        "SELECT * FROM members WHERE org_id = $1 AND ($2::text IS NULL OR status = $2) AND member_no > $3 "
+        "ORDER BY member_no LIMIT $4",
+        org_id, status, _after(cursor), limit + 1,
+    )
+    items = [{**_member_fields(r), **await _person(conn, vault, r["member_id"], r)} for r in rows[:limit]]
+    return {"items": items, "next_cursor": _cursor(rows[limit - 1]["member_no"]) if len(rows) > limit else None}
+
+
+async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
+    org = await conn.fetchrow("SELECT path FROM organizations WHERE org_id = $1", org_id)
+    if org is None:
+        raise NotFoundError("organization", org_id)
+    rows = await conn.fetch(
+        """
+        SELECT m.status, m.household_type, m.employment_type, count(*) AS n
+        FROM members m JOIN organizations o ON o.org_id = m.org_id
+        WHERE (CASE WHEN $2 THEN o.path LIKE $1 ELSE o.org_id = $3 END)
+        GROUP BY GROUPING SETS ((m.status), (m.household_type, m.status), (m.employment_type, m.status))
+        """,
+        org["path"] + "%", subtree, org_id,
+    )
+    by_status = dict.fromkeys((s.value for s in domain.MemberStatus), 0)
+    by_household = dict.fromkeys((h.value for h in domain.HouseholdType), 0)
+    by_employment = dict.fromkeys((t.value for t in domain.EmploymentType), 0)
+    for r in rows:
+        if r["household_type"] is None and r["employment_type"] is None:
+            by_status[r["status"]] = r["n"]
+        elif r["household_type"] is not None and r["status"] == "active":
+            by_household[r["household_type"]] = r["n"]
+        elif r["employment_type"] is not None and r["status"] == "active":
+            by_employment[r["employment_type"]] = r["n"]
+    return {"org_id": org_id, "subtree": subtree, "total": sum(by_status.values()), "by_status": by_status,
+            "by_household_type": by_household, "by_employment_type": by_employment}
+
+
+async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
+    """The dossier: every event about the member, this service's and the ones it consumed, in log order."""
+    if not await conn.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"member-{member_id}"):
+        raise NotFoundError("member", member_id)
+    rows = await conn.fetch(
+        """
+        SELECT position, event_type, schema_version, data, recorded_at, stream_id, NULL::jsonb AS envelope
+        FROM events WHERE data->>'member_id' = $1
+        UNION ALL
+        SELECT position, NULL, NULL, NULL, received_at, NULL, envelope FROM inbox WHERE envelope->>'partitionkey' = $1
+        ORDER BY position
+        """,
+        str(member_id),
+    )
+    entries = []
+    for r in rows:
+        if r["envelope"] is None:
+            event = registry.decode(r["event_type"], r["schema_version"], _json(r["data"]))
+            entries.append({"position": r["position"], "source": registry.source,
+                            "type": registry.wire_type(type(event)), "event": event.event_name(),
+                            "subject": r["stream_id"], "time": r["recorded_at"], "data": event.public_data()})
+        else:
+            env = _json(r["envelope"])
+            entries.append({"position": r["position"], "source": env["source"], "type": env["type"],
+                            "event": env["type"].split(".")[2] if env["type"].count(".") == 3 else env["type"],
+                            "subject": env.get("subject"), "time": env["time"], "data": env["data"]})
+    return entries
+
+
+async def application(conn: asyncpg.Connection, application_id: UUID) -> JSON:
+    row = await conn.fetchrow("SELECT * FROM applications WHERE application_id = $1", application_id)
+    if row is None:
+        raise NotFoundError("application", application_id)
+    member_no = await conn.fetchval("SELECT member_no FROM members WHERE member_id = $1", row["member_id"])
+    return {"application_id": application_id, "status": row["status"], "org_id": row["org_id"],
+            "member_id": row["member_id"] if row["status"] == "approved" else None, "member_no": member_no,
+            "reason": row["reason"], "reviewer": row["reviewer"], "submitted_at": row["submitted_at"],
+            "decided_at": row["decided_at"]}
+
+
+async def founding_suggestions(conn: asyncpg.Connection, org_id: UUID | None) -> list[JSON]:
+    rows = await conn.fetch(
+        "SELECT * FROM founding_suggestions WHERE $1::uuid IS NULL OR org_id = $1 ORDER BY suggested_at", org_id
+    )
+    return [dict(r) for r in rows]
+
+
+def _json(value: Any) -> Any:
+    import json  # noqa: PLC0415
+
+    return json.loads(value) if isinstance(value, str) else value

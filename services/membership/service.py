@@ -1,0 +1,52 @@
+"""Membership's settings and running parts, handed to the routes as one dependency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from pydantic import Field
+
+from services.membership import consumers, projections
+from services.membership.events import registry
+from services.membership.handlers import Membership
+from shared.pii import PersonalDataVault
+from shared.runtime import Runtime, ServiceDefinition
+from shared.settings import KernelSettings
+
+
+class MembershipSettings(KernelSettings):
+    db_schema: str = "membership"
+    port: int = 8001
+    pii_master_key: str = Field(description="base64 of 32 random bytes: wraps every person's data key")
+    blind_index_key: str = Field(description="base64 of at least 16 random bytes: keys the identity-number hash")
+    founding_threshold: int = Field(25, ge=1, description="members of one employer that suggest founding its union")
+
+
+class MembershipService:
+    def __init__(self, settings: MembershipSettings) -> None:
+        self.settings = settings
+        self.vault = PersonalDataVault.from_settings(settings.pii_master_key, settings.blind_index_key)
+        definition = ServiceDefinition(
+            "membership", registry, Path(__file__).parent / "migrations", projections.ALL,
+            consumers.handlers(lambda: self.membership),
+        )
+        self.runtime = Runtime(definition, settings)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.runtime.pool
+
+    @property
+    def membership(self) -> Membership:
+        return Membership(self.runtime.store, self.vault, self.settings.founding_threshold)
+
+
+def get_service(request: Request) -> MembershipService:
+    service: MembershipService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[MembershipService, Depends(get_service)]

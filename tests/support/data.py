@@ -1,0 +1,34 @@
+"""Valid test data: identity numbers, credit codes and phones that pass the real validators."""
+
+from __future__ import annotations
+
+import random
+import string
+
+from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
+
+_rng = random.Random()
+
+
+def identity_number(region: str = "310115", birth: str | None = None) -> str:
+    birth = birth or f"{_rng.randint(1960, 2004)}{_rng.randint(1, 12):02d}{_rng.randint(1, 28):02d}"
+    first17 = f"{region}{birth}{_rng.randint(0, 999):03d}"
+    return first17 + identity_number_check_char(first17)
+
+
+def credit_code() -> str:
+    first17 = "91" + "310115" + "".join(_rng.choice(CREDIT_CODE_ALPHABET) for _ in range(9))
+    return first17 + credit_code_check_char(first17)
+
+
+def phone() -> str:
+    return "1" + _rng.choice("3456789") + "".join(_rng.choice(string.digits) for _ in range(9))
+
+
+def application(org_id: str, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "org_id": org_id, "name": _rng.choice(["张伟", "王芳", "李娜", "刘洋", "陈静", "𠮷田"]),
+        "id_number": identity_number(), "phone": phone(), "employment_type": "regular", "household_type": "urban",
+    }
+    body.update(overrides)
+    return body
