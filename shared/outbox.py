@@ -34,6 +34,11 @@ class OutboxRelay:
         self.connected = False
         self.healthy = True
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
 
     async def run(self) -> None:
         conn: asyncpg.Connection = await self.pool.acquire()
@@ -42,7 +47,7 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_interval * 4)  # another replica relays; stand by
             await conn.add_listener(self.store.channel, self._on_notify)
             backoff = self.poll_interval
-            while True:
+            while not self._stopping.is_set():
                 try:
                     sent = await self.publish_batch()
                     backoff = self.poll_interval
@@ -51,7 +56,8 @@ class OutboxRelay:
                 except Exception as exc:
                     self.healthy = False
                     log.warning("outbox relay: publishing failed, will retry", extra={"error": repr(exc)})
-                    await asyncio.sleep(backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if sent < self.batch_size:

@@ -86,10 +86,12 @@ class Runtime:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        # let the relay finish its batch and the consumer its own, then leave cleanly
+        self.relay.request_stop()
         if self.consumer is not None:
-            # let the consumer finish its batch and leave the group cleanly
             self.consumer.request_stop()
-            await asyncio.wait(self._tasks[1:], timeout=1)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
