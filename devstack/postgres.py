@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,19 @@ class EmbeddedPostgres:
         with (self.data_dir.parent / f"postgres-{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(_as_server_user(argv), stdout=log, stderr=subprocess.STDOUT)
         procs.wait_for_port(self.port, 30, self.process)
+        self._wait_accepting(30)
         return self
+
+    def _wait_accepting(self, timeout: float) -> None:
+        """Listening is not ready: wait until the server accepts connections (it may be recovering)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = subprocess.run([str(_bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                                   check=False)
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"PostgreSQL on {self.port} did not accept connections in {timeout}s")
 
     def stop(self) -> None:
         if self.process is not None:

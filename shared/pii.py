@@ -39,9 +39,7 @@ class PersonalDataVault:
                 return None
             if await conn.fetchval("SELECT 1 FROM erasures WHERE subject_id = $1", subject):
                 raise PermissionError(f"personal data of {subject} was erased")
-            raw = AESGCM.generate_key(bit_length=256)
-            nonce = os.urandom(12)
-            wrapped = nonce + self._master.encrypt(nonce, raw, subject.bytes)
+            wrapped = self._wrap(subject, AESGCM.generate_key(bit_length=256))
             await conn.execute(
                 "INSERT INTO subject_keys (subject_id, wrapped_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 subject, wrapped,
@@ -50,15 +48,33 @@ class PersonalDataVault:
         blob = bytes(wrapped)
         return AESGCM(self._master.decrypt(blob[:12], blob[12:], subject.bytes))
 
-    async def encrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str]:
-        key = await self._key(conn, subject, create=True)
-        assert key is not None
+    def _wrap(self, subject: UUID, raw: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, raw, subject.bytes)
+
+    @staticmethod
+    def _seal(key: AESGCM, subject: UUID, values: dict[str, str]) -> dict[str, str]:
         out = {}
         for name, value in values.items():
             nonce = os.urandom(12)
             sealed = nonce + key.encrypt(nonce, value.encode(), subject.bytes + name.encode())
             out[name] = _PREFIX + base64.b64encode(sealed).decode()
         return out
+
+    async def encrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str]:
+        key = await self._key(conn, subject, create=True)
+        assert key is not None
+        return self._seal(key, subject, values)
+
+    async def encrypt_new(self, conn: asyncpg.Connection,
+                          values: dict[UUID, dict[str, str]]) -> dict[UUID, dict[str, str]]:
+        """Make a key for each new subject in one statement and seal their values (bulk imports)."""
+        raw = {subject: AESGCM.generate_key(bit_length=256) for subject in values}
+        await conn.execute(
+            "INSERT INTO subject_keys (subject_id, wrapped_key) SELECT * FROM unnest($1::uuid[], $2::bytea[])",
+            list(raw), [self._wrap(subject, key) for subject, key in raw.items()],
+        )
+        return {subject: self._seal(AESGCM(raw[subject]), subject, v) for subject, v in values.items()}
 
     async def decrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str | None]:
         """Clear values, or None for each once the person's key is destroyed."""

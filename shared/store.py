@@ -86,9 +86,10 @@ WITH pos AS (SELECT allocate_positions($1, $2) AS first),
 ev AS (
     INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata,
                         recorded_at, hash)
-    SELECT pos.first + t.i - 1, $3, t.version, t.event_id, t.event_type, t.schema_version, t.data, $9, $10, t.hash
-    FROM pos, unnest($4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $11::bytea[])
-         WITH ORDINALITY AS t(version, event_id, event_type, schema_version, data, hash, i)
+    SELECT pos.first + t.i - 1, t.stream_id, t.version, t.event_id, t.event_type, t.schema_version, t.data, $9, $10,
+           t.hash
+    FROM pos, unnest($3::text[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $11::bytea[])
+         WITH ORDINALITY AS t(stream_id, version, event_id, event_type, schema_version, data, hash, i)
 ),
 ob AS (
     INSERT INTO outbox (position, topic, key, headers, value)
@@ -126,26 +127,36 @@ class EventStore:
         metadata: Metadata,
     ) -> list[Recorded]:
         """Append after `stream.version`; ConcurrencyError when another writer got there first."""
-        if not events:
-            return []
+        return await self.append_streams(conn, [(stream, events)], metadata)
+
+    async def append_streams(
+        self,
+        conn: asyncpg.Connection,
+        batch: Sequence[tuple[Stream, Sequence[DomainEvent]]],
+        metadata: Metadata,
+    ) -> list[Recorded]:
+        """Append to several streams in one statement (bulk imports): all or nothing."""
         now = datetime.now(UTC)
         meta = metadata.as_json()
-        prev, version = stream.last_hash, stream.version
         recorded: list[Recorded] = []
         outbox: list[tuple[int, bytes | None, str, bytes]] = []
-        for i, event in enumerate(events, start=1):
-            version += 1
-            data = event.model_dump(mode="json")
-            event_id = uuid4()
-            prev = chain_hash(prev, stream.stream_id, version, event_id, event.event_name(), event.version, data)
-            entry = Recorded(0, stream.stream_id, version, event_id, event.event_name(), event.version, data, meta, now,
-                             self.registry.source, prev, event)
-            recorded.append(entry)
-            if event.published:
-                key, headers, value = self.envelope(entry).to_kafka()
-                outbox.append((i, key, json.dumps(headers_to_json(headers)), value))
+        for stream, events in batch:
+            prev, version = stream.last_hash, stream.version
+            for event in events:
+                version += 1
+                data = event.model_dump(mode="json")
+                event_id = uuid4()
+                prev = chain_hash(prev, stream.stream_id, version, event_id, event.event_name(), event.version, data)
+                entry = Recorded(0, stream.stream_id, version, event_id, event.event_name(), event.version, data,
+                                 meta, now, self.registry.source, prev, event)
+                recorded.append(entry)
+                if event.published:
+                    key, headers, value = self.envelope(entry).to_kafka()
+                    outbox.append((len(recorded), key, json.dumps(headers_to_json(headers)), value))
+        if not recorded:
+            return []
         args = (
-            self.namespace, len(recorded), stream.stream_id,
+            self.namespace, len(recorded), [r.stream_id for r in recorded],
             [r.version for r in recorded], [r.event_id for r in recorded], [r.name for r in recorded],
             [r.schema_version for r in recorded], [canonical_json(r.data) for r in recorded],
             json.dumps(meta), now, [r.hash for r in recorded],
@@ -155,9 +166,12 @@ class EventStore:
         try:
             first = await conn.fetchval(_APPEND, *args)
         except asyncpg.UniqueViolationError as exc:
+            stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
-        stream.events.extend(positioned)
+        by_stream = {stream.stream_id: stream for stream, _ in batch}
+        for entry in positioned:
+            by_stream[entry.stream_id].events.append(entry)
         for projection in self.inline:
             for entry in positioned:
                 await projection.apply(conn, entry)

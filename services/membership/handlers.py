@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
@@ -28,6 +29,19 @@ class Person:
     household_type: domain.HouseholdType
     employer_credit_code: str | None = None
     employer_name: str | None = None
+
+
+@dataclass(frozen=True)
+class PaperMember:
+    """A member approved on paper before the platform, imported from a roster."""
+
+    org_id: UUID
+    person: Person
+    joined_at: date
+
+
+def _personal(person: Person) -> dict[str, str]:
+    return {"name": person.name, "id_number": person.id_number, "phone": person.phone}
 
 
 def org_stream(org_id: UUID) -> str:
@@ -98,8 +112,7 @@ class Membership:
         return bool(await conn.fetchval("SELECT 1 FROM persons WHERE id_blind_index = $1", blind_index))
 
     async def _seal(self, conn: asyncpg.Connection, member_id: UUID, person: Person) -> dict[str, str]:
-        sealed = await self.vault.encrypt(conn, member_id, {"name": person.name, "id_number": person.id_number,
-                                                            "phone": person.phone})
+        sealed = await self.vault.encrypt(conn, member_id, _personal(person))
         return {"name_enc": sealed["name"], "id_number_enc": sealed["id_number"], "phone_enc": sealed["phone"]}
 
     async def submit_application(self, conn: asyncpg.Connection, org_id: UUID, person: Person,
@@ -142,24 +155,32 @@ class Membership:
         stream, app = await self.application(conn, application_id)
         await self.store.append(conn, stream, domain.reject_application(app, reviewer, reason), meta)
 
-    async def import_member(self, conn: asyncpg.Connection, org_id: UUID, person: Person, joined_at: date,
-                            meta: Metadata) -> str | None:
-        """A member approved on paper; None when the person is already on the platform (a re-run)."""
-        _, org = await self.organization(conn, org_id)
-        domain.ensure_accepts_members(org)
-        blind = self.vault.blind_index(person.id_number)
-        if await self._is_member(conn, blind):
-            return None
-        member_id = uuid4()
-        member_no = await self._next_member_no(conn, org.region_code)
-        joined = MemberJoined(
-            member_id=member_id, member_no=member_no, org_id=org_id, joined_at=joined_at, imported=True,
-            id_blind_index=blind, employer_credit_code=person.employer_credit_code,
-            employer_name=person.employer_name, employment_type=person.employment_type,
-            household_type=person.household_type, **await self._seal(conn, member_id, person),
-        )
-        await self.store.append(conn, Stream(member_stream(member_id)), [joined], meta)
-        return member_no
+    async def import_members(self, conn: asyncpg.Connection, rows: Sequence[PaperMember], meta: Metadata) -> int:
+        """Members approved on paper, in one transaction; people already on the platform are skipped (re-runs)."""
+        orgs = {org_id: (await self.organization(conn, org_id))[1] for org_id in {r.org_id for r in rows}}
+        for org in orgs.values():
+            domain.ensure_accepts_members(org)
+        blinds = [self.vault.blind_index(r.person.id_number) for r in rows]
+        await conn.execute("SELECT pg_advisory_xact_lock(4, hashtext(b)) FROM unnest($1::text[]) b ORDER BY b", blinds)
+        existing = {r["id_blind_index"] for r in await conn.fetch(
+            "SELECT id_blind_index FROM persons WHERE id_blind_index = ANY($1::text[])", blinds)}
+        new = [(row, blind, uuid4()) for row, blind in zip(rows, blinds, strict=True) if blind not in existing]
+        if not new:
+            return 0
+        sealed = await self.vault.encrypt_new(conn, {member_id: _personal(row.person) for row, _, member_id in new})
+        numbers = await conn.fetch("SELECT nextval('member_no_seq') AS n FROM generate_series(1, $1)", len(new))
+        batch = []
+        for (row, blind, member_id), number in zip(new, numbers, strict=True):
+            p, enc = row.person, sealed[member_id]
+            joined = MemberJoined(
+                member_id=member_id, member_no=f"{orgs[row.org_id].region_code}-{number['n']:08d}", org_id=row.org_id,
+                joined_at=row.joined_at, imported=True, id_blind_index=blind, employer_credit_code=p.employer_credit_code,
+                employer_name=p.employer_name, employment_type=p.employment_type, household_type=p.household_type,
+                name_enc=enc["name"], id_number_enc=enc["id_number"], phone_enc=enc["phone"],
+            )
+            batch.append((Stream(member_stream(member_id)), [joined]))
+        await self.store.append_streams(conn, batch, meta)
+        return len(new)
 
     # --- members ---
 

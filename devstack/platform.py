@@ -1,0 +1,102 @@
+"""The four services as processes: started with their settings, watched, stopped. Used by `make run` and e2e tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"membership": 8001, "transfer": 8002, "servicecard": 8003, "feedback": 8004}
+TOPICS = ["union.membership.v1", "union.transfer.v1", "union.servicecard.v1", "union.feedback.v1",
+          "union.regional.employment.v1"]
+
+
+def available_services() -> dict[str, int]:
+    """The services that exist in this checkout (each has a `__main__`)."""
+    return {name: port for name, port in SERVICES.items() if (ROOT / "services" / name / "__main__.py").exists()}
+
+
+def all_topic_names(prefix: str = "") -> list[str]:
+    return [prefix + t for t in TOPICS] + [prefix + t + ".dlq" for t in TOPICS]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{self.name}"], env=self.env, cwd=ROOT,
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Platform:
+    """Services started with one base environment plus each one's own database and port."""
+
+    base_env: dict[str, str]
+    database_urls: dict[str, str]
+    log_dir: Path
+    ports: dict[str, int] = field(default_factory=available_services)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def start(self) -> Platform:
+        for name, port in self.ports.items():
+            env = {**os.environ, **self.base_env, "PORT": str(port), "DATABASE_URL": self.database_urls[name],
+                   "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,
+                   "OTEL_SERVICE_NAME": name, "PYTHONPATH": str(ROOT)}
+            self.processes[name] = ServiceProcess(name, port, env, self.log_dir / f"{name}.log")
+            self.processes[name].start()
+        for process in self.processes.values():
+            process.wait_ready()
+        return self
+
+    def url(self, name: str) -> str:
+        return self.processes[name].url
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.process is not None and process.process.poll() is None:
+                process.process.terminate()
+        for process in self.processes.values():
+            process.stop()

@@ -1,0 +1,1 @@
+"""Feedback: ratings of redemptions, anonymous evaluation campaigns, members' requests and complaints."""

@@ -1,0 +1,153 @@
+"""Service card command handlers: load the streams, decide, append (outbox rows ride along).
+
+Every write about one member (their card following membership, a reissue, a redemption, a reversal) first
+takes that member's transaction lock, then reads their streams: so a quota is checked and spent by one
+writer at a time, and a freeze never interleaves with a redemption. The append's expected version stays as
+the backstop.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.servicecard import domain
+from services.servicecard.domain import Card, Item, MemberFact, Usage
+from shared.errors import NotFoundError
+from shared.events import DomainEvent
+from shared.store import EventStore, Metadata, Stream, consumed_entry
+
+_MEMBER_LOCK = 21  # pg_advisory_xact_lock(21, hashtext(member id)): one writer per member at a time
+_NEW_NUMBER_TRIES = 10
+
+
+def card_stream(member_id: UUID) -> str:
+    return f"card-{member_id}"
+
+
+def item_stream(item_id: UUID) -> str:
+    return f"item-{item_id}"
+
+
+def usage_stream(member_id: UUID, item_id: UUID, year: int) -> str:
+    return f"usage-{member_id}-{item_id}-{year}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Servicecard:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    async def _lock_member(self, conn: asyncpg.Connection, member_id: UUID) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _MEMBER_LOCK, str(member_id))
+
+    async def _events(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, list[DomainEvent]]:
+        stream = await self.store.load(conn, stream_id)
+        return stream, [e.event for e in stream.events if e.event is not None]
+
+    async def card(self, conn: asyncpg.Connection, member_id: UUID) -> tuple[Stream, Card | None]:
+        stream, events = await self._events(conn, card_stream(member_id))
+        return stream, domain.fold_card(events)
+
+    async def item(self, conn: asyncpg.Connection, item_id: UUID) -> tuple[Stream, Item | None]:
+        stream, events = await self._events(conn, item_stream(item_id))
+        return stream, domain.fold_item(events)
+
+    async def usage(self, conn: asyncpg.Connection, member_id: UUID, item_id: UUID,
+                    year: int) -> tuple[Stream, Usage]:
+        stream, events = await self._events(conn, usage_stream(member_id, item_id, year))
+        return stream, domain.fold_usage(events)
+
+    async def _card_owner(self, conn: asyncpg.Connection, card_no: str) -> UUID:
+        """The member a number was issued to (a number belongs to one member for ever)."""
+        member_id: UUID | None = await conn.fetchval("SELECT member_id FROM cards WHERE card_no = $1", card_no)
+        if member_id is None:
+            raise NotFoundError("card", card_no)
+        return member_id
+
+    async def _fresh_card_number(self, conn: asyncpg.Connection) -> str:
+        # numbers are never reused: `cards` keeps every number ever issued, and its key settles a race
+        for _ in range(_NEW_NUMBER_TRIES):
+            candidate = domain.new_card_number()
+            if not await conn.fetchval("SELECT 1 FROM cards WHERE card_no = $1", candidate):
+                return candidate
+        raise RuntimeError(f"no free card number in {_NEW_NUMBER_TRIES} tries")
+
+    # --- the card follows the member ---
+
+    async def _member_facts(self, conn: asyncpg.Connection, member_id: UUID) -> list[MemberFact]:
+        rows = await conn.fetch(
+            "SELECT position, envelope FROM inbox WHERE envelope->>'partitionkey' = $1 AND source = '/union/membership'"
+            " ORDER BY position",
+            str(member_id),
+        )
+        facts = []
+        for row in rows:
+            entry = consumed_entry(row["position"], json.loads(row["envelope"]))
+            if entry.name not in domain.MEMBER_EVENTS:
+                continue
+            org = entry.data.get("to_org_id") or entry.data.get("org_id")
+            facts.append(MemberFact(sequence=entry.version, arrival=entry.position, name=entry.name,
+                                    org_id=UUID(str(org)) if org else None, member_no=entry.data.get("member_no")))
+        return facts
+
+    async def follow_member(self, conn: asyncpg.Connection, member_id: UUID, meta: Metadata) -> None:
+        """Bring the member's card in line with everything membership said about them so far."""
+        await self._lock_member(conn, member_id)
+        member = domain.fold_member(await self._member_facts(conn, member_id))
+        stream, card = await self.card(conn, member_id)
+        new_no = await self._fresh_card_number(conn) if domain.needs_card(card, member) else None
+        events = domain.follow_member(card, member_id, member, new_no, _now())
+        await self.store.append(conn, stream, events, meta)
+
+    # --- cards ---
+
+    async def reissue(self, conn: asyncpg.Connection, card_no: str, reason: str, meta: Metadata) -> str:
+        presented = domain.parse_card_number(card_no)
+        member_id = await self._card_owner(conn, presented)
+        await self._lock_member(conn, member_id)
+        stream, card = await self.card(conn, member_id)
+        new_no = await self._fresh_card_number(conn)
+        await self.store.append(conn, stream, domain.reissue(card, presented, new_no, reason, _now()), meta)
+        return new_no
+
+    # --- the catalogue ---
+
+    async def publish_item(self, conn: asyncpg.Connection, cmd: domain.PublishItem, meta: Metadata) -> UUID:
+        await self.store.append(conn, Stream(item_stream(cmd.item_id)), domain.publish_item(cmd), meta)
+        return cmd.item_id
+
+    async def withdraw_item(self, conn: asyncpg.Connection, item_id: UUID, reason: str, meta: Metadata) -> None:
+        stream, item = await self.item(conn, item_id)
+        await self.store.append(conn, stream, domain.withdraw_item(item, item_id, reason), meta)
+
+    # --- redemptions ---
+
+    async def redeem(self, conn: asyncpg.Connection, cmd: domain.Redeem, meta: Metadata) -> UUID:
+        cmd = domain.Redeem(cmd.redemption_id, domain.parse_card_number(cmd.card_no), cmd.item_id, cmd.units,
+                            cmd.provider_ref)
+        member_id = await self._card_owner(conn, cmd.card_no)
+        await self._lock_member(conn, member_id)
+        now = _now()
+        _, card = await self.card(conn, member_id)
+        _, item = await self.item(conn, cmd.item_id)
+        stream, usage = await self.usage(conn, member_id, cmd.item_id, domain.quota_year(now))
+        await self.store.append(conn, stream, domain.redeem(card, item, usage, cmd, now), meta)
+        return cmd.redemption_id
+
+    async def reverse(self, conn: asyncpg.Connection, redemption_id: UUID, reason: str, meta: Metadata) -> None:
+        row = await conn.fetchrow("SELECT member_id, item_id, year FROM redemptions WHERE redemption_id = $1",
+                                  redemption_id)
+        if row is None:
+            raise NotFoundError("redemption", redemption_id)
+        member_id, item_id, year = row["member_id"], row["item_id"], row["year"]
+        await self._lock_member(conn, member_id)
+        stream, usage = await self.usage(conn, member_id, item_id, year)
+        events = domain.reverse(usage, redemption_id, member_id, item_id, year, reason, _now())
+        await self.store.append(conn, stream, events, meta)
