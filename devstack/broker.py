@@ -31,9 +31,18 @@ class TansuBroker:
     def start(self) -> TansuBroker:
         with (self.log_dir / f"tansu-{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [str(_tansu()), "broker", "--listener-url", f"tcp://127.0.0.1:{self.port}",
-                 "--advertised-listener-url", f"tcp://127.0.0.1:{self.port}", "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(_tansu()),
+                    "broker",
+                    "--listener-url",
+                    f"tcp://127.0.0.1:{self.port}",
+                    "--advertised-listener-url",
+                    f"tcp://127.0.0.1:{self.port}",
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         procs.wait_for_port(self.port, 15, self.process)
         return self

@@ -13,8 +13,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"membership": 8001, "transfer": 8002, "servicecard": 8003, "feedback": 8004}
-TOPICS = ["union.membership.v1", "union.transfer.v1", "union.servicecard.v1", "union.feedback.v1",
-          "union.regional.employment.v1"]
+TOPICS = [
+    "union.membership.v1",
+    "union.transfer.v1",
+    "union.servicecard.v1",
+    "union.feedback.v1",
+    "union.regional.employment.v1",
+]
 
 
 def available_services() -> dict[str, int]:
@@ -42,8 +47,11 @@ class ServiceProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}"], env=self.env, cwd=ROOT,
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", f"services.{self.name}"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -82,9 +90,15 @@ class Platform:
 
     def start(self) -> Platform:
         for name, port in self.ports.items():
-            env = {**os.environ, **self.base_env, "PORT": str(port), "DATABASE_URL": self.database_urls[name],
-                   "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,
-                   "OTEL_SERVICE_NAME": name, "PYTHONPATH": str(ROOT)}
+            env = {
+                **os.environ,
+                **self.base_env,
+                "PORT": str(port),
+                "DATABASE_URL": self.database_urls[name],
+                "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,
+                "OTEL_SERVICE_NAME": name,
+                "PYTHONPATH": str(ROOT),
+            }
             self.processes[name] = ServiceProcess(name, port, env, self.log_dir / f"{name}.log")
             self.processes[name].start()
         for process in self.processes.values():

@@ -34,8 +34,13 @@ def _as_server_user(argv: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return argv
     return [
-        "setpriv", f"--reuid={_UNPRIVILEGED}", "--regid=nogroup", "--clear-groups",
-        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", *argv,
+        "setpriv",
+        f"--reuid={_UNPRIVILEGED}",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+        *argv,
     ]
 
 
@@ -61,15 +66,40 @@ class EmbeddedPostgres:
             user = pwd.getpwnam(_UNPRIVILEGED)
             os.chown(self.data_dir, user.pw_uid, user.pw_gid)
         subprocess.run(
-            _as_server_user([str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]),
-            check=True, capture_output=True,
+            _as_server_user(
+                [
+                    str(_bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
         )
 
     def start(self, *, durable: bool = True) -> EmbeddedPostgres:
         self._init()
-        argv = [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
-                "-p", str(self.port), "-k", "", "-c", "max_connections=400", "-c", "shared_buffers=256MB"]
+        argv = [
+            str(_bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            "",
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=256MB",
+        ]
         if not durable:
             # test sessions throw their data away: skip the fsyncs, keep the semantics
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -83,8 +113,9 @@ class EmbeddedPostgres:
         """Listening is not ready: wait until the server accepts connections (it may be recovering)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready = subprocess.run([str(_bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
-                                   check=False)
+            ready = subprocess.run(
+                [str(_bin_dir() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], check=False
+            )
             if ready.returncode == 0:
                 return
             time.sleep(0.1)

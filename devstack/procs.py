@@ -39,8 +39,11 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
+ROOT_DIR = Path(__file__).resolve().parent.parent
+
+
 def run_dir() -> Path:
     """`.run/` at the project root (or RUN_DIR), where every embedded server keeps its files."""
-    path = Path(os.environ.get("RUN_DIR", Path(__file__).resolve().parent.parent / ".run"))
+    path = Path(os.environ.get("RUN_DIR", ROOT_DIR / ".run"))
     path.mkdir(parents=True, exist_ok=True)
     return path

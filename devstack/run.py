@@ -48,7 +48,7 @@ async def create_databases(dsn: str, names: list[str]) -> None:
         await conn.close()
 
 
-def main() -> None:
+def main() -> None:  # noqa: C901 - one place that starts and stops everything, in order
     run = procs.run_dir()
     stopping = False
 
@@ -76,8 +76,13 @@ def main() -> None:
             broker = TansuBroker(int(os.environ.get("KAFKA_PORT", "9092")), run).start()
             bootstrap = broker.bootstrap
             print(f"kafka      {bootstrap}  (Tansu, memory only)")
-        created = asyncio.run(create_topics(bootstrap, all_topic_names(os.environ.get("TOPIC_PREFIX", "")),
-                                            partitions=int(os.environ.get("TOPIC_PARTITIONS", "3"))))
+        created = asyncio.run(
+            create_topics(
+                bootstrap,
+                all_topic_names(os.environ.get("TOPIC_PREFIX", "")),
+                partitions=int(os.environ.get("TOPIC_PARTITIONS", "3")),
+            )
+        )
         print(f"topics     {len(created)} created")
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, **dev_secrets(run)}
         platform = Platform(env, database_urls, run, services).start()

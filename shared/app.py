@@ -24,7 +24,7 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def _field(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)] or ["body"]
+    parts = [str(p) for p in loc if p != "body"] or ["body"]
     return ".".join(parts)
 
 
@@ -40,8 +40,14 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _validation_errors(exc)
-    return JSONResponse(status_code=422, content={"code": "invalid_input", "errors": errors,
-                                                  "detail": errors[0]["reason"] if errors else "invalid input"})
+    return JSONResponse(
+        status_code=422,
+        content={
+            "code": "invalid_input",
+            "errors": errors,
+            "detail": errors[0]["reason"] if errors else "invalid input",
+        },
+    )
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
@@ -55,8 +61,9 @@ async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status_code, "http_error")
-    return JSONResponse(status_code=exc.status_code, content={"code": code, "detail": exc.detail},
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        status_code=exc.status_code, content={"code": code, "detail": exc.detail}, headers=getattr(exc, "headers", None)
+    )
 
 
 def create_app(
@@ -80,8 +87,9 @@ def create_app(
         """The database answers and the background workers run."""
         missing = [m for check in ready_checks(app) if (m := await check()) is not None]
         status = 200 if not missing else 503
-        return JSONResponse(status_code=status, content={"status": "ready" if not missing else "not_ready",
-                                                         "missing": missing})
+        return JSONResponse(
+            status_code=status, content={"status": "ready" if not missing else "not_ready", "missing": missing}
+        )
 
     for router in routers:
         app.include_router(router)
@@ -110,6 +118,7 @@ async def run_command(
         return status_code, jsonable_encoder(await command(conn))
 
     fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
-    status, body = await run_once(pool, f"{request.method} {request.url.path}",
-                                  request.headers.get("idempotency-key"), fingerprint, outcome)
+    status, body = await run_once(
+        pool, f"{request.method} {request.url.path}", request.headers.get("idempotency-key"), fingerprint, outcome
+    )
     return JSONResponse(status_code=status, content=body)

@@ -92,14 +92,20 @@ class ConsumerRunner:
         while True:
             attempts += 1
             try:
-                with continued(envelope.traceparent), tracer("shared.consumer").start_as_current_span(
-                    f"{message.topic} process", kind=SpanKind.CONSUMER,
-                    attributes={"messaging.system": "kafka", "messaging.destination.name": message.topic,
-                                "messaging.consumer.group.name": self.group_id,
-                                "messaging.message.id": str(envelope.id)},
+                with (
+                    continued(envelope.traceparent),
+                    tracer("shared.consumer").start_as_current_span(
+                        f"{message.topic} process",
+                        kind=SpanKind.CONSUMER,
+                        attributes={
+                            "messaging.system": "kafka",
+                            "messaging.destination.name": message.topic,
+                            "messaging.consumer.group.name": self.group_id,
+                            "messaging.message.id": str(envelope.id),
+                        },
+                    ),
                 ):
                     await self.apply(message, envelope)
-                return
             except INFRASTRUCTURE as exc:
                 log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
@@ -111,18 +117,27 @@ class ConsumerRunner:
                     await self.dead_letter(message, exc, attempts)
                     return
                 await asyncio.sleep(self.retry_delay * attempts)
+            else:
+                return
 
     async def apply(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
         handler = self.handlers.get(message.topic)
         async with self.pool.acquire() as conn, conn.transaction():
             position = await conn.fetchval(
                 """
-                INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
+                INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset,
+                                   envelope)
                 VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7, $8)
                 ON CONFLICT (source, event_id) DO NOTHING RETURNING position
                 """,
-                self.store.namespace, envelope.source, envelope.id, envelope.type, message.topic,
-                message.partition, message.offset, envelope.model_dump_json(),
+                self.store.namespace,
+                envelope.source,
+                envelope.id,
+                envelope.type,
+                message.topic,
+                message.partition,
+                message.offset,
+                envelope.model_dump_json(),
             )
             if position is None:
                 self.duplicates += 1
@@ -136,18 +151,21 @@ class ConsumerRunner:
 
     async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
         reason = f"{type(error).__name__}: {error}"[:2000]
-        headers = [*list(message.headers),
-                   ("dlq_error", reason.encode()),
-                   ("dlq_topic", message.topic.encode()),
-                   ("dlq_partition", str(message.partition).encode()),
-                   ("dlq_offset", str(message.offset).encode()),
-                   ("dlq_consumer_group", self.group_id.encode()),
-                   ("dlq_attempts", str(attempts).encode()),
-                   ("dlq_failed_at", datetime.now(UTC).isoformat().encode())]
+        headers = [
+            *list(message.headers),
+            ("dlq_error", reason.encode()),
+            ("dlq_topic", message.topic.encode()),
+            ("dlq_partition", str(message.partition).encode()),
+            ("dlq_offset", str(message.offset).encode()),
+            ("dlq_consumer_group", self.group_id.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
         await self.producer.send_and_wait(f"{message.topic}.dlq", message.value, key=message.key, headers=headers)
         self.dead_lettered += 1
-        log.error("consumer: message dead-lettered",
-                  extra={"topic": message.topic, "offset": message.offset, "error": reason})
+        log.error(
+            "consumer: message dead-lettered", extra={"topic": message.topic, "offset": message.offset, "error": reason}
+        )
 
 
 def dead_letter_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,8 +36,13 @@ class Envelope(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     def attributes(self) -> dict[str, str]:
-        attrs = {"specversion": SPEC_VERSION, "id": str(self.id), "source": self.source, "type": self.type,
-                 "time": self.time.isoformat()}
+        attrs = {
+            "specversion": SPEC_VERSION,
+            "id": str(self.id),
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.isoformat(),
+        }
         for name in ("subject", "partitionkey", "sequence", "correlationid", "causationid", "traceparent"):
             value = getattr(self, name)
             if value is not None:
@@ -52,17 +58,10 @@ class Envelope(BaseModel):
         return key, headers, value
 
     @classmethod
-    def from_kafka(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None) -> Envelope:
-        attrs: dict[str, Any] = {}
-        content_type = "application/json"
-        try:
-            for name, raw in headers:
-                if name.startswith("ce_"):
-                    attrs[name[3:]] = raw.decode()
-                elif name.lower() == "content-type":
-                    content_type = raw.decode()
-        except UnicodeDecodeError as exc:
-            raise MalformedMessageError(f"header is not UTF-8: {exc}") from None
+    def from_kafka(
+        cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...], value: bytes | None
+    ) -> Envelope:
+        attrs, content_type = _read_headers(headers)
         missing = [a for a in _REQUIRED if a not in attrs]
         if missing:
             raise MalformedMessageError(f"missing CloudEvents headers: {', '.join('ce_' + m for m in missing)}")
@@ -81,3 +80,17 @@ class Envelope(BaseModel):
             return cls(**known, datacontenttype=content_type, data=data)
         except ValidationError as exc:
             raise MalformedMessageError(f"invalid CloudEvents attributes: {exc.errors()[0]['msg']}") from None
+
+
+def _read_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[dict[str, Any], str]:
+    attrs: dict[str, Any] = {}
+    content_type = "application/json"
+    try:
+        for name, raw in headers:
+            if name.startswith("ce_"):
+                attrs[name[3:]] = raw.decode()
+            elif name.lower() == "content-type":
+                content_type = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise MalformedMessageError(f"header is not UTF-8: {exc}") from None
+    return attrs, content_type

@@ -36,12 +36,17 @@ async def run_once(
         )
         if row is not None:
             if row["request_hash"] != fingerprint:
-                raise DomainError("idempotency_key_reused",
-                                  "this Idempotency-Key was used for a different request", status_code=422)
+                raise DomainError(
+                    "idempotency_key_reused", "this Idempotency-Key was used for a different request", status_code=422
+                )
             return int(row["status_code"]), json.loads(row["body"])
         status, body = await command(conn)
         await conn.execute(
             "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, body) VALUES ($1, $2, $3, $4, $5)",
-            scope, key, fingerprint, status, json.dumps(body, default=str),
+            scope,
+            key,
+            fingerprint,
+            status,
+            json.dumps(body, default=str),
         )
         return status, body

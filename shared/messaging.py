@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -9,7 +11,12 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from shared.settings import KernelSettings
 
 __all__ = [
-    "ConsumerRecord", "KafkaError", "TopicPartition", "create_topics", "make_consumer", "make_producer",
+    "ConsumerRecord",
+    "KafkaError",
+    "TopicPartition",
+    "create_topics",
+    "make_consumer",
+    "make_producer",
 ]
 
 
@@ -35,6 +42,7 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=200,
+        fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
     )
@@ -48,12 +56,10 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int = 3, r
         existing = set(await admin.list_topics())
         wanted = [n for n in names if n not in existing]
         if wanted:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another starter won the race
                 await admin.create_topics(
                     [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in wanted]
                 )
-            except TopicAlreadyExistsError:
-                pass
         return wanted
     finally:
         await admin.close()

@@ -1,6 +1,7 @@
 """The outbox relay: publishes committed outbox rows to Kafka in position order, then deletes them.
 
-One relay is active per service schema (a session advisory lock elects it). It wakes on NOTIFY, polls
+One relay is active per service schema (a session advisory lock elects it). It wakes when this process
+appends and on NOTIFY from other processes (sent after their commits, never inside them), polls
 as a fallback, and keeps every row while the broker is down: delivery is at-least-once.
 """
 
@@ -23,8 +24,15 @@ log = logging.getLogger("shared.outbox")
 
 
 class OutboxRelay:
-    def __init__(self, pool: asyncpg.Pool, store: EventStore, producer: AIOKafkaProducer, *,
-                 poll_interval: float = 0.5, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: EventStore,
+        producer: AIOKafkaProducer,
+        *,
+        poll_interval: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
         self.pool = pool
         self.store = store
         self.producer = producer
@@ -33,7 +41,7 @@ class OutboxRelay:
         self.published = 0
         self.connected = False
         self.healthy = True
-        self._wake = asyncio.Event()
+        self._wake = store.appended
         self._stopping = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -44,7 +52,11 @@ class OutboxRelay:
         conn: asyncpg.Connection = await self.pool.acquire()
         try:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(1, hashtext($1))", self.store.schema):
-                await asyncio.sleep(self.poll_interval * 4)  # another replica relays; stand by
+                # another replica relays; stand by
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_interval * 4)
+                if self._stopping.is_set():
+                    return
             await conn.add_listener(self.store.channel, self._on_notify)
             backoff = self.poll_interval
             while not self._stopping.is_set():
@@ -64,6 +76,8 @@ class OutboxRelay:
                     self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    # woken by an append of this process: give its transaction a moment to commit
+                    await asyncio.sleep(0.002)
         finally:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(self.store.channel, self._on_notify)
@@ -84,7 +98,8 @@ class OutboxRelay:
             rows = await conn.fetch(
                 "SELECT position, topic, key, headers, value FROM outbox WHERE position <= $1 "
                 "ORDER BY position LIMIT $2",
-                safe, self.batch_size,
+                safe,
+                self.batch_size,
             )
         if not rows:
             return 0
@@ -93,14 +108,23 @@ class OutboxRelay:
         for row in rows:
             headers = [(k, v.encode()) for k, v in json.loads(row["headers"])]
             traceparent = next((v.decode() for k, v in headers if k == "ce_traceparent"), None)
-            with continued(traceparent), tracer("shared.outbox").start_as_current_span(
-                f"{row['topic']} publish", kind=SpanKind.PRODUCER,
-                attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+            with (
+                continued(traceparent),
+                tracer("shared.outbox").start_as_current_span(
+                    f"{row['topic']} publish",
+                    kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+                ),
             ):
                 headers = _with_current_traceparent(headers)
-                pending.append(await self.producer.send(row["topic"], bytes(row["value"]),
-                                                        key=bytes(row["key"]) if row["key"] else None,
-                                                        headers=headers))
+                pending.append(
+                    await self.producer.send(
+                        row["topic"],
+                        bytes(row["value"]),
+                        key=bytes(row["key"]) if row["key"] else None,
+                        headers=headers,
+                    )
+                )
         await asyncio.gather(*pending)
         self.healthy = True
         async with self.pool.acquire() as conn:

@@ -42,7 +42,8 @@ class PersonalDataVault:
             wrapped = self._wrap(subject, AESGCM.generate_key(bit_length=256))
             await conn.execute(
                 "INSERT INTO subject_keys (subject_id, wrapped_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                subject, wrapped,
+                subject,
+                wrapped,
             )
             wrapped = await conn.fetchval("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject)
         blob = bytes(wrapped)
@@ -66,13 +67,15 @@ class PersonalDataVault:
         assert key is not None
         return self._seal(key, subject, values)
 
-    async def encrypt_new(self, conn: asyncpg.Connection,
-                          values: dict[UUID, dict[str, str]]) -> dict[UUID, dict[str, str]]:
+    async def encrypt_new(
+        self, conn: asyncpg.Connection, values: dict[UUID, dict[str, str]]
+    ) -> dict[UUID, dict[str, str]]:
         """Make a key for each new subject in one statement and seal their values (bulk imports)."""
         raw = {subject: AESGCM.generate_key(bit_length=256) for subject in values}
         await conn.execute(
             "INSERT INTO subject_keys (subject_id, wrapped_key) SELECT * FROM unnest($1::uuid[], $2::bytea[])",
-            list(raw), [self._wrap(subject, key) for subject, key in raw.items()],
+            list(raw),
+            [self._wrap(subject, key) for subject, key in raw.items()],
         )
         return {subject: self._seal(AESGCM(raw[subject]), subject, v) for subject, v in values.items()}
 
@@ -84,10 +87,11 @@ class PersonalDataVault:
             if key is None or not value.startswith(_PREFIX):
                 out[name] = None
                 continue
-            sealed = base64.b64decode(value[len(_PREFIX):])
+            sealed = base64.b64decode(value[len(_PREFIX) :])
             out[name] = key.decrypt(sealed[:12], sealed[12:], subject.bytes + name.encode()).decode()
         return out
 
     async def erase(self, conn: asyncpg.Connection, subject: UUID) -> bool:
         await conn.execute("INSERT INTO erasures (subject_id) VALUES ($1) ON CONFLICT DO NOTHING", subject)
-        return await conn.execute("DELETE FROM subject_keys WHERE subject_id = $1", subject) != "DELETE 0"
+        status: str = await conn.execute("DELETE FROM subject_keys WHERE subject_id = $1", subject)
+        return status != "DELETE 0"

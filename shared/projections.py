@@ -44,8 +44,9 @@ class ProjectionRunner:
         self.store = store
         self.projections = {p.name: p for p in projections}
 
-    async def rebuild(self, name: str, progress: Progress | None = None, batch: int = 2000,
-                      drain_timeout: float = 30) -> int:
+    async def rebuild(
+        self, name: str, progress: Progress | None = None, batch: int = 2000, drain_timeout: float = 30
+    ) -> int:
         """Empty the projection's tables and replay the whole log into them; returns events replayed.
 
         Reads keep being served from the old rows until the rebuild commits; writers wait for it.
@@ -68,7 +69,8 @@ class ProjectionRunner:
             await conn.execute(
                 "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
-                name, after,
+                name,
+                after,
             )
         return done
 
@@ -90,7 +92,11 @@ class ProjectionRunner:
             head = await self.store.safe_position(conn)
             rows = {r["name"]: r for r in await conn.fetch("SELECT name, position, updated_at FROM checkpoints")}
         return [
-            {"projection": name, "head": head, "rebuilt_at_position": rows[name]["position"] if name in rows else None,
-             "lag": 0}
+            {
+                "projection": name,
+                "head": head,
+                "rebuilt_at_position": rows[name]["position"] if name in rows else None,
+                "lag": 0,
+            }
             for name in self.projections
         ]

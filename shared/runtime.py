@@ -50,13 +50,16 @@ class Runtime:
     async def start(self, *, background: bool = True) -> None:
         s = self.settings
         self.pool = await asyncpg.create_pool(
-            s.database_url, min_size=2, max_size=s.db_pool_size,
+            s.database_url,
+            min_size=2,
+            max_size=s.db_pool_size,
             server_settings={"search_path": s.db_schema, "application_name": self.definition.name},
         )
         async with self.pool.acquire() as conn:
             await apply_migrations(conn, s.db_schema, self.definition.migrations)
-        self.store = EventStore(self.pool, self.definition.registry, schema=s.db_schema,
-                                topic=s.topic(self.definition.topic))
+        self.store = EventStore(
+            self.pool, self.definition.registry, schema=s.db_schema, topic=s.topic(self.definition.topic)
+        )
         self.store.inline.extend(self.definition.projections)
         self.projections = ProjectionRunner(self.pool, self.store, self.definition.projections)
         producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
@@ -65,9 +68,14 @@ class Runtime:
             group = f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]
             self.consumer = ConsumerRunner(
-                self.pool, self.store, make_consumer(s, group, topics), producer,
+                self.pool,
+                self.store,
+                make_consumer(s, group, topics),
+                producer,
                 {s.topic(t): h for t, h in self.definition.consumes.items()},
-                self.definition.projections, group_id=group, max_retries=s.consumer_max_retries,
+                self.definition.projections,
+                group_id=group,
+                max_retries=s.consumer_max_retries,
             )
         if background:
             self._tasks.append(asyncio.create_task(self._supervise("relay", self.relay.run)))
@@ -78,12 +86,13 @@ class Runtime:
         while True:
             try:
                 await run()
-                return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("%s stopped unexpectedly; restarting", name)
                 await asyncio.sleep(1)
+            else:
+                return
 
     async def stop(self) -> None:
         # let the relay finish its batch and the consumer its own, then leave cleanly

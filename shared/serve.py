@@ -11,6 +11,13 @@ from shared.logs import setup_logging
 
 def serve(factory: str, service: str, default_port: int) -> None:
     setup_logging(service, os.environ.get("LOG_LEVEL", "INFO"))
-    uvicorn.run(factory, factory=True, host=os.environ.get("HOST", "127.0.0.1"),
-                port=int(os.environ.get("PORT", default_port)), log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", default_port)),
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -24,8 +25,9 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def chain_hash(prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int,
-               data: JSON) -> bytes:
+def chain_hash(
+    prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int, data: JSON
+) -> bytes:
     body = canonical_json([stream_id, version, str(event_id), name, schema_version, data])
     return hashlib.sha256(prev + body.encode()).digest()
 
@@ -95,9 +97,8 @@ ob AS (
     INSERT INTO outbox (position, topic, key, headers, value)
     SELECT pos.first + o.i - 1, $12, o.key, o.headers, o.value
     FROM pos, unnest($13::int[], $14::bytea[], $15::jsonb[], $16::bytea[]) AS o(i, key, headers, value)
-),
-wake AS (SELECT pg_notify($17, '') FROM pos WHERE cardinality($13::int[]) > 0)
-SELECT first, (SELECT count(*) FROM wake) FROM pos
+)
+SELECT first FROM pos
 """
 
 
@@ -111,12 +112,13 @@ class EventStore:
         self.topic = topic
         self.namespace = schema_namespace(schema)
         self.channel = f"outbox_{schema}"
+        # set after every append in this process: the relay wakes on it (NOTIFY inside the append would
+        # serialise every writer's commit on the notification queue's lock)
+        self.appended = asyncio.Event()
         self.inline: list[InlineProjection] = []
 
     async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
-        rows = await conn.fetch(
-            "SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id
-        )
+        rows = await conn.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
         return Stream(stream_id, [self._own(r) for r in rows])
 
     async def append(
@@ -147,8 +149,20 @@ class EventStore:
                 data = event.model_dump(mode="json")
                 event_id = uuid4()
                 prev = chain_hash(prev, stream.stream_id, version, event_id, event.event_name(), event.version, data)
-                entry = Recorded(0, stream.stream_id, version, event_id, event.event_name(), event.version, data,
-                                 meta, now, self.registry.source, prev, event)
+                entry = Recorded(
+                    0,
+                    stream.stream_id,
+                    version,
+                    event_id,
+                    event.event_name(),
+                    event.version,
+                    data,
+                    meta,
+                    now,
+                    self.registry.source,
+                    prev,
+                    event,
+                )
                 recorded.append(entry)
                 if event.published:
                     key, headers, value = self.envelope(entry).to_kafka()
@@ -156,18 +170,29 @@ class EventStore:
         if not recorded:
             return []
         args = (
-            self.namespace, len(recorded), [r.stream_id for r in recorded],
-            [r.version for r in recorded], [r.event_id for r in recorded], [r.name for r in recorded],
-            [r.schema_version for r in recorded], [canonical_json(r.data) for r in recorded],
-            json.dumps(meta), now, [r.hash for r in recorded],
-            self.topic, [o[0] for o in outbox], [o[1] for o in outbox], [o[2] for o in outbox],
-            [o[3] for o in outbox], self.channel,
+            self.namespace,
+            len(recorded),
+            [r.stream_id for r in recorded],
+            [r.version for r in recorded],
+            [r.event_id for r in recorded],
+            [r.name for r in recorded],
+            [r.schema_version for r in recorded],
+            [canonical_json(r.data) for r in recorded],
+            json.dumps(meta),
+            now,
+            [r.hash for r in recorded],
+            self.topic,
+            [o[0] for o in outbox],
+            [o[1] for o in outbox],
+            [o[2] for o in outbox],
+            [o[3] for o in outbox],
         )
         try:
             first = await conn.fetchval(_APPEND, *args)
         except asyncpg.UniqueViolationError as exc:
             stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
+        self.appended.set()
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
         by_stream = {stream.stream_id: stream for stream, _ in batch}
         for entry in positioned:
@@ -176,6 +201,10 @@ class EventStore:
             for entry in positioned:
                 await projection.apply(conn, entry)
         return positioned
+
+    async def notify(self, conn: asyncpg.Connection) -> None:
+        """Wake relays in other processes, after a commit made outside a running service (imports, replays)."""
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
 
     def envelope(self, entry: Recorded) -> Envelope:
         assert entry.event is not None
@@ -203,7 +232,9 @@ class EventStore:
             safe = await self.safe_position(conn)
             rows = await conn.fetch(
                 "SELECT * FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
-                after, safe, limit,
+                after,
+                safe,
+                limit,
             )
         return [self._own(r) for r in rows]
 
@@ -220,18 +251,31 @@ class EventStore:
             FROM inbox WHERE position > $1 AND position <= $2
             ORDER BY position LIMIT $3
             """,
-            after, safe, limit,
+            after,
+            safe,
+            limit,
         )
-        return [self._own(r) if r["envelope"] is None else consumed_entry(r["position"], json.loads(r["envelope"]))
-                for r in rows]
+        return [
+            self._own(r) if r["envelope"] is None else consumed_entry(r["position"], json.loads(r["envelope"]))
+            for r in rows
+        ]
 
     def _own(self, row: asyncpg.Record) -> Recorded:
         data = json.loads(row["data"])
         event = self.registry.decode(row["event_type"], row["schema_version"], data)
         return Recorded(
-            row["position"], row["stream_id"], row["version"], row["event_id"], row["event_type"],
-            row["schema_version"], data, json.loads(row["metadata"]), row["recorded_at"], self.registry.source,
-            bytes(row["hash"]), event,
+            row["position"],
+            row["stream_id"],
+            row["version"],
+            row["event_id"],
+            row["event_type"],
+            row["schema_version"],
+            data,
+            json.loads(row["metadata"]),
+            row["recorded_at"],
+            self.registry.source,
+            bytes(row["hash"]),
+            event,
         )
 
     async def verify(self) -> list[str]:
@@ -244,11 +288,20 @@ class EventStore:
                     prev_stream, prev_hash, prev_version = row["stream_id"], GENESIS, 0
                 if row["version"] != prev_version + 1:
                     problems.append(f"{row['stream_id']}: version {row['version']} follows {prev_version}")
-                expected = chain_hash(prev_hash, row["stream_id"], row["version"], row["event_id"], row["event_type"],
-                                      row["schema_version"], json.loads(row["data"]))
+                expected = chain_hash(
+                    prev_hash,
+                    row["stream_id"],
+                    row["version"],
+                    row["event_id"],
+                    row["event_type"],
+                    row["schema_version"],
+                    json.loads(row["data"]),
+                )
                 if expected != bytes(row["hash"]):
-                    problems.append(f"{row['stream_id']}: event {row['version']} (position {row['position']}) "
-                                    "does not match its hash")
+                    problems.append(
+                        f"{row['stream_id']}: event {row['version']} (position {row['position']}) "
+                        "does not match its hash"
+                    )
                 prev_hash, prev_version = bytes(row["hash"]), row["version"]
         return problems
 
@@ -257,11 +310,19 @@ def consumed_entry(position: int, envelope: JSON) -> Recorded:
     env = Envelope.model_validate(envelope)
     name = env.type.split(".")[2] if env.type.count(".") == 3 else env.type
     version = int(env.sequence) if env.sequence and env.sequence.isdigit() else 0
-    return Recorded(position, env.subject or "", version, env.id, name, 0, env.data,
-                    {"type": env.type, "partitionkey": env.partitionkey, "traceparent": env.traceparent},
-                    env.time, env.source)
+    return Recorded(
+        position,
+        env.subject or "",
+        version,
+        env.id,
+        name,
+        0,
+        env.data,
+        {"type": env.type, "partitionkey": env.partitionkey, "traceparent": env.traceparent},
+        env.time,
+        env.source,
+    )
 
 
 def headers_to_json(headers: list[tuple[str, bytes]]) -> list[list[str]]:
     return [[k, v.decode()] for k, v in headers]
-

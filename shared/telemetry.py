@@ -24,7 +24,9 @@ def setup_telemetry(service_name: str, extra_processor: SpanProcessor | None = N
         return
     _configured = True
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
-    provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
+    )
     exporter: SpanExporter | None = None
     if exporter_name == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -54,5 +54,5 @@ def unique() -> str:
 
 
 @pytest.fixture
-async def topic_prefix(stack: Stack, unique: str) -> AsyncIterator[str]:
-    yield f"t{unique}."
+def topic_prefix(stack: Stack, unique: str) -> str:
+    return f"t{unique}."

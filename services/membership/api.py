@@ -85,8 +85,9 @@ MembershipDep = Annotated[Membership, Depends(_membership)]
 
 
 @router.post("/organizations", status_code=201, tags=["organizations"])
-async def register_organization(body: OrganizationIn, request: Request, service: ServiceDep,
-                                membership: MembershipDep) -> JSONResponse:
+async def register_organization(
+    body: OrganizationIn, request: Request, service: ServiceDep, membership: MembershipDep
+) -> JSONResponse:
     """Register a union organisation under its parent."""
     cmd = domain.RegisterOrganization(org_id=uuid4(), **body.model_dump())
     meta = request_metadata(request)
@@ -105,8 +106,13 @@ async def get_organization(org_id: UUID, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/organizations/{org_id}/members", tags=["organizations"])
-async def get_roster(org_id: UUID, service: ServiceDep, status: domain.MemberStatus | None = None,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: str | None = None) -> dict[str, Any]:
+async def get_roster(
+    org_id: UUID,
+    service: ServiceDep,
+    status: domain.MemberStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
     """The organisation's members, paged by cursor."""
     async with service.pool.acquire() as conn:
         return await queries.roster(conn, service.vault, org_id, status, limit, cursor)
@@ -120,8 +126,9 @@ async def get_stats(org_id: UUID, service: ServiceDep, subtree: bool = True) -> 
 
 
 @router.post("/organizations/{org_id}/dissolve", tags=["organizations"])
-async def dissolve_organization(org_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep,
-                                body: EmptyIn | None = None) -> JSONResponse:
+async def dissolve_organization(
+    org_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep, body: EmptyIn | None = None
+) -> JSONResponse:
     """Dissolve an organisation that holds no members."""
     meta = request_metadata(request)
     reason = body.reason if body and body.reason else "dissolved"
@@ -134,12 +141,19 @@ async def dissolve_organization(org_id: UUID, request: Request, service: Service
 
 
 @router.post("/applications", status_code=201, tags=["applications"])
-async def submit_application(body: ApplicationIn, request: Request, service: ServiceDep,
-                             membership: MembershipDep) -> JSONResponse:
+async def submit_application(
+    body: ApplicationIn, request: Request, service: ServiceDep, membership: MembershipDep
+) -> JSONResponse:
     """Apply to join a union online: open to every worker, no account needed."""
-    person = Person(name=body.name, id_number=body.id_number, phone=body.phone,
-                    employment_type=body.employment_type, household_type=body.household_type,
-                    employer_credit_code=body.employer_credit_code, employer_name=body.employer_name)
+    person = Person(
+        name=body.name,
+        id_number=body.id_number,
+        phone=body.phone,
+        employment_type=body.employment_type,
+        household_type=body.household_type,
+        employer_credit_code=body.employer_credit_code,
+        employer_name=body.employer_name,
+    )
     meta = request_metadata(request, actor="applicant")
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -157,8 +171,9 @@ async def get_application(application_id: UUID, service: ServiceDep) -> dict[str
 
 
 @router.post("/applications/{application_id}/approve", tags=["applications"])
-async def approve_application(application_id: UUID, body: ReviewIn, request: Request, service: ServiceDep,
-                              membership: MembershipDep) -> JSONResponse:
+async def approve_application(
+    application_id: UUID, body: ReviewIn, request: Request, service: ServiceDep, membership: MembershipDep
+) -> JSONResponse:
     """Approve an application: the person becomes a member, with a member number for life."""
     meta = request_metadata(request, actor=body.reviewer)
 
@@ -170,8 +185,9 @@ async def approve_application(application_id: UUID, body: ReviewIn, request: Req
 
 
 @router.post("/applications/{application_id}/reject", tags=["applications"])
-async def reject_application(application_id: UUID, body: RejectIn, request: Request, service: ServiceDep,
-                             membership: MembershipDep) -> JSONResponse:
+async def reject_application(
+    application_id: UUID, body: RejectIn, request: Request, service: ServiceDep, membership: MembershipDep
+) -> JSONResponse:
     """Reject an application, with the reason."""
     meta = request_metadata(request, actor=body.reviewer)
 
@@ -199,8 +215,9 @@ async def get_history(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
 
 
 def _member_command(name: str, summary: str) -> None:
-    async def endpoint(member_id: UUID, body: ReasonIn, request: Request, service: ServiceDep,
-                       membership: MembershipDep) -> JSONResponse:
+    async def endpoint(
+        member_id: UUID, body: ReasonIn, request: Request, service: ServiceDep, membership: MembershipDep
+    ) -> JSONResponse:
         meta = request_metadata(request)
         action = getattr(membership, name)
 
@@ -212,8 +229,9 @@ def _member_command(name: str, summary: str) -> None:
         return await run_command(request, service.pool, run)
 
     endpoint.__doc__ = summary
-    router.add_api_route(f"/members/{{member_id}}/{name}", endpoint, methods=["POST"], tags=["members"],
-                         name=name, summary=summary)
+    router.add_api_route(
+        f"/members/{{member_id}}/{name}", endpoint, methods=["POST"], tags=["members"], name=name, summary=summary
+    )
 
 
 _member_command("suspend", "Suspend an active membership.")
@@ -222,8 +240,9 @@ _member_command("terminate", "End a membership (withdrawal, death, expulsion).")
 
 
 @router.delete("/members/{member_id}/personal-data", tags=["members"])
-async def erase_personal_data(member_id: UUID, request: Request, service: ServiceDep,
-                              membership: MembershipDep) -> JSONResponse:
+async def erase_personal_data(
+    member_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep
+) -> JSONResponse:
     """Erase a former member's personal data by destroying their key; the history stays, anonymous."""
     meta = request_metadata(request)
 

@@ -17,10 +17,15 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
         if entry.name != "TransferCompleted":
             return  # kept in the inbox for the dossier
         d = entry.data
-        meta = Metadata(actor=f"service:{entry.source}", causation_id=str(entry.event_id),
-                        correlation_id=str(entry.event_id), traceparent=entry.metadata.get("traceparent"))
-        await membership().change_organization(conn, UUID(str(d["member_id"])), UUID(str(d["to_org_id"])),
-                                               UUID(str(d["transfer_id"])), meta)
+        meta = Metadata(
+            actor=f"service:{entry.source}",
+            causation_id=str(entry.event_id),
+            correlation_id=str(entry.event_id),
+            traceparent=entry.metadata.get("traceparent"),
+        )
+        await membership().change_organization(
+            conn, UUID(str(d["member_id"])), UUID(str(d["to_org_id"])), UUID(str(d["transfer_id"])), meta
+        )
 
     async def keep_for_the_dossier(conn: asyncpg.Connection, entry: Recorded) -> None:
         """The inbox row is the record; nothing else changes."""

@@ -94,13 +94,18 @@ class RegisterOrganization:
 def register_organization(cmd: RegisterOrganization, parent: Organization | None) -> list[DomainEvent]:
     allowed = SUBTYPES.get(cmd.type, frozenset())
     if cmd.subtype is not None and cmd.subtype not in allowed:
-        reason = (f"a {cmd.type} union has no subtype" if not allowed
-                  else f"subtype of a {cmd.type} union must be one of {', '.join(sorted(allowed))}")
+        reason = (
+            f"a {cmd.type} union has no subtype"
+            if not allowed
+            else f"subtype of a {cmd.type} union must be one of {', '.join(sorted(allowed))}"
+        )
         raise InvalidInputError("subtype", reason)
     if allowed and cmd.subtype is None:
         raise InvalidInputError("subtype", f"a {cmd.type} union needs a subtype: {', '.join(sorted(allowed))}")
     if cmd.type is OrgType.ENTERPRISE and not cmd.credit_code:
-        raise InvalidInputError("credit_code", "an enterprise union is tied to its employer's unified social credit code")
+        raise InvalidInputError(
+            "credit_code", "an enterprise union is tied to its employer's unified social credit code"
+        )
     if cmd.type is OrgType.NATIONAL and cmd.parent_id is not None:
         raise InvalidInputError("parent_id", "the national federation has no parent")
     if cmd.parent_id is not None:
@@ -108,11 +113,19 @@ def register_organization(cmd: RegisterOrganization, parent: Organization | None
             raise InvalidInputError("parent_id", f"organisation {cmd.parent_id} does not exist")
         if parent.dissolved:
             raise DomainError("org_dissolved", "the parent organisation is dissolved")
-    return [OrganizationRegistered(
-        org_id=cmd.org_id, name=cmd.name, type=cmd.type, subtype=cmd.subtype, parent_id=cmd.parent_id,
-        region_code=cmd.region_code, credit_code=cmd.credit_code, industry=cmd.industry,
-        accepts_members=accepts_members(cmd.type),
-    )]
+    return [
+        OrganizationRegistered(
+            org_id=cmd.org_id,
+            name=cmd.name,
+            type=cmd.type,
+            subtype=cmd.subtype,
+            parent_id=cmd.parent_id,
+            region_code=cmd.region_code,
+            credit_code=cmd.credit_code,
+            industry=cmd.industry,
+            accepts_members=accepts_members(cmd.type),
+        )
+    ]
 
 
 def dissolve_organization(org: Organization, active_members: int, reason: str) -> list[DomainEvent]:
@@ -127,8 +140,9 @@ def ensure_accepts_members(org: Organization) -> None:
     if org.dissolved:
         raise DomainError("org_dissolved", "the organisation is dissolved")
     if not org.accepts_members:
-        raise DomainError("target_not_accepting",
-                          f"a {org.type} federation leads grassroots unions and does not hold members itself")
+        raise DomainError(
+            "target_not_accepting", f"a {org.type} federation leads grassroots unions and does not hold members itself"
+        )
 
 
 # --- applications --------------------------------------------------------------------------------------
@@ -160,29 +174,51 @@ def submit_application(org: Organization, already_member: bool, submitted: Appli
     return [submitted]
 
 
-def approve_application(app: Application, org: Organization, already_member: bool, reviewer: str, member_no: str,
-                        today: date) -> tuple[list[DomainEvent], list[DomainEvent]]:
+def approve_application(
+    app: Application, org: Organization, already_member: bool, reviewer: str, member_no: str, today: date
+) -> tuple[list[DomainEvent], list[DomainEvent]]:
     """Events for the application's stream and for the new member's stream."""
     if app.status is not ApplicationStatus.SUBMITTED:
         raise DomainError("application_not_pending", f"the application is already {app.status}")
     ensure_can_apply(org, already_member)
     s = app.submitted
     joined = MemberJoined(
-        member_id=app.member_id, member_no=member_no, org_id=app.org_id, joined_at=today,
-        application_id=app.application_id, id_blind_index=s.id_blind_index, name_enc=s.name_enc,
-        id_number_enc=s.id_number_enc, phone_enc=s.phone_enc, employer_credit_code=s.employer_credit_code,
-        employer_name=s.employer_name, employment_type=s.employment_type, household_type=s.household_type,
+        member_id=app.member_id,
+        member_no=member_no,
+        org_id=app.org_id,
+        joined_at=today,
+        application_id=app.application_id,
+        id_blind_index=s.id_blind_index,
+        name_enc=s.name_enc,
+        id_number_enc=s.id_number_enc,
+        phone_enc=s.phone_enc,
+        employer_credit_code=s.employer_credit_code,
+        employer_name=s.employer_name,
+        employment_type=s.employment_type,
+        household_type=s.household_type,
     )
-    approved = ApplicationApproved(application_id=app.application_id, member_id=app.member_id, member_no=member_no,
-                                   org_id=app.org_id, reviewer=reviewer)
+    approved = ApplicationApproved(
+        application_id=app.application_id,
+        member_id=app.member_id,
+        member_no=member_no,
+        org_id=app.org_id,
+        reviewer=reviewer,
+    )
     return [approved], [joined]
 
 
 def reject_application(app: Application, reviewer: str, reason: str) -> list[DomainEvent]:
     if app.status is not ApplicationStatus.SUBMITTED:
         raise DomainError("application_not_pending", f"the application is already {app.status}")
-    return [ApplicationRejected(application_id=app.application_id, member_id=app.member_id, org_id=app.org_id,
-                                reviewer=reviewer, reason=reason)]
+    return [
+        ApplicationRejected(
+            application_id=app.application_id,
+            member_id=app.member_id,
+            org_id=app.org_id,
+            reviewer=reviewer,
+            reason=reason,
+        )
+    ]
 
 
 # --- members -------------------------------------------------------------------------------------------
@@ -206,7 +242,9 @@ def suspend(member: Member, reason: str) -> list[DomainEvent]:
 
 def reinstate(member: Member, reason: str) -> list[DomainEvent]:
     if member.status is not MemberStatus.SUSPENDED:
-        raise DomainError("member_not_suspended", f"only a suspended member can be reinstated; this one is {member.status}")
+        raise DomainError(
+            "member_not_suspended", f"only a suspended member can be reinstated; this one is {member.status}"
+        )
     return [MemberReinstated(member_id=member.member_id, reason=reason)]
 
 
@@ -222,16 +260,20 @@ def change_organization(member: Member, to: Organization, transfer_id: UUID | No
     if member.status is MemberStatus.TERMINATED:
         raise DomainError("member_terminated", "a terminated membership does not move")
     ensure_accepts_members(to)
-    return [MemberOrganizationChanged(member_id=member.member_id, from_org_id=member.org_id, to_org_id=to.org_id,
-                                      transfer_id=transfer_id)]
+    return [
+        MemberOrganizationChanged(
+            member_id=member.member_id, from_org_id=member.org_id, to_org_id=to.org_id, transfer_id=transfer_id
+        )
+    ]
 
 
 def erase_personal_data(member: Member) -> list[DomainEvent]:
     if member.erased:
         return []
     if member.status is not MemberStatus.TERMINATED:
-        raise DomainError("member_not_terminated",
-                          "personal data is erased after the membership ends; terminate it first")
+        raise DomainError(
+            "member_not_terminated", "personal data is erased after the membership ends; terminate it first"
+        )
     return [PersonalDataErased(member_id=member.member_id)]
 
 
@@ -250,8 +292,9 @@ def fold(events: list[DomainEvent]) -> State:
 def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - one arm per event type
     match event:
         case OrganizationRegistered():
-            return Organization(event.org_id, OrgType(event.type), event.region_code, event.accepts_members,
-                                industry=event.industry)
+            return Organization(
+                event.org_id, OrgType(event.type), event.region_code, event.accepts_members, industry=event.industry
+            )
         case OrganizationDissolved() if isinstance(state, Organization):
             return replace(state, dissolved=True)
         case ApplicationSubmitted():

@@ -11,7 +11,12 @@ import asyncpg
 
 from services.membership import domain
 from services.membership.domain import Application, Member, Organization
-from services.membership.events import ApplicationSubmitted, MemberJoined, UnitUnionFoundingSuggested
+from services.membership.events import (
+    ApplicationSubmitted,
+    MemberJoined,
+    MemberOrganizationChanged,
+    UnitUnionFoundingSuggested,
+)
 from shared.errors import NotFoundError
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
@@ -86,8 +91,9 @@ class Membership:
 
     # --- organisations ---
 
-    async def register_organization(self, conn: asyncpg.Connection, cmd: domain.RegisterOrganization,
-                                    meta: Metadata) -> UUID:
+    async def register_organization(
+        self, conn: asyncpg.Connection, cmd: domain.RegisterOrganization, meta: Metadata
+    ) -> UUID:
         parent = None
         if cmd.parent_id is not None:
             _, state = await self._load(conn, org_stream(cmd.parent_id))
@@ -100,8 +106,9 @@ class Membership:
         stream, org = await self.organization(conn, org_id)
         # approvals into this organisation take the row FOR SHARE: none slips in while we count
         await conn.execute("SELECT 1 FROM organizations WHERE org_id = $1 FOR UPDATE", org_id)
-        active = await conn.fetchval("SELECT count(*) FROM members WHERE org_id = $1 AND status <> 'terminated'",
-                                     org_id)
+        active = await conn.fetchval(
+            "SELECT count(*) FROM members WHERE org_id = $1 AND status <> 'terminated'", org_id
+        )
         await self.store.append(conn, stream, domain.dissolve_organization(org, active, reason), meta)
 
     # --- applications ---
@@ -115,32 +122,38 @@ class Membership:
         sealed = await self.vault.encrypt(conn, member_id, _personal(person))
         return {"name_enc": sealed["name"], "id_number_enc": sealed["id_number"], "phone_enc": sealed["phone"]}
 
-    async def submit_application(self, conn: asyncpg.Connection, org_id: UUID, person: Person,
-                                 meta: Metadata) -> UUID:
+    async def submit_application(self, conn: asyncpg.Connection, org_id: UUID, person: Person, meta: Metadata) -> UUID:
         _, org = await self.organization(conn, org_id)
         blind = self.vault.blind_index(person.id_number)
         already = await self._is_member(conn, blind)
         domain.ensure_can_apply(org, already)  # before a data key is made for this person
         application_id, member_id = uuid4(), uuid4()
         submitted = ApplicationSubmitted(
-            application_id=application_id, member_id=member_id, org_id=org_id, id_blind_index=blind,
-            employer_credit_code=person.employer_credit_code, employer_name=person.employer_name,
-            employment_type=person.employment_type, household_type=person.household_type,
+            application_id=application_id,
+            member_id=member_id,
+            org_id=org_id,
+            id_blind_index=blind,
+            employer_credit_code=person.employer_credit_code,
+            employer_name=person.employer_name,
+            employment_type=person.employment_type,
+            household_type=person.household_type,
             **await self._seal(conn, member_id, person),
         )
         events = domain.submit_application(org, already, submitted)
         await self.store.append(conn, Stream(application_stream(application_id)), events, meta)
         return application_id
 
-    async def approve_application(self, conn: asyncpg.Connection, application_id: UUID, reviewer: str,
-                                  meta: Metadata) -> tuple[UUID, str]:
+    async def approve_application(
+        self, conn: asyncpg.Connection, application_id: UUID, reviewer: str, meta: Metadata
+    ) -> tuple[UUID, str]:
         stream, app = await self.application(conn, application_id)
         _, org = await self.organization(conn, app.org_id)
         await conn.execute("SELECT 1 FROM organizations WHERE org_id = $1 FOR SHARE", app.org_id)
         already = await self._is_member(conn, app.submitted.id_blind_index)
         member_no = await self._next_member_no(conn, org.region_code)
-        app_events, member_events = domain.approve_application(app, org, already, reviewer, member_no,
-                                                               datetime.now(UTC).date())
+        app_events, member_events = domain.approve_application(
+            app, org, already, reviewer, member_no, datetime.now(UTC).date()
+        )
         await self.store.append(conn, stream, app_events, meta)
         await self.store.append(conn, Stream(member_stream(app.member_id)), member_events, meta)
         await self._suggest_founding(conn, member_events, meta)
@@ -150,8 +163,9 @@ class Membership:
         seq = await conn.fetchval("SELECT nextval('member_no_seq')")
         return f"{region_code}-{seq:08d}"
 
-    async def reject_application(self, conn: asyncpg.Connection, application_id: UUID, reviewer: str, reason: str,
-                                 meta: Metadata) -> None:
+    async def reject_application(
+        self, conn: asyncpg.Connection, application_id: UUID, reviewer: str, reason: str, meta: Metadata
+    ) -> None:
         stream, app = await self.application(conn, application_id)
         await self.store.append(conn, stream, domain.reject_application(app, reviewer, reason), meta)
 
@@ -162,8 +176,12 @@ class Membership:
             domain.ensure_accepts_members(org)
         blinds = [self.vault.blind_index(r.person.id_number) for r in rows]
         await conn.execute("SELECT pg_advisory_xact_lock(4, hashtext(b)) FROM unnest($1::text[]) b ORDER BY b", blinds)
-        existing = {r["id_blind_index"] for r in await conn.fetch(
-            "SELECT id_blind_index FROM persons WHERE id_blind_index = ANY($1::text[])", blinds)}
+        existing = {
+            r["id_blind_index"]
+            for r in await conn.fetch(
+                "SELECT id_blind_index FROM persons WHERE id_blind_index = ANY($1::text[])", blinds
+            )
+        }
         new = [(row, blind, uuid4()) for row, blind in zip(rows, blinds, strict=True) if blind not in existing]
         if not new:
             return 0
@@ -173,10 +191,19 @@ class Membership:
         for (row, blind, member_id), number in zip(new, numbers, strict=True):
             p, enc = row.person, sealed[member_id]
             joined = MemberJoined(
-                member_id=member_id, member_no=f"{orgs[row.org_id].region_code}-{number['n']:08d}", org_id=row.org_id,
-                joined_at=row.joined_at, imported=True, id_blind_index=blind, employer_credit_code=p.employer_credit_code,
-                employer_name=p.employer_name, employment_type=p.employment_type, household_type=p.household_type,
-                name_enc=enc["name"], id_number_enc=enc["id_number"], phone_enc=enc["phone"],
+                member_id=member_id,
+                member_no=f"{orgs[row.org_id].region_code}-{number['n']:08d}",
+                org_id=row.org_id,
+                joined_at=row.joined_at,
+                imported=True,
+                id_blind_index=blind,
+                employer_credit_code=p.employer_credit_code,
+                employer_name=p.employer_name,
+                employment_type=p.employment_type,
+                household_type=p.household_type,
+                name_enc=enc["name"],
+                id_number_enc=enc["id_number"],
+                phone_enc=enc["phone"],
             )
             batch.append((Stream(member_stream(member_id)), [joined]))
         await self.store.append_streams(conn, batch, meta)
@@ -196,8 +223,9 @@ class Membership:
         stream, member = await self.member(conn, member_id)
         await self.store.append(conn, stream, domain.terminate(member, reason), meta)
 
-    async def change_organization(self, conn: asyncpg.Connection, member_id: UUID, to_org_id: UUID,
-                                  transfer_id: UUID | None, meta: Metadata) -> None:
+    async def change_organization(
+        self, conn: asyncpg.Connection, member_id: UUID, to_org_id: UUID, transfer_id: UUID | None, meta: Metadata
+    ) -> None:
         stream, member = await self.member(conn, member_id)
         _, to = await self.organization(conn, to_org_id)
         events = domain.change_organization(member, to, transfer_id)
@@ -214,11 +242,17 @@ class Membership:
     async def _suggest_founding(self, conn: asyncpg.Connection, events: list[DomainEvent], meta: Metadata) -> None:
         """When a federation or joint union holds `threshold` active members of one employer, say so once."""
         for event in events:
-            org_id = getattr(event, "org_id", None) or getattr(event, "to_org_id", None)
+            if isinstance(event, MemberJoined):
+                org_id = event.org_id
+            elif isinstance(event, MemberOrganizationChanged):
+                org_id = event.to_org_id
+            else:
+                continue
             row = await conn.fetchrow(
                 "SELECT o.type, m.employer_credit_code, m.employer_name FROM members m "
                 "JOIN organizations o ON o.org_id = $2 WHERE m.member_id = $1",
-                event.member_id, org_id,  # type: ignore[attr-defined]
+                event.member_id,
+                org_id,
             )
             if row is None or row["employer_credit_code"] is None or row["type"] not in ("federation", "joint"):
                 continue
@@ -226,14 +260,21 @@ class Membership:
             await conn.execute("SELECT pg_advisory_xact_lock(5, hashtext($1))", f"{org_id}/{code}")
             active = await conn.fetchval(
                 "SELECT count(*) FROM members WHERE org_id = $1 AND employer_credit_code = $2 AND status = 'active'",
-                org_id, code,
+                org_id,
+                code,
             )
             if active < self.founding_threshold or await conn.fetchval(
                 "SELECT 1 FROM founding_suggestions WHERE org_id = $1 AND employer_credit_code = $2 "
-                "UNION ALL SELECT 1 FROM organizations WHERE credit_code = $2 AND status = 'active'", org_id, code,
+                "UNION ALL SELECT 1 FROM organizations WHERE credit_code = $2 AND status = 'active'",
+                org_id,
+                code,
             ):
                 continue
-            suggestion = UnitUnionFoundingSuggested(org_id=org_id, employer_credit_code=code,
-                                                    employer_name=row["employer_name"], active_members=active,
-                                                    threshold=self.founding_threshold)
+            suggestion = UnitUnionFoundingSuggested(
+                org_id=org_id,
+                employer_credit_code=code,
+                employer_name=row["employer_name"],
+                active_members=active,
+                threshold=self.founding_threshold,
+            )
             await self.store.append(conn, Stream(f"founding-{org_id}-{code}"), [suggestion], meta)

@@ -28,8 +28,17 @@ from services.membership.service import MembershipService, MembershipSettings
 from shared.store import Metadata
 from shared.validators import validate_identity_number
 
-COLUMNS = ["org_id", "name", "id_number", "phone", "employer_credit_code", "employer_name", "employment_type",
-           "household_type", "joined_at"]
+COLUMNS = [
+    "org_id",
+    "name",
+    "id_number",
+    "phone",
+    "employer_credit_code",
+    "employer_name",
+    "employment_type",
+    "household_type",
+    "joined_at",
+]
 console = Console(stderr=True)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
@@ -48,8 +57,15 @@ class RosterLine(BaseModel):
     joined_at: date
 
     def paper_member(self) -> PaperMember:
-        person = Person(self.name, self.id_number, self.phone, self.employment_type, self.household_type,
-                        self.employer_credit_code, self.employer_name)
+        person = Person(
+            self.name,
+            self.id_number,
+            self.phone,
+            self.employment_type,
+            self.household_type,
+            self.employer_credit_code,
+            self.employer_name,
+        )
         return PaperMember(self.org_id, person, self.joined_at)
 
 
@@ -68,8 +84,10 @@ def read_roster(path: Path) -> tuple[list[PaperMember], list[str]]:
             try:
                 line = RosterLine.model_validate(values)
             except ValidationError as exc:
-                errors.extend(f"line {line_no}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                              for e in exc.errors())
+                errors.extend(
+                    f"line {line_no}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                )
                 continue
             key = validate_identity_number(line.id_number)
             if key in seen:
@@ -87,9 +105,13 @@ def _numbered(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]
 
 async def check_organizations(service: MembershipService, members: list[PaperMember]) -> list[str]:
     async with service.pool.acquire() as conn:
-        rows = {r["org_id"]: r for r in await conn.fetch(
-            "SELECT org_id, accepts_members, status FROM organizations WHERE org_id = ANY($1::uuid[])",
-            list({m.org_id for m in members}))}
+        rows = {
+            r["org_id"]: r
+            for r in await conn.fetch(
+                "SELECT org_id, accepts_members, status FROM organizations WHERE org_id = ANY($1::uuid[])",
+                list({m.org_id for m in members}),
+            )
+        }
     problems = []
     for org_id in sorted({m.org_id for m in members}, key=str):
         row = rows.get(org_id)
@@ -114,17 +136,27 @@ async def run_import(path: Path, batch_size: int, settings: MembershipSettings, 
         meta = Metadata(actor=f"import:{path.name}")
         imported = 0
         started = time.perf_counter()
-        with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=console, disable=not show_progress) as progress:
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not show_progress,
+        ) as progress:
             task = progress.add_task("import", total=len(members))
             for start in range(0, len(members), batch_size):
-                chunk = members[start:start + batch_size]
-                async with service.pool.acquire() as conn, conn.transaction():
-                    imported += await service.membership.import_members(conn, chunk, meta)
+                chunk = members[start : start + batch_size]
+                async with service.pool.acquire() as conn:
+                    async with conn.transaction():
+                        imported += await service.membership.import_members(conn, chunk, meta)
+                    await service.runtime.store.notify(conn)
                 progress.advance(task, len(chunk))
         elapsed = time.perf_counter() - started
-        console.print(f"{imported} imported, {len(members) - imported} already on the platform, "
-                      f"{len(members) / max(elapsed, 1e-9):,.0f} lines/s")
+        console.print(
+            f"{imported} imported, {len(members) - imported} already on the platform, "
+            f"{len(members) / max(elapsed, 1e-9):,.0f} lines/s"
+        )
         return imported
     finally:
         await service.runtime.stop()
@@ -132,11 +164,13 @@ async def run_import(path: Path, batch_size: int, settings: MembershipSettings, 
 
 @cli.command()
 def main(
-    roster: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with columns: " + ", ".join(COLUMNS))],
+    roster: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with columns: " + ", ".join(COLUMNS))
+    ],
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="members per transaction")] = 500,
 ) -> None:
     """Import a roster approved on paper (settings from the environment, like the service)."""
-    asyncio.run(run_import(roster, batch_size, MembershipSettings()))  # type: ignore[call-arg]
+    asyncio.run(run_import(roster, batch_size, MembershipSettings()))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from shared.telemetry import setup_telemetry
 
 
 def build_app(settings: MembershipSettings | None = None) -> FastAPI:
-    service = MembershipService(settings or MembershipSettings())  # type: ignore[call-arg]
+    service = MembershipService(settings or MembershipSettings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -27,8 +27,16 @@ async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> N
                $6, $7, $8, $9, $10
         ON CONFLICT (org_id) DO NOTHING
         """,
-        d["org_id"], d["name"], d["type"], d.get("subtype"), d.get("parent_id"), d["region_code"],
-        d.get("credit_code"), d.get("industry"), d["accepts_members"], e.recorded_at,
+        d["org_id"],
+        d["name"],
+        d["type"],
+        d.get("subtype"),
+        d.get("parent_id"),
+        d["region_code"],
+        d.get("credit_code"),
+        d.get("industry"),
+        d["accepts_members"],
+        e.recorded_at,
     )
 
 
@@ -43,7 +51,10 @@ async def on_application_submitted(conn: asyncpg.Connection, e: Recorded) -> Non
     await conn.execute(
         "INSERT INTO applications (application_id, member_id, org_id, status, submitted_at) "
         "VALUES ($1::uuid, $2::uuid, $3::uuid, 'submitted', $4) ON CONFLICT DO NOTHING",
-        d["application_id"], d["member_id"], d["org_id"], e.recorded_at,
+        d["application_id"],
+        d["member_id"],
+        d["org_id"],
+        e.recorded_at,
     )
 
 
@@ -51,7 +62,9 @@ async def on_application_submitted(conn: asyncpg.Connection, e: Recorded) -> Non
 async def on_application_approved(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "UPDATE applications SET status = 'approved', reviewer = $2, decided_at = $3 WHERE application_id = $1::uuid",
-        e.data["application_id"], e.data["reviewer"], e.recorded_at,
+        e.data["application_id"],
+        e.data["reviewer"],
+        e.recorded_at,
     )
 
 
@@ -60,7 +73,10 @@ async def on_application_rejected(conn: asyncpg.Connection, e: Recorded) -> None
     await conn.execute(
         "UPDATE applications SET status = 'rejected', reviewer = $2, reason = $3, decided_at = $4 "
         "WHERE application_id = $1::uuid",
-        e.data["application_id"], e.data["reviewer"], e.data["reason"], e.recorded_at,
+        e.data["application_id"],
+        e.data["reviewer"],
+        e.data["reason"],
+        e.recorded_at,
     )
 
 
@@ -69,7 +85,8 @@ async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
     d = e.data
     await conn.execute(
         "INSERT INTO persons (id_blind_index, member_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING",
-        d["id_blind_index"], d["member_id"],
+        d["id_blind_index"],
+        d["member_id"],
     )
     await conn.execute(
         """
@@ -78,15 +95,28 @@ async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
         VALUES ($1::uuid, $2, $3::uuid, 'active', $4::text::date, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (member_id) DO NOTHING
         """,
-        d["member_id"], d["member_no"], d["org_id"], d["joined_at"], d["household_type"], d["employment_type"],
-        d.get("employer_credit_code"), d.get("employer_name"), d["name_enc"], d["id_number_enc"], d["phone_enc"],
+        d["member_id"],
+        d["member_no"],
+        d["org_id"],
+        d["joined_at"],
+        d["household_type"],
+        d["employment_type"],
+        d.get("employer_credit_code"),
+        d.get("employer_name"),
+        d["name_enc"],
+        d["id_number_enc"],
+        d["phone_enc"],
         e.recorded_at,
     )
 
 
 async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
-    await conn.execute("UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
-                       e.data["member_id"], status, e.recorded_at)
+    await conn.execute(
+        "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        status,
+        e.recorded_at,
+    )
 
 
 @members.on("MemberSuspended")
@@ -106,8 +136,12 @@ async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
 
 @members.on("MemberOrganizationChanged")
 async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute("UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
-                       e.data["member_id"], e.data["to_org_id"], e.recorded_at)
+    await conn.execute(
+        "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        e.data["to_org_id"],
+        e.recorded_at,
+    )
 
 
 @members.on("PersonalDataErased")
@@ -115,7 +149,8 @@ async def on_personal_data_erased(conn: asyncpg.Connection, e: Recorded) -> None
     await conn.execute(
         "UPDATE members SET name_enc = NULL, id_number_enc = NULL, phone_enc = NULL, erased = true, updated_at = $2 "
         "WHERE member_id = $1::uuid",
-        e.data["member_id"], e.recorded_at,
+        e.data["member_id"],
+        e.recorded_at,
     )
 
 
@@ -125,6 +160,10 @@ async def on_unit_union_founding_suggested(conn: asyncpg.Connection, e: Recorded
     await conn.execute(
         "INSERT INTO founding_suggestions (org_id, employer_credit_code, employer_name, active_members, threshold,"
         " suggested_at) VALUES ($1::uuid, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        d["org_id"], d["employer_credit_code"], d.get("employer_name"), d["active_members"], d["threshold"],
+        d["org_id"],
+        d["employer_credit_code"],
+        d.get("employer_name"),
+        d["active_members"],
+        d["threshold"],
         e.recorded_at,
     )

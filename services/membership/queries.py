@@ -22,15 +22,32 @@ JSON = dict[str, Any]
 async def organization(conn: asyncpg.Connection, org_id: UUID) -> JSON:
     row = await conn.fetchrow(
         "SELECT o.*, (SELECT count(*) FROM members m WHERE m.org_id = o.org_id AND m.status = 'active') AS member_count"
-        " FROM organizations o WHERE org_id = $1", org_id,
+        " FROM organizations o WHERE org_id = $1",
+        org_id,
     )
     if row is None:
         raise NotFoundError("organization", org_id)
-    view = {k: row[k] for k in ("org_id", "name", "type", "subtype", "parent_id", "region_code", "credit_code",
-                                "industry", "accepts_members", "status", "member_count", "registered_at")}
+    view = {
+        k: row[k]
+        for k in (
+            "org_id",
+            "name",
+            "type",
+            "subtype",
+            "parent_id",
+            "region_code",
+            "credit_code",
+            "industry",
+            "accepts_members",
+            "status",
+            "member_count",
+            "registered_at",
+        )
+    }
     view["subtree_member_count"] = await conn.fetchval(
         "SELECT count(*) FROM members m JOIN organizations o ON o.org_id = m.org_id "
-        "WHERE o.path LIKE $1 AND m.status = 'active'", row["path"] + "%",
+        "WHERE o.path LIKE $1 AND m.status = 'active'",
+        row["path"] + "%",
     )
     return view
 
@@ -47,8 +64,21 @@ async def _person(conn: asyncpg.Connection, vault: PersonalDataVault, member_id:
 
 
 def _member_fields(row: Any) -> JSON:
-    return {k: row[k] for k in ("member_id", "member_no", "org_id", "status", "joined_at", "household_type",
-                                "employment_type", "employer_credit_code", "employer_name", "erased")}
+    return {
+        k: row[k]
+        for k in (
+            "member_id",
+            "member_no",
+            "org_id",
+            "status",
+            "joined_at",
+            "household_type",
+            "employment_type",
+            "employer_credit_code",
+            "employer_name",
+            "erased",
+        )
+    }
 
 
 async def member(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID) -> JSON:
@@ -58,8 +88,9 @@ async def member(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: 
     return {**_member_fields(row), **await _person(conn, vault, member_id, row)}
 
 
-async def member_as_of(conn: asyncpg.Connection, store: EventStore, vault: PersonalDataVault, member_id: UUID,
-                       as_of: datetime) -> JSON:
+async def member_as_of(
+    conn: asyncpg.Connection, store: EventStore, vault: PersonalDataVault, member_id: UUID, as_of: datetime
+) -> JSON:
     """The member as they were at `as_of`, folded from their events up to then."""
     stream = await store.load(conn, f"member-{member_id}")
     if not stream.events:
@@ -72,10 +103,17 @@ async def member_as_of(conn: asyncpg.Connection, store: EventStore, vault: Perso
     assert isinstance(joined, MemberJoined)
     row = await conn.fetchrow("SELECT name_enc, id_number_enc, phone_enc FROM members WHERE member_id = $1", member_id)
     return {
-        "member_id": member_id, "member_no": state.member_no, "org_id": state.org_id, "status": state.status,
-        "joined_at": state.joined_at, "household_type": joined.household_type,
-        "employment_type": joined.employment_type, "employer_credit_code": joined.employer_credit_code,
-        "employer_name": joined.employer_name, "erased": state.erased, "as_of": as_of,
+        "member_id": member_id,
+        "member_no": state.member_no,
+        "org_id": state.org_id,
+        "status": state.status,
+        "joined_at": state.joined_at,
+        "household_type": joined.household_type,
+        "employment_type": joined.employment_type,
+        "employer_credit_code": joined.employer_credit_code,
+        "employer_name": joined.employer_name,
+        "erased": state.erased,
+        "as_of": as_of,
         **await _person(conn, vault, member_id, row),
     }
 
@@ -93,13 +131,17 @@ def _after(cursor: str | None) -> str:
         raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422) from None
 
 
-async def roster(conn: asyncpg.Connection, vault: PersonalDataVault, org_id: UUID, status: str | None, limit: int,
-                 cursor: str | None) -> JSON:
+async def roster(
+    conn: asyncpg.Connection, vault: PersonalDataVault, org_id: UUID, status: str | None, limit: int, cursor: str | None
+) -> JSON:
     await organization(conn, org_id)  # 404 for an unknown organisation
     rows = await conn.fetch(
         "SELECT * FROM members WHERE org_id = $1 AND ($2::text IS NULL OR status = $2) AND member_no > $3 "
         "ORDER BY member_no LIMIT $4",
-        org_id, status, _after(cursor), limit + 1,
+        org_id,
+        status,
+        _after(cursor),
+        limit + 1,
     )
     items = [{**_member_fields(r), **await _person(conn, vault, r["member_id"], r)} for r in rows[:limit]]
     return {"items": items, "next_cursor": _cursor(rows[limit - 1]["member_no"]) if len(rows) > limit else None}
@@ -116,7 +158,9 @@ async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
         WHERE (CASE WHEN $2 THEN o.path LIKE $1 ELSE o.org_id = $3 END)
         GROUP BY GROUPING SETS ((m.status), (m.household_type, m.status), (m.employment_type, m.status))
         """,
-        org["path"] + "%", subtree, org_id,
+        org["path"] + "%",
+        subtree,
+        org_id,
     )
     by_status = dict.fromkeys((s.value for s in domain.MemberStatus), 0)
     by_household = dict.fromkeys((h.value for h in domain.HouseholdType), 0)
@@ -128,8 +172,14 @@ async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
             by_household[r["household_type"]] = r["n"]
         elif r["employment_type"] is not None and r["status"] == "active":
             by_employment[r["employment_type"]] = r["n"]
-    return {"org_id": org_id, "subtree": subtree, "total": sum(by_status.values()), "by_status": by_status,
-            "by_household_type": by_household, "by_employment_type": by_employment}
+    return {
+        "org_id": org_id,
+        "subtree": subtree,
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_household_type": by_household,
+        "by_employment_type": by_employment,
+    }
 
 
 async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
@@ -150,14 +200,30 @@ async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
     for r in rows:
         if r["envelope"] is None:
             event = registry.decode(r["event_type"], r["schema_version"], _json(r["data"]))
-            entries.append({"position": r["position"], "source": registry.source,
-                            "type": registry.wire_type(type(event)), "event": event.event_name(),
-                            "subject": r["stream_id"], "time": r["recorded_at"], "data": event.public_data()})
+            entries.append(
+                {
+                    "position": r["position"],
+                    "source": registry.source,
+                    "type": registry.wire_type(type(event)),
+                    "event": event.event_name(),
+                    "subject": r["stream_id"],
+                    "time": r["recorded_at"],
+                    "data": event.public_data(),
+                }
+            )
         else:
             env = _json(r["envelope"])
-            entries.append({"position": r["position"], "source": env["source"], "type": env["type"],
-                            "event": env["type"].split(".")[2] if env["type"].count(".") == 3 else env["type"],
-                            "subject": env.get("subject"), "time": env["time"], "data": env["data"]})
+            entries.append(
+                {
+                    "position": r["position"],
+                    "source": env["source"],
+                    "type": env["type"],
+                    "event": env["type"].split(".")[2] if env["type"].count(".") == 3 else env["type"],
+                    "subject": env.get("subject"),
+                    "time": env["time"],
+                    "data": env["data"],
+                }
+            )
     return entries
 
 
@@ -166,10 +232,17 @@ async def application(conn: asyncpg.Connection, application_id: UUID) -> JSON:
     if row is None:
         raise NotFoundError("application", application_id)
     member_no = await conn.fetchval("SELECT member_no FROM members WHERE member_id = $1", row["member_id"])
-    return {"application_id": application_id, "status": row["status"], "org_id": row["org_id"],
-            "member_id": row["member_id"] if row["status"] == "approved" else None, "member_no": member_no,
-            "reason": row["reason"], "reviewer": row["reviewer"], "submitted_at": row["submitted_at"],
-            "decided_at": row["decided_at"]}
+    return {
+        "application_id": application_id,
+        "status": row["status"],
+        "org_id": row["org_id"],
+        "member_id": row["member_id"] if row["status"] == "approved" else None,
+        "member_no": member_no,
+        "reason": row["reason"],
+        "reviewer": row["reviewer"],
+        "submitted_at": row["submitted_at"],
+        "decided_at": row["decided_at"],
+    }
 
 
 async def founding_suggestions(conn: asyncpg.Connection, org_id: UUID | None) -> list[JSON]:

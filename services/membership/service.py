@@ -30,7 +30,10 @@ class MembershipService:
         self.settings = settings
         self.vault = PersonalDataVault.from_settings(settings.pii_master_key, settings.blind_index_key)
         definition = ServiceDefinition(
-            "membership", registry, Path(__file__).parent / "migrations", projections.ALL,
+            "membership",
+            registry,
+            Path(__file__).parent / "migrations",
+            projections.ALL,
             consumers.handlers(lambda: self.membership),
         )
         self.runtime = Runtime(definition, settings)

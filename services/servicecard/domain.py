@@ -161,7 +161,7 @@ class Card:
     replaced: frozenset[str] = frozenset()  # earlier numbers, revoked by a reissue
 
 
-def evolve_card(card: Card | None, event: DomainEvent) -> Card | None:
+def evolve_card(card: Card | None, event: DomainEvent) -> Card | None:  # noqa: PLR0911 - one arm per event
     match event:
         case CardIssued():
             return Card(event.member_id, event.member_no, event.card_no, CardStatus.ACTIVE, event.org_id,
@@ -349,6 +349,11 @@ class Usage:
         return sum(s.units for s in self.redemptions.values() if not s.reversed)
 
 
+def remaining(quota_per_year: int | None, used: int) -> int | None:
+    """What is left of a yearly quota; None where the item has no limit."""
+    return None if quota_per_year is None else max(quota_per_year - used, 0)
+
+
 def evolve_usage(usage: Usage, event: DomainEvent) -> Usage:
     match event:
         case BenefitRedeemed():
@@ -374,6 +379,11 @@ class Redeem:
     units: int = 1
     provider_ref: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "card_no", parse_card_number(self.card_no))
+        if self.units < 1:
+            raise InvalidInputError("units", "a redemption spends at least 1 unit")
+
 
 def redeem(card: Card | None, item: Item | None, usage: Usage, cmd: Redeem, now: datetime) -> list[DomainEvent]:
     """Spend a service on a card: an active card, an item on offer, and quota left this year."""
@@ -382,10 +392,8 @@ def redeem(card: Card | None, item: Item | None, usage: Usage, cmd: Redeem, now:
         raise NotFoundError("item", cmd.item_id)
     if item.withdrawn:
         raise DomainError("item_withdrawn", f"{item.name} is no longer offered")
-    if cmd.units < 1:
-        raise InvalidInputError("units", "a redemption spends at least 1 unit")
-    if item.quota_per_year is not None and usage.used + cmd.units > item.quota_per_year:
-        left = max(item.quota_per_year - usage.used, 0)
+    left = remaining(item.quota_per_year, usage.used)
+    if left is not None and cmd.units > left:
         raise DomainError("quota_exhausted", f"{left} of {item.quota_per_year} left this year for {item.name}, "
                                              f"{cmd.units} asked")
     return [BenefitRedeemed(redemption_id=cmd.redemption_id, member_id=usable.member_id, card_no=usable.card_no,

@@ -130,8 +130,6 @@ class Servicecard:
     # --- redemptions ---
 
     async def redeem(self, conn: asyncpg.Connection, cmd: domain.Redeem, meta: Metadata) -> UUID:
-        cmd = domain.Redeem(cmd.redemption_id, domain.parse_card_number(cmd.card_no), cmd.item_id, cmd.units,
-                            cmd.provider_ref)
         member_id = await self._card_owner(conn, cmd.card_no)
         await self._lock_member(conn, member_id)
         now = _now()

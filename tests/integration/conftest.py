@@ -11,18 +11,21 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from devstack import probe as kernel_app
 from shared.messaging import create_topics
 from shared.runtime import Runtime
 from shared.settings import KernelSettings
 from tests.conftest import Stack
-from tests.support import kernel_app
 
 
 @pytest.fixture
 def kernel_settings(stack: Stack, unique: str) -> KernelSettings:
     return KernelSettings(
-        database_url=stack.dsn, db_schema=f"t_{unique}", kafka_bootstrap_servers=stack.bootstrap,
-        topic_prefix=f"t{unique}.", relay_poll_interval=0.1,
+        database_url=stack.dsn,
+        db_schema=f"t_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=f"t{unique}.",
+        relay_poll_interval=0.1,
     )
 
 
@@ -42,8 +45,13 @@ async def topics(stack: Stack, kernel_settings: KernelSettings) -> list[str]:
     return names
 
 
-ALL_TOPICS = ["union.membership.v1", "union.transfer.v1", "union.servicecard.v1", "union.feedback.v1",
-              "union.regional.employment.v1"]
+ALL_TOPICS = [
+    "union.membership.v1",
+    "union.transfer.v1",
+    "union.servicecard.v1",
+    "union.feedback.v1",
+    "union.regional.employment.v1",
+]
 
 
 def secret(n: int = 32) -> str:
@@ -68,9 +76,10 @@ class ServiceUnderTest:
 
 @asynccontextmanager
 async def serve_in_process(app: FastAPI) -> AsyncIterator[ServiceUnderTest]:
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+    ):
         yield ServiceUnderTest(http, app)
 
 
@@ -90,9 +99,16 @@ def pii_keys() -> dict[str, str]:
 def membership_settings(stack: Stack, unique: str, topic_prefix: str, pii_keys: dict[str, str]) -> Any:
     from services.membership.service import MembershipSettings  # noqa: PLC0415
 
-    return MembershipSettings(database_url=stack.dsn, db_schema=f"m_{unique}", kafka_bootstrap_servers=stack.bootstrap,
-                              topic_prefix=topic_prefix, relay_poll_interval=0.05, founding_threshold=3,
-                              run_consumers=False, **pii_keys)
+    return MembershipSettings(
+        database_url=stack.dsn,
+        db_schema=f"m_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_poll_interval=0.05,
+        founding_threshold=3,
+        run_consumers=False,
+        **pii_keys,
+    )
 
 
 @pytest.fixture

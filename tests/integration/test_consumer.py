@@ -20,10 +20,18 @@ from tests.support.kernel_proc import record_effect
 from tests.support.procs import settings_env, start_module
 
 
-def remote_event(counter: uuid.UUID, by: int = 1, **extra: object) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
-    envelope = Envelope(id=uuid.uuid4(), source="/union/remote", type="union.remote.RemoteCounterIncremented.v1",
-                        subject=f"counter-{counter}", time=datetime.now(UTC), partitionkey=str(counter),
-                        data={"counter_id": str(counter), "by": by, **extra})
+def remote_event(
+    counter: uuid.UUID, by: int = 1, **extra: object
+) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        source="/union/remote",
+        type="union.remote.RemoteCounterIncremented.v1",
+        subject=f"counter-{counter}",
+        time=datetime.now(UTC),
+        partitionkey=str(counter),
+        data={"counter_id": str(counter), "by": by, **extra},
+    )
     return envelope.to_kafka()
 
 
@@ -35,9 +43,17 @@ async def effects(kernel: Runtime) -> dict[uuid.UUID, int]:
 
 def runner(kernel: Runtime, settings: KernelSettings, group: str) -> ConsumerRunner:
     topic = settings.topic("union.remote.v1")
-    return ConsumerRunner(kernel.pool, kernel.store, make_consumer(settings, group, [topic]), kernel.relay.producer,
-                          {topic: record_effect}, kernel.definition.projections, group_id=group, max_retries=2,
-                          retry_delay=0.01)
+    return ConsumerRunner(
+        kernel.pool,
+        kernel.store,
+        make_consumer(settings, group, [topic]),
+        kernel.relay.producer,
+        {topic: record_effect},
+        kernel.definition.projections,
+        group_id=group,
+        max_retries=2,
+        retry_delay=0.01,
+    )
 
 
 async def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +65,11 @@ async def wait_for(predicate, timeout: float = 30) -> None:  # type: ignore[no-u
 
 
 async def test_the_same_message_twice_has_one_effect(
-    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
 ) -> None:
     message = remote_event(uuid.uuid4(), by=5)
     await produce(stack.bootstrap, topics[1], [message, message])  # a redelivery, as the broker would make it
@@ -74,15 +94,22 @@ async def _handled(consuming: ConsumerRunner, n: int) -> bool:
 
 
 async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_handled(
-    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
 ) -> None:
     counter = uuid.uuid4()
     malformed = (b"k", [("ce_id", b"not-a-uuid")], b"{}")
     failing = remote_event(counter, poison=True)
     good = remote_event(counter, by=3)
     # same key: same partition, so the good one comes after both bad ones
-    await produce(stack.bootstrap, topics[1], [(b"k", malformed[1], malformed[2]), (b"k", failing[1], failing[2]),
-                                                (b"k", good[1], good[2])])
+    await produce(
+        stack.bootstrap,
+        topics[1],
+        [(b"k", malformed[1], malformed[2]), (b"k", failing[1], failing[2]), (b"k", good[1], good[2])],
+    )
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
     task = asyncio.create_task(consuming.run())
@@ -101,7 +128,11 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_handled(
 
 
 async def test_a_consumer_killed_before_committing_offsets_does_not_double_effects(
-    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, tmp_path: Path,
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    tmp_path: Path,
 ) -> None:
     messages = [remote_event(uuid.uuid4(), by=1) for _ in range(300)]
     await produce(stack.bootstrap, topics[1], messages)
@@ -127,7 +158,11 @@ async def _count_is(kernel: Runtime, n: int) -> bool:
 
 
 async def test_a_rebuilt_projection_equals_the_live_one(
-    kernel: Runtime, topics: list[str], stack: Stack, kernel_settings: KernelSettings, unique: str,
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
 ) -> None:
     from tests.integration.test_relay import append_counters  # noqa: PLC0415
 
@@ -147,7 +182,9 @@ async def test_a_rebuilt_projection_equals_the_live_one(
     async with kernel.pool.acquire() as conn:
         rebuilt = await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")
         checkpoint = await conn.fetchval("SELECT position FROM checkpoints WHERE name = 'counter_totals'")
-        last = await conn.fetchval("SELECT greatest((SELECT max(position) FROM events), (SELECT max(position) FROM inbox))")
+        last = await conn.fetchval(
+            "SELECT greatest((SELECT max(position) FROM events), (SELECT max(position) FROM inbox))"
+        )
     assert replayed == 550
     assert progress[-1] == (550, 550)
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]

@@ -23,9 +23,17 @@ from tests.support.procs import ROOT, settings_env
 def write_roster(path: Path, org_id: str, n: int, **overrides: dict[int, dict[str, str]]) -> list[dict[str, str]]:
     rows = []
     for i in range(n):
-        row = {"org_id": org_id, "name": f"工人{i}", "id_number": data.identity_number(), "phone": data.phone(),
-               "employer_credit_code": "", "employer_name": "", "employment_type": "regular",
-               "household_type": "rural", "joined_at": "2019-05-01"}
+        row = {
+            "org_id": org_id,
+            "name": f"工人{i}",
+            "id_number": data.identity_number(),
+            "phone": data.phone(),
+            "employer_credit_code": "",
+            "employer_name": "",
+            "employment_type": "regular",
+            "household_type": "rural",
+            "joined_at": "2019-05-01",
+        }
         row.update(overrides.get("lines", {}).get(i, {}))
         rows.append(row)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -41,12 +49,19 @@ async def members_in(m: ServiceUnderTest, org_id: str) -> int:
 
 
 async def test_errors_are_reported_by_line_and_nothing_is_imported(
-    membership: ServiceUnderTest, membership_settings: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    membership: ServiceUnderTest,
+    membership_settings: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     orgs = await tree(membership)
     roster = tmp_path / "roster.csv"
-    rows = write_roster(roster, orgs["township"], 6, lines={
-        1: {"id_number": "110105194912310021"}, 3: {"phone": "999"}, 4: {"org_id": orgs["county"]}})
+    rows = write_roster(
+        roster,
+        orgs["township"],
+        6,
+        lines={1: {"id_number": "110105194912310021"}, 3: {"phone": "999"}, 4: {"org_id": orgs["county"]}},
+    )
     rows[5]["id_number"] = rows[0]["id_number"]
     with roster.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
@@ -63,15 +78,22 @@ async def test_errors_are_reported_by_line_and_nothing_is_imported(
 
 
 async def test_a_killed_import_rerun_imports_only_what_is_missing(
-    membership: ServiceUnderTest, membership_settings: Any, tmp_path: Path,
+    membership: ServiceUnderTest,
+    membership_settings: Any,
+    tmp_path: Path,
 ) -> None:
     orgs = await tree(membership)
     roster = tmp_path / "roster.csv"
     rows = write_roster(roster, orgs["township"], 3000)
     env = settings_env(membership_settings)
     with (tmp_path / "import.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "services.membership.importer", str(roster), "--batch-size",
-                                 "50"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.membership.importer", str(roster), "--batch-size", "50"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
     while await members_in(membership, orgs["township"]) < 500 and loop.time() < deadline:

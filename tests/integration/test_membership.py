@@ -35,8 +35,13 @@ async def join(m: ServiceUnderTest, org_id: str, **overrides: object) -> dict[st
     application_id = r.json()["application_id"]
     r = await m.post(f"/applications/{application_id}/approve", {"reviewer": "staff-1"})
     assert r.status_code == 200, r.text
-    return {**r.json(), "application_id": application_id, "id_number": str(body["id_number"]),
-            "phone": str(body["phone"]), "name": str(body["name"])}
+    return {
+        **r.json(),
+        "application_id": application_id,
+        "id_number": str(body["id_number"]),
+        "phone": str(body["phone"]),
+        "name": str(body["name"]),
+    }
 
 
 # --- organisations ---
@@ -65,7 +70,10 @@ async def test_organisation_types_and_who_holds_members(membership: ServiceUnder
     ],
 )
 async def test_invalid_organisations_get_422_with_field_and_reason(
-    membership: ServiceUnderTest, body: dict[str, object], field: str, reason: str,
+    membership: ServiceUnderTest,
+    body: dict[str, object],
+    field: str,
+    reason: str,
 ) -> None:
     r = await membership.post("/organizations", {"name": "x", "region_code": "310115", **body})
     assert r.status_code == 422, r.text
@@ -97,8 +105,9 @@ async def test_dissolution_only_when_empty(membership: ServiceUnderTest) -> None
 
 async def test_an_approved_application_makes_a_member(membership: ServiceUnderTest) -> None:
     orgs = await tree(membership)
-    joined = await join(membership, orgs["township"], name="𠮷田 春", household_type="rural",
-                        employment_type="dispatched")
+    joined = await join(
+        membership, orgs["township"], name="𠮷田 春", household_type="rural", employment_type="dispatched"
+    )
     assert joined["member_no"].startswith("310115-")
     member = (await membership.get(f"/members/{joined['member_id']}")).json()
     assert member["name"] == "𠮷田 春"
@@ -158,7 +167,10 @@ async def test_two_simultaneous_applications_cannot_both_be_approved(membership:
     ],
 )
 async def test_invalid_applications_get_422_naming_the_field(
-    membership: ServiceUnderTest, field: str, value: str, reason: str,
+    membership: ServiceUnderTest,
+    field: str,
+    value: str,
+    reason: str,
 ) -> None:
     orgs = await tree(membership)
     r = await membership.post("/applications", data.application(orgs["township"], **{field: value}))
@@ -174,9 +186,15 @@ async def test_invalid_applications_get_422_naming_the_field(
 async def test_suspend_reinstate_terminate(membership: ServiceUnderTest) -> None:
     orgs = await tree(membership)
     member_id = (await join(membership, orgs["township"]))["member_id"]
-    steps = [("reinstate", 409, "member_not_suspended"), ("suspend", 200, "suspended"),
-             ("suspend", 409, "member_not_active"), ("reinstate", 200, "active"), ("terminate", 200, "terminated"),
-             ("terminate", 409, "member_terminated"), ("reinstate", 409, "member_not_suspended")]
+    steps = [
+        ("reinstate", 409, "member_not_suspended"),
+        ("suspend", 200, "suspended"),
+        ("suspend", 409, "member_not_active"),
+        ("reinstate", 200, "active"),
+        ("terminate", 200, "terminated"),
+        ("terminate", 409, "member_terminated"),
+        ("reinstate", 409, "member_not_suspended"),
+    ]
     for action, status, outcome in steps:
         r = await membership.post(f"/members/{member_id}/{action}", {"reason": "test"})
         assert r.status_code == status, (action, r.text)
@@ -215,7 +233,9 @@ async def test_the_roster_pages_by_cursor_and_filters_by_status(membership: Serv
         if not (cursor := page["next_cursor"]):
             break
     assert sorted(seen) == sorted(m["member_id"] for m in members)
-    suspended = (await membership.get(f"/organizations/{orgs['township']}/members", params={"status": "suspended"})).json()
+    suspended = (
+        await membership.get(f"/organizations/{orgs['township']}/members", params={"status": "suspended"})
+    ).json()
     assert [i["member_id"] for i in suspended["items"]] == [members[0]["member_id"]]
     assert all("id_number" not in i and i["id_number_masked"].count("*") == 8 for i in seen_items(page))
 
@@ -237,7 +257,9 @@ async def test_counts_for_an_organisation_and_its_subtree(membership: ServiceUnd
     assert county["by_employment_type"] == {"regular": 1, "dispatched": 0, "flexible": 0, "platform": 1}
     township = (await membership.get(f"/organizations/{orgs['township']}/stats", params={"subtree": False})).json()
     assert township["total"] == 2
-    assert (await membership.get(f"/organizations/{orgs['county']}/stats", params={"subtree": False})).json()["total"] == 0
+    assert (await membership.get(f"/organizations/{orgs['county']}/stats", params={"subtree": False})).json()[
+        "total"
+    ] == 0
     assert (await membership.get(f"/organizations/{orgs['township']}")).json()["member_count"] == 2
 
 
@@ -249,7 +271,9 @@ async def test_a_founding_suggestion_at_the_threshold(membership: ServiceUnderTe
     assert (await membership.get("/founding-suggestions", params={"org_id": orgs["federation"]})).json()["items"] == []
     await join(membership, orgs["federation"], employer_credit_code=employer, employer_name="顺丰速运")
     await join(membership, orgs["federation"], employer_credit_code=employer, employer_name="顺丰速运")
-    [suggestion] = (await membership.get("/founding-suggestions", params={"org_id": orgs["federation"]})).json()["items"]
+    [suggestion] = (await membership.get("/founding-suggestions", params={"org_id": orgs["federation"]})).json()[
+        "items"
+    ]
     assert suggestion["employer_credit_code"] == employer
     assert suggestion["active_members"] == 3  # raised once, when the third joined
     # a township is not a federation: its members of one employer suggest nothing
@@ -268,12 +292,19 @@ async def test_a_retried_command_with_the_same_key_has_one_effect(membership: Se
     again = await membership.post("/applications", body, headers={"Idempotency-Key": "k-1"})
     assert first.json() == again.json()
     application_id = first.json()["application_id"]
-    approvals = await asyncio.gather(*(
-        membership.post(f"/applications/{application_id}/approve", {"reviewer": "s"}, headers={"Idempotency-Key": "a"})
-        for _ in range(3)))
+    approvals = await asyncio.gather(
+        *(
+            membership.post(
+                f"/applications/{application_id}/approve", {"reviewer": "s"}, headers={"Idempotency-Key": "a"}
+            )
+            for _ in range(3)
+        )
+    )
     assert {r.status_code for r in approvals} == {200}
     assert len({r.json()["member_no"] for r in approvals}) == 1
-    other = await membership.post("/applications", data.application(orgs["township"]), headers={"Idempotency-Key": "k-1"})
+    other = await membership.post(
+        "/applications", data.application(orgs["township"]), headers={"Idempotency-Key": "k-1"}
+    )
     assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
 
 
@@ -284,20 +315,37 @@ async def test_erasure_leaves_an_anonymous_history(membership: ServiceUnderTest)
     orgs = await tree(membership)
     joined = await join(membership, orgs["township"])
     member_id = joined["member_id"]
-    r = await membership.request_delete(f"/members/{member_id}/personal-data") if False else await membership.http.delete(
-        f"/members/{member_id}/personal-data")
+    r = (
+        await membership.request_delete(f"/members/{member_id}/personal-data")
+        if False
+        else await membership.http.delete(f"/members/{member_id}/personal-data")
+    )
     assert (r.status_code, r.json()["code"]) == (409, "member_not_terminated")
     await membership.post(f"/members/{member_id}/terminate", {"reason": "left the country"})
     r = await membership.http.delete(f"/members/{member_id}/personal-data")
     assert r.status_code == 200
     member = (await membership.get(f"/members/{member_id}")).json()
     assert (member["name"], member["id_number_masked"], member["phone_masked"]) == (None, None, None)
-    assert member["member_no"] == joined["member_no"] and member["erased"] is True
+    assert member["member_no"] == joined["member_no"]
+    assert member["erased"] is True
     history = (await membership.get(f"/members/{member_id}/history")).json()["events"]
-    assert [e["event"] for e in history] == ["ApplicationSubmitted", "ApplicationApproved", "MemberJoined",
-                                             "MemberTerminated", "PersonalDataErased"]
-    everything = json.dumps([history, member, (await membership.get(
-        f"/organizations/{orgs['township']}/members", params={"status": "terminated"})).json()], ensure_ascii=False)
+    assert [e["event"] for e in history] == [
+        "ApplicationSubmitted",
+        "ApplicationApproved",
+        "MemberJoined",
+        "MemberTerminated",
+        "PersonalDataErased",
+    ]
+    everything = json.dumps(
+        [
+            history,
+            member,
+            (
+                await membership.get(f"/organizations/{orgs['township']}/members", params={"status": "terminated"})
+            ).json(),
+        ],
+        ensure_ascii=False,
+    )
     for secret in (joined["name"], joined["id_number"], joined["phone"], joined["id_number"][-4:] + '"'):
         assert secret not in everything
     async with membership.service.pool.acquire() as conn:

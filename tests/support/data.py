@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
+from datetime import date, timedelta
 
 from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
 
 _rng = random.Random()
 
 
+_serial = itertools.count(_rng.randint(0, 10**7))
+
+
 def identity_number(region: str = "310115", birth: str | None = None) -> str:
-    birth = birth or f"{_rng.randint(1960, 2004)}{_rng.randint(1, 12):02d}{_rng.randint(1, 28):02d}"
-    first17 = f"{region}{birth}{_rng.randint(0, 999):03d}"
+    """A valid number, never the same twice in one process (a benchmark imports 100,000 people)."""
+    n = next(_serial)
+    birth = birth or (date(1960, 1, 1) + timedelta(days=(n // 1000) % 16_000)).strftime("%Y%m%d")
+    first17 = f"{region}{birth}{n % 1000:03d}"
     return first17 + identity_number_check_char(first17)
 
 
@@ -27,8 +34,12 @@ def phone() -> str:
 
 def application(org_id: str, **overrides: object) -> dict[str, object]:
     body: dict[str, object] = {
-        "org_id": org_id, "name": _rng.choice(["张伟", "王芳", "李娜", "刘洋", "陈静", "𠮷田"]),
-        "id_number": identity_number(), "phone": phone(), "employment_type": "regular", "household_type": "urban",
+        "org_id": org_id,
+        "name": _rng.choice(["张伟", "王芳", "李娜", "刘洋", "陈静", "𠮷田"]),
+        "id_number": identity_number(),
+        "phone": phone(),
+        "employment_type": "regular",
+        "household_type": "urban",
     }
     body.update(overrides)
     return body

@@ -9,8 +9,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20) -> list[ConsumerRecord]:
     """Every message of `topic` from the beginning, waiting until at least `expect` arrived."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
@@ -28,7 +29,9 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
     return records
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, list[tuple[str, bytes]], bytes]]) -> None:
+async def produce(
+    bootstrap: str, topic: str, messages: list[tuple[bytes | None, list[tuple[str, bytes]], bytes]]
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:

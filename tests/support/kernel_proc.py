@@ -13,11 +13,11 @@ from uuid import UUID
 
 import asyncpg
 
+from devstack import probe as kernel_app
 from shared.consumer import ConsumerRunner
 from shared.runtime import Runtime
 from shared.settings import KernelSettings
 from shared.store import Recorded
-from tests.support import kernel_app
 
 
 async def record_effect(conn: asyncpg.Connection, entry: Recorded) -> None:

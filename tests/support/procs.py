@@ -22,5 +22,4 @@ def settings_env(settings: KernelSettings, **extra: str) -> dict[str, str]:
 
 def start_module(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT)
+        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)

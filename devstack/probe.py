@@ -1,4 +1,4 @@
-"""A tiny service on the kernel, for the kernel's own tests: counters that count."""
+"""A tiny service on the kernel, for the kernel's tests and benchmarks: counters that count."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ async def on_counter_incremented(conn: asyncpg.Connection, entry: Recorded) -> N
     await conn.execute(
         "INSERT INTO counter_totals (counter_id, total, events) VALUES ($1, $2, 1) "
         "ON CONFLICT (counter_id) DO UPDATE SET total = counter_totals.total + $2, events = counter_totals.events + 1",
-        UUID(str(entry.data["counter_id"])), int(entry.data["by"]),
+        UUID(str(entry.data["counter_id"])),
+        int(entry.data["by"]),
     )
 
 
@@ -52,7 +53,7 @@ async def on_remote_counter_incremented(conn: asyncpg.Connection, entry: Recorde
     await on_counter_incremented(conn, entry)
 
 
-MIGRATIONS = Path(__file__).parent / "kernel_migrations"
+MIGRATIONS = Path(__file__).parent / "probe_migrations"
 
 
 def definition(consumes: dict[str, object] | None = None) -> ServiceDefinition:

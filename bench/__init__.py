@@ -1,0 +1,1 @@
+"""`make bench`: one run, one table (also written to docs/benchmarks.md)."""

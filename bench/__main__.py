@@ -1,0 +1,90 @@
+"""`make bench`: start a durable PostgreSQL and a broker of our own, measure, print one table, record it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import kernel, membership
+from devstack import procs
+from devstack.broker import TansuBroker
+from devstack.postgres import EmbeddedPostgres
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(line.split()[1]) // 1024 // 1024
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
+        if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+async def measure(dsn: str, bootstrap: str) -> list[tuple[str, str, str]]:
+    work = procs.run_dir() / "bench"
+    work.mkdir(exist_ok=True)
+    rows = []
+    for part in (kernel, membership):
+        for row in await part.run(dsn, bootstrap, work):
+            Console(stderr=True).print("  " + " | ".join(row))
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    root = procs.run_dir() / "bench"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    # durable (fsync on): the figures are what a real deployment would pay
+    postgres = EmbeddedPostgres(root / "pg", procs.free_port()).start(durable=True)
+    broker = TansuBroker(procs.free_port(), root).start()
+    try:
+        version = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        rows = asyncio.run(measure(postgres.dsn, broker.bootstrap))
+    finally:
+        broker.stop()
+        postgres.stop()
+    table = Table(title=f"make bench: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {version}")
+    for column in ("what", "measured", "against"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    Console().print(machine())
+    lines = [
+        "# Benchmarks",
+        "",
+        "The latest `make bench`, measured in one run. PostgreSQL 18 (embedded, fsync on) and the",
+        "Tansu broker (memory) on the same machine as the benchmark.",
+        "",
+        f"- when: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {version}",
+        f"- machine: {machine()}",
+        "",
+        "| what | measured | against |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    (procs.ROOT_DIR / "docs").mkdir(exist_ok=True)
+    (procs.ROOT_DIR / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

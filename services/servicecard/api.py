@@ -1,0 +1,222 @@
+"""Service card HTTP routes: request body -> command -> handler; query -> view. No rules here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from services.servicecard import domain, queries
+from services.servicecard.events import OpeningHours, ServicePoint, Weekday
+from services.servicecard.handlers import Servicecard
+from services.servicecard.service import ServiceDep
+from shared.app import request_metadata, run_command
+
+router = APIRouter()
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+CardNo = Annotated[str, Field(max_length=40, description="19 digits with a Luhn check digit")]
+Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+
+
+def _local_time(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("opening hours are local times without a time zone, e.g. 09:00")
+    return value
+
+
+LocalTime = Annotated[time, AfterValidator(_local_time)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class HoursIn(Body):
+    days: list[Weekday] = Field(min_length=1, max_length=7)
+    opens: LocalTime
+    closes: LocalTime
+
+
+class ServicePointIn(Body):
+    name: Name
+    address: Text
+    phone: str | None = Field(None, max_length=40)
+    opening_hours: list[HoursIn] = Field(default_factory=list, max_length=20)
+    off_peak_hours: list[HoursIn] = Field(default_factory=list, max_length=20)
+
+
+class ItemIn(Body):
+    name: Name
+    category: domain.ServiceCategory
+    provider: Name
+    standard: Annotated[str, Field(min_length=1, max_length=4000)]
+    quota_per_year: int | None = Field(None, le=100_000, description="per member and calendar year; none: no limit")
+    service_points: list[ServicePointIn] = Field(default_factory=list, max_length=200)
+
+
+class ReasonIn(Body):
+    reason: Text
+
+
+class OptionalReasonIn(Body):
+    reason: Text | None = None
+
+
+class RedemptionIn(Body):
+    item_id: UUID
+    units: int = Field(1, le=1000)
+    provider_ref: str | None = Field(None, max_length=100)
+
+
+def _servicecard(service: ServiceDep) -> Servicecard:
+    return service.servicecard
+
+
+ServicecardDep = Annotated[Servicecard, Depends(_servicecard)]
+
+
+def _point(body: ServicePointIn) -> ServicePoint:
+    def hours(windows: list[HoursIn]) -> tuple[OpeningHours, ...]:
+        return tuple(OpeningHours(days=tuple(w.days), opens=w.opens, closes=w.closes) for w in windows)
+
+    return ServicePoint(name=body.name, address=body.address, phone=body.phone,
+                        opening_hours=hours(body.opening_hours), off_peak_hours=hours(body.off_peak_hours))
+
+
+# --- cards ---
+
+
+@router.get("/members/{member_id}/card", tags=["cards"])
+async def get_member_card(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """The member's current card; 404 until membership's join reached this service."""
+    async with service.pool.acquire() as conn:
+        return await queries.member_card(conn, member_id)
+
+
+@router.get("/cards/{card_no}", tags=["cards"])
+async def get_card(card_no: CardNo, service: ServiceDep) -> dict[str, Any]:
+    """A card by its number, current or replaced."""
+    async with service.pool.acquire() as conn:
+        return await queries.card(conn, card_no)
+
+
+@router.post("/cards/{card_no}/reissue", tags=["cards"])
+async def reissue_card(card_no: CardNo, body: ReasonIn, request: Request, service: ServiceDep,
+                       servicecard: ServicecardDep) -> JSONResponse:
+    """Reissue a lost or damaged card: a new number; the old number is revoked."""
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        return {"card_no": await servicecard.reissue(conn, card_no, body.reason, meta), "replaced": card_no}
+
+    return await run_command(request, service.pool, run)
+
+
+# --- the catalogue ---
+
+
+@router.post("/catalog/items", status_code=201, tags=["catalogue"])
+async def publish_item(body: ItemIn, request: Request, service: ServiceDep,
+                       servicecard: ServicecardDep) -> JSONResponse:
+    """Publish a service item to the catalogue, with its service points and opening hours."""
+    cmd = domain.PublishItem(item_id=uuid4(), name=body.name, category=body.category, provider=body.provider,
+                             standard=body.standard, quota_per_year=body.quota_per_year,
+                             service_points=[_point(p) for p in body.service_points])
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        return {"item_id": await servicecard.publish_item(conn, cmd, meta)}
+
+    return await run_command(request, service.pool, run, 201)
+
+
+@router.get("/catalog/items", tags=["catalogue"])
+async def list_items(service: ServiceDep, category: domain.ServiceCategory | None = None,
+                     include_withdrawn: bool = False) -> dict[str, Any]:
+    """The catalogue, by category; withdrawn items only when asked."""
+    async with service.pool.acquire() as conn:
+        return {"items": await queries.catalog_items(conn, category, include_withdrawn)}
+
+
+@router.get("/catalog/items/{item_id}", tags=["catalogue"])
+async def get_item(item_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """One catalogue item."""
+    async with service.pool.acquire() as conn:
+        return await queries.catalog_item(conn, item_id)
+
+
+@router.post("/catalog/items/{item_id}/withdraw", tags=["catalogue"])
+async def withdraw_item(item_id: UUID, request: Request, service: ServiceDep, servicecard: ServicecardDep,
+                        body: OptionalReasonIn | None = None) -> JSONResponse:
+    """Withdraw an item: it can no longer be redeemed."""
+    meta = request_metadata(request)
+    reason = body.reason if body and body.reason else "withdrawn"
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        await servicecard.withdraw_item(conn, item_id, reason, meta)
+        return {"item_id": item_id, "status": "withdrawn"}
+
+    return await run_command(request, service.pool, run)
+
+
+# --- redemptions ---
+
+
+@router.post("/cards/{card_no}/redemptions", status_code=201, tags=["redemptions"])
+async def redeem(card_no: CardNo, body: RedemptionIn, request: Request, service: ServiceDep,
+                 servicecard: ServicecardDep) -> JSONResponse:
+    """Spend a service on a card (核销); send an Idempotency-Key so a retry never spends twice."""
+    cmd = domain.Redeem(redemption_id=uuid4(), card_no=card_no, item_id=body.item_id, units=body.units,
+                        provider_ref=body.provider_ref)
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        return {"redemption_id": await servicecard.redeem(conn, cmd, meta), "status": "redeemed"}
+
+    return await run_command(request, service.pool, run, 201)
+
+
+@router.get("/redemptions/{redemption_id}", tags=["redemptions"])
+async def get_redemption(redemption_id: UUID, service: ServiceDep) -> dict[str, Any]:
+    """One redemption and whether it was reversed."""
+    async with service.pool.acquire() as conn:
+        return await queries.redemption(conn, redemption_id)
+
+
+@router.post("/redemptions/{redemption_id}/reverse", tags=["redemptions"])
+async def reverse_redemption(redemption_id: UUID, body: ReasonIn, request: Request, service: ServiceDep,
+                             servicecard: ServicecardDep) -> JSONResponse:
+    """Reverse a redemption: its units count towards the quota no more."""
+    meta = request_metadata(request)
+
+    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+        await servicecard.reverse(conn, redemption_id, body.reason, meta)
+        return {"redemption_id": redemption_id, "status": "reversed"}
+
+    return await run_command(request, service.pool, run)
+
+
+# --- views ---
+
+
+@router.get("/members/{member_id}/benefits", tags=["redemptions"])
+async def get_benefits(member_id: UUID, service: ServiceDep,
+                       year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
+    """What the member used and has left of each item in a quota year (this year by default)."""
+    async with service.pool.acquire() as conn:
+        return await queries.benefits(conn, member_id, year or domain.quota_year(datetime.now(UTC)))
+
+
+@router.get("/stats/usage", tags=["redemptions"])
+async def get_usage_stats(service: ServiceDep, org_id: UUID | None = None,
+                          category: domain.ServiceCategory | None = None, month: Month = None) -> dict[str, Any]:
+    """Services given, net of reversals, by organisation, category and month (China Standard Time)."""
+    async with service.pool.acquire() as conn:
+        return await queries.usage_stats(conn, org_id, category, month)
