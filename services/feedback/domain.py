@@ -154,13 +154,18 @@ class Campaign:
     closes_at: datetime
     min_turnout: int
     eligible: int
-    closed: CampaignClosed | None = None
+    closed_at: datetime | None = None  # recorded: CampaignClosed
+    turnout: int | None = None  # known once closed
     results: ResultsPublished | None = None
+
+    @property
+    def recorded_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 def phase(campaign: Campaign, now: datetime) -> Phase:
     """A campaign is closed by command, or by its deadline passing, whether or not that is recorded yet."""
-    if campaign.closed is not None or now >= campaign.closes_at:
+    if campaign.recorded_closed or now >= campaign.closes_at:
         return Phase.CLOSED
     return Phase.UPCOMING if now < campaign.opens_at else Phase.OPEN
 
@@ -211,7 +216,7 @@ def results_visible(campaign: Campaign, turnout: int) -> bool:
 
 def close_campaign(campaign: Campaign, now: datetime, tally: Tally) -> list[DomainEvent]:
     """Close by command before the deadline, or record the deadline's close; publish results if enough voted."""
-    if campaign.closed is not None:
+    if campaign.recorded_closed:
         raise DomainError("campaign_closed", "the campaign is already closed")
     early = now < campaign.closes_at
     shown = results_visible(campaign, tally.turnout)
@@ -230,10 +235,10 @@ def close_campaign(campaign: Campaign, now: datetime, tally: Tally) -> list[Doma
 
 
 def results(campaign: Campaign, now: datetime) -> ResultsPublished:
-    if phase(campaign, now) is not Phase.CLOSED or campaign.closed is None:
+    if phase(campaign, now) is not Phase.CLOSED or not campaign.recorded_closed:
         raise DomainError("campaign_open", "results are shown once the campaign is closed")
     if campaign.results is None:
-        raise DomainError("turnout_too_low", f"{campaign.closed.turnout} voted, fewer than the minimum of "
+        raise DomainError("turnout_too_low", f"{campaign.turnout} voted, fewer than the minimum of "
                                              f"{campaign.min_turnout}: the results are not shown")
     return campaign.results
 
@@ -300,13 +305,13 @@ def fold(events: Sequence[DomainEvent]) -> State:
     return state
 
 
-def evolve(state: State, event: DomainEvent) -> State:
+def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911 - one arm per event type
     match event:
         case CampaignOpened():
             return Campaign(event.campaign_id, SubjectType(event.subject_type), event.subject_id, event.opens_at,
                             event.closes_at, event.min_turnout, event.eligible)
         case CampaignClosed() if isinstance(state, Campaign):
-            return replace(state, closed=event)
+            return replace(state, closed_at=event.closed_at, turnout=event.turnout)
         case ResultsPublished() if isinstance(state, Campaign):
             return replace(state, results=event)
         case RequestRaised():
