@@ -80,8 +80,12 @@ async def give_rating(body: RatingIn, request: Request, service: ServiceDep, fee
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         rating = await feedback.give_rating(conn, cmd, meta)
-        return {"redemption_id": rating.redemption_id, "score": rating.score, "category": rating.category,
-                "month": rating.month}
+        return {
+            "redemption_id": rating.redemption_id,
+            "score": rating.score,
+            "category": rating.category,
+            "month": rating.month,
+        }
 
     return await run_command(request, service.pool, run, 201)
 
@@ -97,8 +101,7 @@ async def get_satisfaction(org_id: UUID, service: ServiceDep, subtree: bool = Tr
 
 
 @router.post("/campaigns", status_code=201, tags=["campaigns"])
-async def open_campaign(body: CampaignIn, request: Request, service: ServiceDep,
-                        feedback: FeedbackDep) -> JSONResponse:
+async def open_campaign(body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep) -> JSONResponse:
     """Open an evaluation campaign; its electorate is fixed now."""
     cmd = domain.OpenCampaign(campaign_id=uuid4(), **body.model_dump())
     meta = request_metadata(request)
@@ -131,22 +134,28 @@ async def cast_ballot(campaign_id: UUID, body: BallotIn, service: ServiceDep, fe
 
 
 @router.post("/campaigns/{campaign_id}/close", tags=["campaigns"])
-async def close_campaign(campaign_id: UUID, request: Request, service: ServiceDep,
-                         feedback: FeedbackDep) -> JSONResponse:
+async def close_campaign(
+    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep
+) -> JSONResponse:
     """Close a campaign before its deadline; results are published if the turnout reached the minimum."""
     meta = request_metadata(request)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         state = await feedback.close_campaign(conn, campaign_id, meta)
-        return {"campaign_id": campaign_id, "status": "closed", "turnout": state.turnout,
-                "results_shown": state.results is not None}
+        return {
+            "campaign_id": campaign_id,
+            "status": "closed",
+            "turnout": state.turnout,
+            "results_shown": state.results is not None,
+        }
 
     return await run_command(request, service.pool, run)
 
 
 @router.get("/campaigns/{campaign_id}/results", tags=["campaigns"])
-async def get_results(campaign_id: UUID, request: Request, service: ServiceDep,
-                      feedback: FeedbackDep) -> dict[str, Any]:
+async def get_results(
+    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep
+) -> dict[str, Any]:
     """Turnout, average and distribution, once closed and only if the turnout reached the minimum."""
     async with service.pool.acquire() as conn, conn.transaction():
         state = await feedback.settle(conn, campaign_id, request_metadata(request))
@@ -157,8 +166,7 @@ async def get_results(campaign_id: UUID, request: Request, service: ServiceDep,
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
-async def raise_request(body: RequestIn, request: Request, service: ServiceDep,
-                        feedback: FeedbackDep) -> JSONResponse:
+async def raise_request(body: RequestIn, request: Request, service: ServiceDep, feedback: FeedbackDep) -> JSONResponse:
     """Raise a request or complaint; it goes to the member's organisation, which must answer it."""
     cmd = domain.RaiseRequest(uuid4(), body.member_id, body.category, body.text)
     meta = request_metadata(request, actor=f"member:{body.member_id}")
@@ -177,8 +185,9 @@ async def get_request(request_id: UUID, service: ServiceDep, feedback: FeedbackD
 
 
 @router.post("/requests/{request_id}/answer", tags=["requests"])
-async def answer_request(request_id: UUID, body: AnswerIn, request: Request, service: ServiceDep,
-                         feedback: FeedbackDep) -> JSONResponse:
+async def answer_request(
+    request_id: UUID, body: AnswerIn, request: Request, service: ServiceDep, feedback: FeedbackDep
+) -> JSONResponse:
     """Answer a member's request, once."""
     meta = request_metadata(request, actor=body.by)
 
@@ -190,8 +199,9 @@ async def answer_request(request_id: UUID, body: AnswerIn, request: Request, ser
 
 
 @router.get("/organizations/{org_id}/requests", tags=["requests"])
-async def get_requests(org_id: UUID, service: ServiceDep, feedback: FeedbackDep,
-                       status: Literal["open", "answered"] | None = None) -> dict[str, Any]:
+async def get_requests(
+    org_id: UUID, service: ServiceDep, feedback: FeedbackDep, status: Literal["open", "answered"] | None = None
+) -> dict[str, Any]:
     """The requests an organisation received, oldest first, with their age."""
     async with service.pool.acquire() as conn:
         return await queries.requests(conn, org_id, status, feedback.clock())

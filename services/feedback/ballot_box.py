@@ -36,15 +36,17 @@ async def install(conn: asyncpg.Connection, campaign_id: UUID) -> None:
 
 
 async def has_voted(conn: asyncpg.Connection, campaign_id: UUID, voter_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM voted WHERE campaign_id = $1 AND voter_id = $2",
-                                    campaign_id, voter_id))
+    return bool(
+        await conn.fetchval("SELECT 1 FROM voted WHERE campaign_id = $1 AND voter_id = $2", campaign_id, voter_id)
+    )
 
 
 async def drop(conn: asyncpg.Connection, campaign_id: UUID, voter_id: UUID, ballot: Ballot) -> None:
     """Mark the voter as having voted and add the ballot to the box, in the caller's transaction."""
     # a second ballot of the same voter racing this one waits on the key, then finds it taken
-    marked = await conn.execute("INSERT INTO voted (campaign_id, voter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                campaign_id, voter_id)
+    marked = await conn.execute(
+        "INSERT INTO voted (campaign_id, voter_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", campaign_id, voter_id
+    )
     if marked == "INSERT 0 0":
         raise DomainError("already_voted", "one voter, one ballot: this voter's ballot is already in the box")
     comments = [ballot.comment] if ballot.comment else []

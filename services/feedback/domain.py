@@ -81,11 +81,18 @@ def give_rating(cmd: GiveRating, redemption: Redemption | None, already_rated: b
         raise DomainError("redemption_reversed", "the redemption was reversed: there is no service to rate")
     if already_rated:
         raise DomainError("already_rated", "a redemption is rated once")
-    return [RatingGiven(
-        redemption_id=redemption.redemption_id, member_id=redemption.member_id, item_id=redemption.item_id,
-        category=redemption.category, org_id=redemption.org_id, score=_score(cmd.score),
-        month=month_of(redemption.redeemed_at), comment=_comment(cmd.comment),
-    )]
+    return [
+        RatingGiven(
+            redemption_id=redemption.redemption_id,
+            member_id=redemption.member_id,
+            item_id=redemption.item_id,
+            category=redemption.category,
+            org_id=redemption.org_id,
+            score=_score(cmd.score),
+            month=month_of(redemption.redeemed_at),
+            comment=_comment(cmd.comment),
+        )
+    ]
 
 
 # --- evaluation campaigns ------------------------------------------------------------------------------
@@ -120,29 +127,46 @@ class OpenCampaign:
     min_turnout: int = DEFAULT_MIN_TURNOUT
 
 
-def open_campaign(cmd: OpenCampaign, now: datetime, *, electorate_org_known: bool, subject_known: bool,
-                  voters: Sequence[UUID]) -> list[DomainEvent]:
+def open_campaign(
+    cmd: OpenCampaign, now: datetime, *, electorate_org_known: bool, subject_known: bool, voters: Sequence[UUID]
+) -> list[DomainEvent]:
     """`voters`: the electorate as it is now; it is fixed for the campaign's whole life."""
     if cmd.closes_at <= cmd.opens_at:
         raise InvalidInputError("closes_at", "closes_at must be after opens_at")
     if cmd.closes_at <= now:
         raise InvalidInputError("closes_at", "closes_at is in the past")
     if cmd.min_turnout < MIN_TURNOUT_FLOOR:
-        raise InvalidInputError("min_turnout", f"min_turnout must be at least {MIN_TURNOUT_FLOOR}, or a voter "
-                                               "could deduce another's ballot from the results")
+        raise InvalidInputError(
+            "min_turnout",
+            f"min_turnout must be at least {MIN_TURNOUT_FLOOR}, or a voter "
+            "could deduce another's ballot from the results",
+        )
     if not electorate_org_known:
         raise NotFoundError("organization", cmd.electorate_org_id)
     if cmd.subject_type is SubjectType.ORGANIZATION and not subject_known:
         raise InvalidInputError("subject_id", f"organisation {cmd.subject_id} does not exist")
     electorate = tuple(sorted(set(voters)))  # sorted: the order says nothing about anyone
     if len(electorate) < cmd.min_turnout:
-        raise DomainError("electorate_too_small", f"the electorate has {len(electorate)} voters, fewer than the "
-                                                  f"minimum turnout of {cmd.min_turnout}: no result could be shown")
-    return [CampaignOpened(
-        campaign_id=cmd.campaign_id, title=cmd.title, subject_type=cmd.subject_type, subject_id=cmd.subject_id,
-        electorate_org_id=cmd.electorate_org_id, electorate=cmd.electorate, opens_at=cmd.opens_at,
-        closes_at=cmd.closes_at, min_turnout=cmd.min_turnout, eligible=len(electorate), eligible_voters=electorate,
-    )]
+        raise DomainError(
+            "electorate_too_small",
+            f"the electorate has {len(electorate)} voters, fewer than the "
+            f"minimum turnout of {cmd.min_turnout}: no result could be shown",
+        )
+    return [
+        CampaignOpened(
+            campaign_id=cmd.campaign_id,
+            title=cmd.title,
+            subject_type=cmd.subject_type,
+            subject_id=cmd.subject_id,
+            electorate_org_id=cmd.electorate_org_id,
+            electorate=cmd.electorate,
+            opens_at=cmd.opens_at,
+            closes_at=cmd.closes_at,
+            min_turnout=cmd.min_turnout,
+            eligible=len(electorate),
+            eligible_voters=electorate,
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -178,8 +202,9 @@ class Ballot:
     comment: str | None = None
 
 
-def cast_ballot(campaign: Campaign, now: datetime, *, eligible: bool, already_voted: bool, score: int,
-                comment: str | None) -> Ballot:
+def cast_ballot(
+    campaign: Campaign, now: datetime, *, eligible: bool, already_voted: bool, score: int, comment: str | None
+) -> Ballot:
     current = phase(campaign, now)
     if current is Phase.UPCOMING:
         raise DomainError("campaign_closed", "the campaign is not open yet")
@@ -220,17 +245,28 @@ def close_campaign(campaign: Campaign, now: datetime, tally: Tally) -> list[Doma
         raise DomainError("campaign_closed", "the campaign is already closed")
     early = now < campaign.closes_at
     shown = results_visible(campaign, tally.turnout)
-    events: list[DomainEvent] = [CampaignClosed(
-        campaign_id=campaign.campaign_id, reason="early" if early else "deadline",
-        closed_at=now if early else campaign.closes_at, turnout=tally.turnout, eligible=campaign.eligible,
-        results_shown=shown,
-    )]
+    events: list[DomainEvent] = [
+        CampaignClosed(
+            campaign_id=campaign.campaign_id,
+            reason="early" if early else "deadline",
+            closed_at=now if early else campaign.closes_at,
+            turnout=tally.turnout,
+            eligible=campaign.eligible,
+            results_shown=shown,
+        )
+    ]
     if shown:
-        events.append(ResultsPublished(
-            campaign_id=campaign.campaign_id, subject_type=campaign.subject_type, subject_id=campaign.subject_id,
-            turnout=tally.turnout, eligible=campaign.eligible, average=tally.average,
-            distribution=tally.distribution,
-        ))
+        events.append(
+            ResultsPublished(
+                campaign_id=campaign.campaign_id,
+                subject_type=campaign.subject_type,
+                subject_id=campaign.subject_id,
+                turnout=tally.turnout,
+                eligible=campaign.eligible,
+                average=tally.average,
+                distribution=tally.distribution,
+            )
+        )
     return events
 
 
@@ -238,8 +274,10 @@ def results(campaign: Campaign, now: datetime) -> ResultsPublished:
     if phase(campaign, now) is not Phase.CLOSED or not campaign.recorded_closed:
         raise DomainError("campaign_open", "results are shown once the campaign is closed")
     if campaign.results is None:
-        raise DomainError("turnout_too_low", f"{campaign.turnout} voted, fewer than the minimum of "
-                                             f"{campaign.min_turnout}: the results are not shown")
+        raise DomainError(
+            "turnout_too_low",
+            f"{campaign.turnout} voted, fewer than the minimum of {campaign.min_turnout}: the results are not shown",
+        )
     return campaign.results
 
 
@@ -274,8 +312,15 @@ def raise_request(cmd: RaiseRequest, member: MemberRef | None) -> list[DomainEve
         raise NotFoundError("member", cmd.member_id)
     if member.status is MemberStatus.TERMINATED:
         raise DomainError("member_terminated", "the membership has ended")
-    return [RequestRaised(request_id=cmd.request_id, member_id=member.member_id, org_id=member.org_id,
-                          category=cmd.category, text=cmd.text)]
+    return [
+        RequestRaised(
+            request_id=cmd.request_id,
+            member_id=member.member_id,
+            org_id=member.org_id,
+            category=cmd.category,
+            text=cmd.text,
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -289,8 +334,11 @@ class Request:
 def answer_request(request: Request, by: str, text: str) -> list[DomainEvent]:
     if request.answered:
         raise DomainError("request_answered", "the request is already answered")
-    return [RequestAnswered(request_id=request.request_id, member_id=request.member_id, org_id=request.org_id,
-                            by=by, text=text)]
+    return [
+        RequestAnswered(
+            request_id=request.request_id, member_id=request.member_id, org_id=request.org_id, by=by, text=text
+        )
+    ]
 
 
 # --- evolve --------------------------------------------------------------------------------------------
@@ -308,8 +356,15 @@ def fold(events: Sequence[DomainEvent]) -> State:
 def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911 - one arm per event type
     match event:
         case CampaignOpened():
-            return Campaign(event.campaign_id, SubjectType(event.subject_type), event.subject_id, event.opens_at,
-                            event.closes_at, event.min_turnout, event.eligible)
+            return Campaign(
+                event.campaign_id,
+                SubjectType(event.subject_type),
+                event.subject_id,
+                event.opens_at,
+                event.closes_at,
+                event.min_turnout,
+                event.eligible,
+            )
         case CampaignClosed() if isinstance(state, Campaign):
             return replace(state, closed_at=event.closed_at, turnout=event.turnout)
         case ResultsPublished() if isinstance(state, Campaign):

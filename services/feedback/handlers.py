@@ -48,10 +48,24 @@ def request_stream(request_id: UUID) -> str:
 def campaign_from_row(row: Any) -> Campaign:
     results = None
     if row["results"] is not None:
-        results = ResultsPublished(campaign_id=row["campaign_id"], subject_type=row["subject_type"],
-                                   subject_id=row["subject_id"], **json.loads(row["results"]))
-    return Campaign(row["campaign_id"], domain.SubjectType(row["subject_type"]), row["subject_id"], row["opens_at"],
-                    row["closes_at"], row["min_turnout"], row["eligible"], row["closed_at"], row["turnout"], results)
+        results = ResultsPublished(
+            campaign_id=row["campaign_id"],
+            subject_type=row["subject_type"],
+            subject_id=row["subject_id"],
+            **json.loads(row["results"]),
+        )
+    return Campaign(
+        row["campaign_id"],
+        domain.SubjectType(row["subject_type"]),
+        row["subject_id"],
+        row["opens_at"],
+        row["closes_at"],
+        row["min_turnout"],
+        row["eligible"],
+        row["closed_at"],
+        row["turnout"],
+        results,
+    )
 
 
 class Feedback:
@@ -68,9 +82,18 @@ class Feedback:
     async def give_rating(self, conn: asyncpg.Connection, cmd: domain.GiveRating, meta: Metadata) -> RatingGiven:
         # a second rating of the same redemption waits here, then finds the first
         row = await conn.fetchrow("SELECT * FROM redemptions WHERE redemption_id = $1 FOR UPDATE", cmd.redemption_id)
-        redemption = None if row is None else domain.Redemption(
-            row["redemption_id"], row["member_id"], row["item_id"], row["category"], row["org_id"],
-            row["redeemed_at"], row["reversed"],
+        redemption = (
+            None
+            if row is None
+            else domain.Redemption(
+                row["redemption_id"],
+                row["member_id"],
+                row["item_id"],
+                row["category"],
+                row["org_id"],
+                row["redeemed_at"],
+                row["reversed"],
+            )
         )
         stream, state = await self._load(conn, rating_stream(cmd.redemption_id))
         [rating] = domain.give_rating(cmd, redemption, already_rated=state is not None)
@@ -86,8 +109,9 @@ class Feedback:
         subject_known = bool(await conn.fetchval("SELECT 1 FROM directory_orgs WHERE org_id = $1", cmd.subject_id))
         query = _SUBTREE_MEMBERS if cmd.electorate is Electorate.MEMBERS else _LOWER_ORGS
         voters = [r[0] for r in await conn.fetch(query, cmd.electorate_org_id)]
-        events = domain.open_campaign(cmd, self.clock(), electorate_org_known=org_known, subject_known=subject_known,
-                                      voters=voters)
+        events = domain.open_campaign(
+            cmd, self.clock(), electorate_org_known=org_known, subject_known=subject_known, voters=voters
+        )
         await self.store.append(conn, Stream(campaign_stream(cmd.campaign_id)), events, meta)
         await ballot_box.install(conn, cmd.campaign_id)
         [opened] = events
@@ -100,16 +124,21 @@ class Feedback:
             raise NotFoundError("campaign", campaign_id)
         return campaign_from_row(row)
 
-    async def cast_ballot(self, conn: asyncpg.Connection, campaign_id: UUID, voter_id: UUID, score: int,
-                          comment: str | None) -> None:
+    async def cast_ballot(
+        self, conn: asyncpg.Connection, campaign_id: UUID, voter_id: UUID, score: int, comment: str | None
+    ) -> None:
         """One ballot, in the caller's transaction. No metadata, no event, no log line: see ballot_box.py."""
         # a close waits for ballots in flight (FOR SHARE against its FOR UPDATE): none lands after the count
         campaign = await self.campaign(conn, campaign_id, "FOR SHARE")
-        eligible = bool(await conn.fetchval("SELECT 1 FROM eligible_voters WHERE campaign_id = $1 AND voter_id = $2",
-                                            campaign_id, voter_id))
+        eligible = bool(
+            await conn.fetchval(
+                "SELECT 1 FROM eligible_voters WHERE campaign_id = $1 AND voter_id = $2", campaign_id, voter_id
+            )
+        )
         already = await ballot_box.has_voted(conn, campaign_id, voter_id)
-        ballot = domain.cast_ballot(campaign, self.clock(), eligible=eligible, already_voted=already, score=score,
-                                    comment=comment)
+        ballot = domain.cast_ballot(
+            campaign, self.clock(), eligible=eligible, already_voted=already, score=score, comment=comment
+        )
         await ballot_box.drop(conn, campaign_id, voter_id, ballot)
 
     async def close_campaign(self, conn: asyncpg.Connection, campaign_id: UUID, meta: Metadata) -> Campaign:
@@ -135,23 +164,29 @@ class Feedback:
         return await self.close_campaign(conn, campaign_id, meta)
 
     async def overdue_campaigns(self, conn: asyncpg.Connection) -> list[UUID]:
-        rows = await conn.fetch("SELECT campaign_id FROM campaigns WHERE closed_at IS NULL AND closes_at <= $1",
-                                self.clock())
+        rows = await conn.fetch(
+            "SELECT campaign_id FROM campaigns WHERE closed_at IS NULL AND closes_at <= $1", self.clock()
+        )
         return [r["campaign_id"] for r in rows]
 
     # --- requests ---
 
     async def raise_request(self, conn: asyncpg.Connection, cmd: domain.RaiseRequest, meta: Metadata) -> UUID:
-        row = await conn.fetchrow("SELECT member_id, org_id, status FROM directory_members WHERE member_id = $1",
-                                  cmd.member_id)
-        member = None if row is None else domain.MemberRef(row["member_id"], row["org_id"],
-                                                           domain.MemberStatus(row["status"]))
+        row = await conn.fetchrow(
+            "SELECT member_id, org_id, status FROM directory_members WHERE member_id = $1", cmd.member_id
+        )
+        member = (
+            None
+            if row is None
+            else domain.MemberRef(row["member_id"], row["org_id"], domain.MemberStatus(row["status"]))
+        )
         events = domain.raise_request(cmd, member)
         await self.store.append(conn, Stream(request_stream(cmd.request_id)), events, meta)
         return cmd.request_id
 
-    async def answer_request(self, conn: asyncpg.Connection, request_id: UUID, by: str, text: str,
-                             meta: Metadata) -> None:
+    async def answer_request(
+        self, conn: asyncpg.Connection, request_id: UUID, by: str, text: str, meta: Metadata
+    ) -> None:
         stream, state = await self._load(conn, request_stream(request_id))
         if not isinstance(state, Request):
             raise NotFoundError("request", request_id)

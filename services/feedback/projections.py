@@ -41,7 +41,10 @@ async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> N
     await conn.execute(
         "INSERT INTO directory_orgs (org_id, parent_id, name, type) VALUES ($1::uuid, $2::uuid, $3, $4) "
         "ON CONFLICT (org_id) DO NOTHING",
-        d["org_id"], d.get("parent_id"), d["name"], d["type"],
+        d["org_id"],
+        d.get("parent_id"),
+        d["name"],
+        d["type"],
     )
 
 
@@ -59,14 +62,17 @@ async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "INSERT INTO directory_members (member_id, member_no, org_id, status) VALUES ($1::uuid, $2, $3::uuid, 'active')"
         " ON CONFLICT (member_id) DO NOTHING",
-        d["member_id"], d["member_no"], d["org_id"],
+        d["member_id"],
+        d["member_no"],
+        d["org_id"],
     )
 
 
 async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
     if _from(e, MEMBERSHIP):
-        await conn.execute("UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid",
-                           e.data["member_id"], status)
+        await conn.execute(
+            "UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status
+        )
 
 
 @directory.on("MemberSuspended")
@@ -87,8 +93,11 @@ async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
 @directory.on("MemberOrganizationChanged")
 async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
     if _from(e, MEMBERSHIP):
-        await conn.execute("UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
-                           e.data["member_id"], e.data["to_org_id"])
+        await conn.execute(
+            "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            e.data["to_org_id"],
+        )
 
 
 # --- redemptions, from union.servicecard.v1 ---
@@ -106,7 +115,11 @@ async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "INSERT INTO redemptions (redemption_id, member_id, item_id, category, org_id, redeemed_at) "
         "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6) ON CONFLICT (redemption_id) DO NOTHING",
-        d["redemption_id"], d["member_id"], d["item_id"], d["category"], d["org_id"],
+        d["redemption_id"],
+        d["member_id"],
+        d["item_id"],
+        d["category"],
+        d["org_id"],
         _time(d.get("redeemed_at"), e.recorded_at),
     )
 
@@ -114,8 +127,9 @@ async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
 @redemptions.on("RedemptionReversed")
 async def on_redemption_reversed(conn: asyncpg.Connection, e: Recorded) -> None:
     if _from(e, SERVICECARD):
-        await conn.execute("UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid",
-                           e.data["redemption_id"])
+        await conn.execute(
+            "UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"]
+        )
 
 
 # --- own events ---
@@ -127,8 +141,15 @@ async def on_rating_given(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "INSERT INTO ratings (redemption_id, member_id, item_id, category, org_id, month, score, comment, rated_at) "
         "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        d["redemption_id"], d["member_id"], d["item_id"], d["category"], d["org_id"], d["month"], d["score"],
-        d.get("comment"), e.recorded_at,
+        d["redemption_id"],
+        d["member_id"],
+        d["item_id"],
+        d["category"],
+        d["org_id"],
+        d["month"],
+        d["score"],
+        d.get("comment"),
+        e.recorded_at,
     )
 
 
@@ -142,13 +163,22 @@ async def on_campaign_opened(conn: asyncpg.Connection, e: Recorded) -> None:
         VALUES ($1::uuid, $2, $3, $4::uuid, $5::uuid, $6, $7::text::timestamptz, $8::text::timestamptz, $9, $10)
         ON CONFLICT (campaign_id) DO NOTHING
         """,
-        d["campaign_id"], d["title"], d["subject_type"], d["subject_id"], d["electorate_org_id"], d["electorate"],
-        d["opens_at"], d["closes_at"], d["min_turnout"], d["eligible"],
+        d["campaign_id"],
+        d["title"],
+        d["subject_type"],
+        d["subject_id"],
+        d["electorate_org_id"],
+        d["electorate"],
+        d["opens_at"],
+        d["closes_at"],
+        d["min_turnout"],
+        d["eligible"],
     )
     await conn.execute(
         "INSERT INTO eligible_voters (campaign_id, voter_id) SELECT $1::uuid, v FROM unnest($2::uuid[]) AS v "
         "ON CONFLICT DO NOTHING",
-        d["campaign_id"], d.get("eligible_voters", []),
+        d["campaign_id"],
+        d.get("eligible_voters", []),
     )
 
 
@@ -158,7 +188,10 @@ async def on_campaign_closed(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "UPDATE campaigns SET closed_at = $2::text::timestamptz, close_reason = $3, turnout = $4 "
         "WHERE campaign_id = $1::uuid",
-        d["campaign_id"], d["closed_at"], d["reason"], d["turnout"],
+        d["campaign_id"],
+        d["closed_at"],
+        d["reason"],
+        d["turnout"],
     )
 
 
@@ -166,8 +199,9 @@ async def on_campaign_closed(conn: asyncpg.Connection, e: Recorded) -> None:
 async def on_results_published(conn: asyncpg.Connection, e: Recorded) -> None:
     d = e.data
     results = {k: d[k] for k in ("turnout", "eligible", "average", "distribution")}
-    await conn.execute("UPDATE campaigns SET results = $2::jsonb WHERE campaign_id = $1::uuid",
-                       d["campaign_id"], json.dumps(results))
+    await conn.execute(
+        "UPDATE campaigns SET results = $2::jsonb WHERE campaign_id = $1::uuid", d["campaign_id"], json.dumps(results)
+    )
 
 
 @requests.on("RequestRaised")
@@ -176,7 +210,12 @@ async def on_request_raised(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "INSERT INTO requests (request_id, member_id, org_id, category, text, raised_at) "
         "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6) ON CONFLICT DO NOTHING",
-        d["request_id"], d["member_id"], d["org_id"], d["category"], d["text"], e.recorded_at,
+        d["request_id"],
+        d["member_id"],
+        d["org_id"],
+        d["category"],
+        d["text"],
+        e.recorded_at,
     )
 
 
@@ -185,5 +224,8 @@ async def on_request_answered(conn: asyncpg.Connection, e: Recorded) -> None:
     d = e.data
     await conn.execute(
         "UPDATE requests SET answered_at = $2, answered_by = $3, answer = $4 WHERE request_id = $1::uuid",
-        d["request_id"], e.recorded_at, d["by"], d["text"],
+        d["request_id"],
+        e.recorded_at,
+        d["by"],
+        d["text"],
     )

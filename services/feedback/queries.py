@@ -26,7 +26,8 @@ WITH RECURSIVE subtree AS (
 async def _known_org(conn: asyncpg.Connection, org_id: UUID, table: str) -> None:
     if not await conn.fetchval(
         f"SELECT EXISTS (SELECT 1 FROM directory_orgs WHERE org_id = $1) OR EXISTS (SELECT 1 FROM {table} "
-        "WHERE org_id = $1)", org_id,
+        "WHERE org_id = $1)",
+        org_id,
     ):
         raise NotFoundError("organization", org_id)
 
@@ -37,21 +38,41 @@ async def satisfaction(conn: asyncpg.Connection, org_id: UUID, subtree: bool) ->
         _SUBTREE + "SELECT category, month, count(*) AS ratings, avg(score)::float AS average "
         "FROM ratings JOIN subtree USING (org_id) GROUP BY GROUPING SETS ((category, month), ()) "
         "ORDER BY month, category",
-        org_id, subtree,
+        org_id,
+        subtree,
     )
-    items = [{"category": r["category"], "month": r["month"], "ratings": r["ratings"],
-              "average": round(r["average"], 2)} for r in rows if r["category"] is not None]
+    items = [
+        {"category": r["category"], "month": r["month"], "ratings": r["ratings"], "average": round(r["average"], 2)}
+        for r in rows
+        if r["category"] is not None
+    ]
     total = next((r for r in rows if r["category"] is None), None)
-    overall = {"ratings": total["ratings"] if total else 0,
-               "average": round(total["average"], 2) if total and total["average"] is not None else None}
+    overall = {
+        "ratings": total["ratings"] if total else 0,
+        "average": round(total["average"], 2) if total and total["average"] is not None else None,
+    }
     return {"org_id": org_id, "subtree": subtree, "items": items, "overall": overall}
 
 
 async def campaign(conn: asyncpg.Connection, state: Campaign, now: datetime) -> JSON:
     row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", state.campaign_id)
-    view = {k: row[k] for k in ("campaign_id", "title", "subject_type", "subject_id", "electorate_org_id",
-                                "electorate", "opens_at", "closes_at", "min_turnout", "eligible", "closed_at",
-                                "close_reason")}
+    view = {
+        k: row[k]
+        for k in (
+            "campaign_id",
+            "title",
+            "subject_type",
+            "subject_id",
+            "electorate_org_id",
+            "electorate",
+            "opens_at",
+            "closes_at",
+            "min_turnout",
+            "eligible",
+            "closed_at",
+            "close_reason",
+        )
+    }
     view["status"] = domain.phase(state, now)
     # how many have voted so far: the register's size, which says nothing about any ballot
     view["turnout"] = state.turnout if state.turnout is not None else await ballot_box.turnout(conn, state.campaign_id)
@@ -60,15 +81,33 @@ async def campaign(conn: asyncpg.Connection, state: Campaign, now: datetime) -> 
 
 async def results(conn: asyncpg.Connection, state: Campaign, now: datetime) -> JSON:
     published = domain.results(state, now)
-    return {"campaign_id": state.campaign_id, "turnout": published.turnout, "eligible": published.eligible,
-            "turnout_rate": round(published.turnout / published.eligible, 4) if published.eligible else 0.0,
-            "average": published.average, "distribution": published.distribution, "closed_at": state.closed_at,
-            "comments": await ballot_box.comments(conn, state.campaign_id)}
+    return {
+        "campaign_id": state.campaign_id,
+        "turnout": published.turnout,
+        "eligible": published.eligible,
+        "turnout_rate": round(published.turnout / published.eligible, 4) if published.eligible else 0.0,
+        "average": published.average,
+        "distribution": published.distribution,
+        "closed_at": state.closed_at,
+        "comments": await ballot_box.comments(conn, state.campaign_id),
+    }
 
 
 def _request(row: Any, now: datetime) -> JSON:
-    view = {k: row[k] for k in ("request_id", "member_id", "org_id", "category", "text", "raised_at",
-                                "answered_at", "answered_by", "answer")}
+    view = {
+        k: row[k]
+        for k in (
+            "request_id",
+            "member_id",
+            "org_id",
+            "category",
+            "text",
+            "raised_at",
+            "answered_at",
+            "answered_by",
+            "answer",
+        )
+    }
     age = (now - row["raised_at"]).total_seconds()
     view["status"] = "open" if row["answered_at"] is None else "answered"
     view["age_seconds"] = max(0, int(age))
@@ -88,6 +127,7 @@ async def requests(conn: asyncpg.Connection, org_id: UUID, status: str | None, n
     rows = await conn.fetch(
         "SELECT * FROM requests WHERE org_id = $1 AND ($2::text IS NULL OR (answered_at IS NULL) = ($2 = 'open')) "
         "ORDER BY raised_at, request_id",
-        org_id, status,
+        org_id,
+        status,
     )
     return {"org_id": org_id, "items": [_request(r, now) for r in rows]}

@@ -27,8 +27,9 @@ log = logging.getLogger("services.feedback")
 class FeedbackSettings(KernelSettings):
     db_schema: str = "feedback"
     port: int = 8004
-    campaign_sweep_interval: float = Field(10.0, gt=0, description="seconds between sweeps that record the close "
-                                                                    "of campaigns whose deadline passed")
+    campaign_sweep_interval: float = Field(
+        10.0, gt=0, description="seconds between sweeps that record the close of campaigns whose deadline passed"
+    )
 
 
 def utc_now() -> datetime:
@@ -40,7 +41,11 @@ class FeedbackService:
         self.settings = settings
         self.clock: Clock = utc_now  # the seam where tests move time
         definition = ServiceDefinition(
-            "feedback", registry, Path(__file__).parent / "migrations", projections.ALL, consumers.handlers(),
+            "feedback",
+            registry,
+            Path(__file__).parent / "migrations",
+            projections.ALL,
+            consumers.handlers(),
         )
         self.runtime = Runtime(definition, settings)
         self._sweeper: asyncio.Task[None] | None = None

@@ -86,8 +86,13 @@ def _point(body: ServicePointIn) -> ServicePoint:
     def hours(windows: list[HoursIn]) -> tuple[OpeningHours, ...]:
         return tuple(OpeningHours(days=tuple(w.days), opens=w.opens, closes=w.closes) for w in windows)
 
-    return ServicePoint(name=body.name, address=body.address, phone=body.phone,
-                        opening_hours=hours(body.opening_hours), off_peak_hours=hours(body.off_peak_hours))
+    return ServicePoint(
+        name=body.name,
+        address=body.address,
+        phone=body.phone,
+        opening_hours=hours(body.opening_hours),
+        off_peak_hours=hours(body.off_peak_hours),
+    )
 
 
 # --- cards ---
@@ -108,8 +113,9 @@ async def get_card(card_no: CardNo, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/cards/{card_no}/reissue", tags=["cards"])
-async def reissue_card(card_no: CardNo, body: ReasonIn, request: Request, service: ServiceDep,
-                       servicecard: ServicecardDep) -> JSONResponse:
+async def reissue_card(
+    card_no: CardNo, body: ReasonIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+) -> JSONResponse:
     """Reissue a lost or damaged card: a new number; the old number is revoked."""
     meta = request_metadata(request)
 
@@ -123,12 +129,19 @@ async def reissue_card(card_no: CardNo, body: ReasonIn, request: Request, servic
 
 
 @router.post("/catalog/items", status_code=201, tags=["catalogue"])
-async def publish_item(body: ItemIn, request: Request, service: ServiceDep,
-                       servicecard: ServicecardDep) -> JSONResponse:
+async def publish_item(
+    body: ItemIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+) -> JSONResponse:
     """Publish a service item to the catalogue, with its service points and opening hours."""
-    cmd = domain.PublishItem(item_id=uuid4(), name=body.name, category=body.category, provider=body.provider,
-                             standard=body.standard, quota_per_year=body.quota_per_year,
-                             service_points=[_point(p) for p in body.service_points])
+    cmd = domain.PublishItem(
+        item_id=uuid4(),
+        name=body.name,
+        category=body.category,
+        provider=body.provider,
+        standard=body.standard,
+        quota_per_year=body.quota_per_year,
+        service_points=[_point(p) for p in body.service_points],
+    )
     meta = request_metadata(request)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -138,8 +151,9 @@ async def publish_item(body: ItemIn, request: Request, service: ServiceDep,
 
 
 @router.get("/catalog/items", tags=["catalogue"])
-async def list_items(service: ServiceDep, category: domain.ServiceCategory | None = None,
-                     include_withdrawn: bool = False) -> dict[str, Any]:
+async def list_items(
+    service: ServiceDep, category: domain.ServiceCategory | None = None, include_withdrawn: bool = False
+) -> dict[str, Any]:
     """The catalogue, by category; withdrawn items only when asked."""
     async with service.pool.acquire() as conn:
         return {"items": await queries.catalog_items(conn, category, include_withdrawn)}
@@ -153,8 +167,13 @@ async def get_item(item_id: UUID, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/catalog/items/{item_id}/withdraw", tags=["catalogue"])
-async def withdraw_item(item_id: UUID, request: Request, service: ServiceDep, servicecard: ServicecardDep,
-                        body: OptionalReasonIn | None = None) -> JSONResponse:
+async def withdraw_item(
+    item_id: UUID,
+    request: Request,
+    service: ServiceDep,
+    servicecard: ServicecardDep,
+    body: OptionalReasonIn | None = None,
+) -> JSONResponse:
     """Withdraw an item: it can no longer be redeemed."""
     meta = request_metadata(request)
     reason = body.reason if body and body.reason else "withdrawn"
@@ -170,11 +189,13 @@ async def withdraw_item(item_id: UUID, request: Request, service: ServiceDep, se
 
 
 @router.post("/cards/{card_no}/redemptions", status_code=201, tags=["redemptions"])
-async def redeem(card_no: CardNo, body: RedemptionIn, request: Request, service: ServiceDep,
-                 servicecard: ServicecardDep) -> JSONResponse:
+async def redeem(
+    card_no: CardNo, body: RedemptionIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+) -> JSONResponse:
     """Spend a service on a card (核销); send an Idempotency-Key so a retry never spends twice."""
-    cmd = domain.Redeem(redemption_id=uuid4(), card_no=card_no, item_id=body.item_id, units=body.units,
-                        provider_ref=body.provider_ref)
+    cmd = domain.Redeem(
+        redemption_id=uuid4(), card_no=card_no, item_id=body.item_id, units=body.units, provider_ref=body.provider_ref
+    )
     meta = request_metadata(request)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -191,8 +212,9 @@ async def get_redemption(redemption_id: UUID, service: ServiceDep) -> dict[str, 
 
 
 @router.post("/redemptions/{redemption_id}/reverse", tags=["redemptions"])
-async def reverse_redemption(redemption_id: UUID, body: ReasonIn, request: Request, service: ServiceDep,
-                             servicecard: ServicecardDep) -> JSONResponse:
+async def reverse_redemption(
+    redemption_id: UUID, body: ReasonIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+) -> JSONResponse:
     """Reverse a redemption: its units count towards the quota no more."""
     meta = request_metadata(request)
 
@@ -207,16 +229,18 @@ async def reverse_redemption(redemption_id: UUID, body: ReasonIn, request: Reque
 
 
 @router.get("/members/{member_id}/benefits", tags=["redemptions"])
-async def get_benefits(member_id: UUID, service: ServiceDep,
-                       year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> dict[str, Any]:
+async def get_benefits(
+    member_id: UUID, service: ServiceDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+) -> dict[str, Any]:
     """What the member used and has left of each item in a quota year (this year by default)."""
     async with service.pool.acquire() as conn:
         return await queries.benefits(conn, member_id, year or domain.quota_year(datetime.now(UTC)))
 
 
 @router.get("/stats/usage", tags=["redemptions"])
-async def get_usage_stats(service: ServiceDep, org_id: UUID | None = None,
-                          category: domain.ServiceCategory | None = None, month: Month = None) -> dict[str, Any]:
+async def get_usage_stats(
+    service: ServiceDep, org_id: UUID | None = None, category: domain.ServiceCategory | None = None, month: Month = None
+) -> dict[str, Any]:
     """Services given, net of reversals, by organisation, category and month (China Standard Time)."""
     async with service.pool.acquire() as conn:
         return await queries.usage_stats(conn, org_id, category, month)

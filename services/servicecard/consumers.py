@@ -17,8 +17,12 @@ def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, Handler]:
     async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
         if entry.name not in MEMBER_EVENTS:
             return  # organisations, applications: kept in the inbox, nothing to do
-        meta = Metadata(actor=f"service:{entry.source}", causation_id=str(entry.event_id),
-                        correlation_id=str(entry.event_id), traceparent=entry.metadata.get("traceparent"))
+        meta = Metadata(
+            actor=f"service:{entry.source}",
+            causation_id=str(entry.event_id),
+            correlation_id=str(entry.event_id),
+            traceparent=entry.metadata.get("traceparent"),
+        )
         await servicecard().follow_member(conn, UUID(str(entry.data["member_id"])), meta)
 
     return {"union.membership.v1": on_membership_event}

@@ -100,8 +100,9 @@ def parse_card_number(value: str) -> str:
 
 # --- the member, as membership tells it -----------------------------------------------------------------
 
-MEMBER_EVENTS = frozenset({"MemberJoined", "MemberSuspended", "MemberReinstated", "MemberTerminated",
-                           "MemberOrganizationChanged"})
+MEMBER_EVENTS = frozenset(
+    {"MemberJoined", "MemberSuspended", "MemberReinstated", "MemberTerminated", "MemberOrganizationChanged"}
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,9 @@ class Card:
 def evolve_card(card: Card | None, event: DomainEvent) -> Card | None:  # noqa: PLR0911 - one arm per event
     match event:
         case CardIssued():
-            return Card(event.member_id, event.member_no, event.card_no, CardStatus.ACTIVE, event.org_id,
-                        event.issued_at)
+            return Card(
+                event.member_id, event.member_no, event.card_no, CardStatus.ACTIVE, event.org_id, event.issued_at
+            )
         case CardFrozen() if card is not None:
             return replace(card, status=CardStatus.FROZEN)
         case CardUnfrozen() if card is not None:
@@ -173,8 +175,9 @@ def evolve_card(card: Card | None, event: DomainEvent) -> Card | None:  # noqa: 
         case CardRevoked() if card is not None:
             return replace(card, status=CardStatus.REVOKED)
         case CardReissued() if card is not None:
-            return replace(card, card_no=event.card_no, issued_at=event.reissued_at,
-                           replaced=card.replaced | {event.old_card_no})
+            return replace(
+                card, card_no=event.card_no, issued_at=event.reissued_at, replaced=card.replaced | {event.old_card_no}
+            )
         case CardOrganizationChanged() if card is not None:
             return replace(card, org_id=event.to_org_id)
     return card
@@ -191,8 +194,9 @@ def needs_card(card: Card | None, member: MemberState) -> bool:
     return card is None and member.joined
 
 
-def follow_member(card: Card | None, member_id: UUID, member: MemberState, new_card_no: str | None,
-                  now: datetime) -> list[DomainEvent]:
+def follow_member(
+    card: Card | None, member_id: UUID, member: MemberState, new_card_no: str | None, now: datetime
+) -> list[DomainEvent]:
     """The events that bring the card in line with the member: issue, move, freeze, unfreeze, revoke."""
     if not member.joined or member.org_id is None:
         return []  # membership events ahead of the join: the join will find them
@@ -200,25 +204,37 @@ def follow_member(card: Card | None, member_id: UUID, member: MemberState, new_c
     if card is None:
         if new_card_no is None:
             raise ValueError("a new card needs a number")
-        events.append(CardIssued(member_id=member_id, member_no=member.member_no, card_no=new_card_no,
-                                 card_no_masked=mask_card_number(new_card_no), org_id=member.org_id, issued_at=now))
+        events.append(
+            CardIssued(
+                member_id=member_id,
+                member_no=member.member_no,
+                card_no=new_card_no,
+                card_no_masked=mask_card_number(new_card_no),
+                org_id=member.org_id,
+                issued_at=now,
+            )
+        )
         card = evolve_card(None, events[-1])
         assert card is not None
     if card.status is CardStatus.REVOKED:
         return events  # a revoked card stays revoked
     no, masked = card.card_no, mask_card_number(card.card_no)
     if member.org_id != card.org_id and member.status is not MemberStatus.TERMINATED:
-        events.append(CardOrganizationChanged(member_id=member_id, card_no=no, card_no_masked=masked,
-                                              from_org_id=card.org_id, to_org_id=member.org_id))
+        events.append(
+            CardOrganizationChanged(
+                member_id=member_id, card_no=no, card_no_masked=masked, from_org_id=card.org_id, to_org_id=member.org_id
+            )
+        )
     if member.status is MemberStatus.TERMINATED:
-        events.append(CardRevoked(member_id=member_id, card_no=no, card_no_masked=masked,
-                                  reason="membership terminated"))
+        events.append(
+            CardRevoked(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership terminated")
+        )
     elif member.status is MemberStatus.SUSPENDED and card.status is CardStatus.ACTIVE:
-        events.append(CardFrozen(member_id=member_id, card_no=no, card_no_masked=masked,
-                                 reason="membership suspended"))
+        events.append(CardFrozen(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership suspended"))
     elif member.status is MemberStatus.ACTIVE and card.status is CardStatus.FROZEN:
-        events.append(CardUnfrozen(member_id=member_id, card_no=no, card_no_masked=masked,
-                                   reason="membership reinstated"))
+        events.append(
+            CardUnfrozen(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership reinstated")
+        )
     return events
 
 
@@ -241,10 +257,18 @@ def reissue(card: Card | None, presented: str, new_card_no: str, reason: str, no
         raise DomainError("card_not_active", "this card number was already replaced by a reissued card")
     if card.status is CardStatus.REVOKED:
         raise DomainError("card_not_active", "the card is revoked: the membership has ended")
-    return [CardReissued(member_id=card.member_id, old_card_no=card.card_no,
-                         old_card_no_masked=mask_card_number(card.card_no), card_no=new_card_no,
-                         card_no_masked=mask_card_number(new_card_no), org_id=card.org_id, reason=reason,
-                         reissued_at=now)]
+    return [
+        CardReissued(
+            member_id=card.member_id,
+            old_card_no=card.card_no,
+            old_card_no_masked=mask_card_number(card.card_no),
+            card_no=new_card_no,
+            card_no_masked=mask_card_number(new_card_no),
+            org_id=card.org_id,
+            reason=reason,
+            reissued_at=now,
+        )
+    ]
 
 
 # --- the catalogue --------------------------------------------------------------------------------------
@@ -275,9 +299,17 @@ def publish_item(cmd: PublishItem) -> list[DomainEvent]:
         raise InvalidInputError("quota_per_year", "a quota is at least 1 a year; leave it out for no limit")
     for index, point in enumerate(cmd.service_points):
         _check_service_point(f"service_points.{index}", point)
-    return [ServiceItemPublished(item_id=cmd.item_id, name=cmd.name, category=cmd.category, provider=cmd.provider,
-                                 standard=cmd.standard, quota_per_year=cmd.quota_per_year,
-                                 service_points=tuple(cmd.service_points))]
+    return [
+        ServiceItemPublished(
+            item_id=cmd.item_id,
+            name=cmd.name,
+            category=cmd.category,
+            provider=cmd.provider,
+            standard=cmd.standard,
+            quota_per_year=cmd.quota_per_year,
+            service_points=tuple(cmd.service_points),
+        )
+    ]
 
 
 def _check_service_point(where: str, point: ServicePoint) -> None:
@@ -289,20 +321,26 @@ def _check_service_point(where: str, point: ServicePoint) -> None:
     ]
     for name, window in windows:
         if window.closes <= window.opens:
-            raise InvalidInputError(f"{where}.{name}.closes",
-                                    f"closes at {window.closes:%H:%M}, which is not after it opens at "
-                                    f"{window.opens:%H:%M}")
+            raise InvalidInputError(
+                f"{where}.{name}.closes",
+                f"closes at {window.closes:%H:%M}, which is not after it opens at {window.opens:%H:%M}",
+            )
         repeated = sorted({d for d in window.days if window.days.count(d) > 1})
         if repeated:
             raise InvalidInputError(f"{where}.{name}.days", f"lists {', '.join(repeated)} more than once")
     for (first, a), (second, b) in combinations(windows, 2):
         shared_days = [d for d in a.days if d in b.days]
         if shared_days and a.opens < b.closes and b.opens < a.closes:
-            rule = ("off-peak hours are outside the regular opening hours; "
-                    if first.startswith("opening") and second.startswith("off_peak") else "")
-            raise InvalidInputError(f"{where}.{second}",
-                                    f"{rule}overlaps {first} on {shared_days[0]} "
-                                    f"({b.opens:%H:%M}-{b.closes:%H:%M} and {a.opens:%H:%M}-{a.closes:%H:%M})")
+            rule = (
+                "off-peak hours are outside the regular opening hours; "
+                if first.startswith("opening") and second.startswith("off_peak")
+                else ""
+            )
+            raise InvalidInputError(
+                f"{where}.{second}",
+                f"{rule}overlaps {first} on {shared_days[0]} "
+                f"({b.opens:%H:%M}-{b.closes:%H:%M} and {a.opens:%H:%M}-{a.closes:%H:%M})",
+            )
 
 
 def withdraw_item(item: Item | None, item_id: UUID, reason: str) -> list[DomainEvent]:
@@ -394,21 +432,43 @@ def redeem(card: Card | None, item: Item | None, usage: Usage, cmd: Redeem, now:
         raise DomainError("item_withdrawn", f"{item.name} is no longer offered")
     left = remaining(item.quota_per_year, usage.used)
     if left is not None and cmd.units > left:
-        raise DomainError("quota_exhausted", f"{left} of {item.quota_per_year} left this year for {item.name}, "
-                                             f"{cmd.units} asked")
-    return [BenefitRedeemed(redemption_id=cmd.redemption_id, member_id=usable.member_id, card_no=usable.card_no,
-                            card_no_masked=mask_card_number(usable.card_no), item_id=item.item_id,
-                            category=item.category, org_id=usable.org_id, units=cmd.units,
-                            provider_ref=cmd.provider_ref, year=quota_year(now), redeemed_at=now)]
+        raise DomainError(
+            "quota_exhausted", f"{left} of {item.quota_per_year} left this year for {item.name}, {cmd.units} asked"
+        )
+    return [
+        BenefitRedeemed(
+            redemption_id=cmd.redemption_id,
+            member_id=usable.member_id,
+            card_no=usable.card_no,
+            card_no_masked=mask_card_number(usable.card_no),
+            item_id=item.item_id,
+            category=item.category,
+            org_id=usable.org_id,
+            units=cmd.units,
+            provider_ref=cmd.provider_ref,
+            year=quota_year(now),
+            redeemed_at=now,
+        )
+    ]
 
 
-def reverse(usage: Usage, redemption_id: UUID, member_id: UUID, item_id: UUID, year: int, reason: str,
-            now: datetime) -> list[DomainEvent]:
+def reverse(
+    usage: Usage, redemption_id: UUID, member_id: UUID, item_id: UUID, year: int, reason: str, now: datetime
+) -> list[DomainEvent]:
     """Undo a redemption: its units count towards the quota no more."""
     spent = usage.redemptions.get(redemption_id)
     if spent is None:
         raise NotFoundError("redemption", redemption_id)
     if spent.reversed:
         raise DomainError("already_reversed", "the redemption was already reversed")
-    return [RedemptionReversed(redemption_id=redemption_id, member_id=member_id, item_id=item_id,
-                               units=spent.units, year=year, reason=reason, reversed_at=now)]
+    return [
+        RedemptionReversed(
+            redemption_id=redemption_id,
+            member_id=member_id,
+            item_id=item_id,
+            units=spent.units,
+            year=year,
+            reason=reason,
+            reversed_at=now,
+        )
+    ]

@@ -59,8 +59,7 @@ class Servicecard:
         stream, events = await self._events(conn, item_stream(item_id))
         return stream, domain.fold_item(events)
 
-    async def usage(self, conn: asyncpg.Connection, member_id: UUID, item_id: UUID,
-                    year: int) -> tuple[Stream, Usage]:
+    async def usage(self, conn: asyncpg.Connection, member_id: UUID, item_id: UUID, year: int) -> tuple[Stream, Usage]:
         stream, events = await self._events(conn, usage_stream(member_id, item_id, year))
         return stream, domain.fold_usage(events)
 
@@ -93,8 +92,15 @@ class Servicecard:
             if entry.name not in domain.MEMBER_EVENTS:
                 continue
             org = entry.data.get("to_org_id") or entry.data.get("org_id")
-            facts.append(MemberFact(sequence=entry.version, arrival=entry.position, name=entry.name,
-                                    org_id=UUID(str(org)) if org else None, member_no=entry.data.get("member_no")))
+            facts.append(
+                MemberFact(
+                    sequence=entry.version,
+                    arrival=entry.position,
+                    name=entry.name,
+                    org_id=UUID(str(org)) if org else None,
+                    member_no=entry.data.get("member_no"),
+                )
+            )
         return facts
 
     async def follow_member(self, conn: asyncpg.Connection, member_id: UUID, meta: Metadata) -> None:
@@ -140,8 +146,9 @@ class Servicecard:
         return cmd.redemption_id
 
     async def reverse(self, conn: asyncpg.Connection, redemption_id: UUID, reason: str, meta: Metadata) -> None:
-        row = await conn.fetchrow("SELECT member_id, item_id, year FROM redemptions WHERE redemption_id = $1",
-                                  redemption_id)
+        row = await conn.fetchrow(
+            "SELECT member_id, item_id, year FROM redemptions WHERE redemption_id = $1", redemption_id
+        )
         if row is None:
             raise NotFoundError("redemption", redemption_id)
         member_id, item_id, year = row["member_id"], row["item_id"], row["year"]

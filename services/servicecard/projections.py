@@ -47,13 +47,19 @@ async def on_card_issued(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at) "
         "VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (card_no) DO NOTHING",
-        ev.card_no, ev.member_id, ev.member_no, ev.org_id, ev.issued_at, e.recorded_at,
+        ev.card_no,
+        ev.member_id,
+        ev.member_no,
+        ev.org_id,
+        ev.issued_at,
+        e.recorded_at,
     )
 
 
 async def _set_status(conn: asyncpg.Connection, e: Recorded, card_no: str, status: str) -> None:
-    await conn.execute("UPDATE cards SET status = $2, updated_at = $3 WHERE card_no = $1", card_no, status,
-                       e.recorded_at)
+    await conn.execute(
+        "UPDATE cards SET status = $2, updated_at = $3 WHERE card_no = $1", card_no, status, e.recorded_at
+    )
 
 
 @cards.on("CardFrozen")
@@ -75,24 +81,36 @@ async def on_card_revoked(conn: asyncpg.Connection, e: Recorded) -> None:
 async def on_card_reissued(conn: asyncpg.Connection, e: Recorded) -> None:
     ev = _event(e, CardReissued)
     # the new number keeps the card's status (a frozen card is reissued frozen); the old one is revoked
-    old = await conn.fetchrow("SELECT member_no, status FROM cards WHERE card_no = $1 AND replaced_by IS NULL",
-                              ev.old_card_no)
+    old = await conn.fetchrow(
+        "SELECT member_no, status FROM cards WHERE card_no = $1 AND replaced_by IS NULL", ev.old_card_no
+    )
     if old is None:
         return  # already applied
-    await conn.execute("UPDATE cards SET status = 'revoked', replaced_by = $2, updated_at = $3 WHERE card_no = $1",
-                       ev.old_card_no, ev.card_no, e.recorded_at)
+    await conn.execute(
+        "UPDATE cards SET status = 'revoked', replaced_by = $2, updated_at = $3 WHERE card_no = $1",
+        ev.old_card_no,
+        ev.card_no,
+        e.recorded_at,
+    )
     await conn.execute(
         "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (card_no) DO NOTHING",
-        ev.card_no, ev.member_id, old["member_no"], old["status"], ev.org_id, ev.reissued_at, e.recorded_at,
+        ev.card_no,
+        ev.member_id,
+        old["member_no"],
+        old["status"],
+        ev.org_id,
+        ev.reissued_at,
+        e.recorded_at,
     )
 
 
 @cards.on("CardOrganizationChanged")
 async def on_card_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
     ev = _event(e, CardOrganizationChanged)
-    await conn.execute("UPDATE cards SET org_id = $2, updated_at = $3 WHERE card_no = $1", ev.card_no, ev.to_org_id,
-                       e.recorded_at)
+    await conn.execute(
+        "UPDATE cards SET org_id = $2, updated_at = $3 WHERE card_no = $1", ev.card_no, ev.to_org_id, e.recorded_at
+    )
 
 
 @catalog.on("ServiceItemPublished")
@@ -101,8 +119,14 @@ async def on_service_item_published(conn: asyncpg.Connection, e: Recorded) -> No
     await conn.execute(
         "INSERT INTO catalog_items (item_id, name, category, provider, standard, quota_per_year, service_points, "
         "published_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (item_id) DO NOTHING",
-        ev.item_id, ev.name, ev.category, ev.provider, ev.standard, ev.quota_per_year,
-        json.dumps([p.model_dump(mode="json") for p in ev.service_points], ensure_ascii=False), e.recorded_at,
+        ev.item_id,
+        ev.name,
+        ev.category,
+        ev.provider,
+        ev.standard,
+        ev.quota_per_year,
+        json.dumps([p.model_dump(mode="json") for p in ev.service_points], ensure_ascii=False),
+        e.recorded_at,
     )
 
 
@@ -111,7 +135,9 @@ async def on_service_item_withdrawn(conn: asyncpg.Connection, e: Recorded) -> No
     ev = _event(e, ServiceItemWithdrawn)
     await conn.execute(
         "UPDATE catalog_items SET status = 'withdrawn', withdrawn_at = $2, withdraw_reason = $3 WHERE item_id = $1",
-        ev.item_id, e.recorded_at, ev.reason,
+        ev.item_id,
+        e.recorded_at,
+        ev.reason,
     )
 
 
@@ -124,8 +150,17 @@ async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
                                  year, month, redeemed_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (redemption_id) DO NOTHING
         """,
-        ev.redemption_id, ev.member_id, ev.card_no, ev.item_id, ev.category, ev.org_id, ev.units, ev.provider_ref,
-        ev.year, usage_month(ev.redeemed_at), ev.redeemed_at,
+        ev.redemption_id,
+        ev.member_id,
+        ev.card_no,
+        ev.item_id,
+        ev.category,
+        ev.org_id,
+        ev.units,
+        ev.provider_ref,
+        ev.year,
+        usage_month(ev.redeemed_at),
+        ev.redeemed_at,
     )
 
 
@@ -134,5 +169,7 @@ async def on_redemption_reversed(conn: asyncpg.Connection, e: Recorded) -> None:
     ev = _event(e, RedemptionReversed)
     await conn.execute(
         "UPDATE redemptions SET status = 'reversed', reversed_at = $2, reverse_reason = $3 WHERE redemption_id = $1",
-        ev.redemption_id, ev.reversed_at, ev.reason,
+        ev.redemption_id,
+        ev.reversed_at,
+        ev.reason,
     )

@@ -31,8 +31,20 @@ async def card(conn: asyncpg.Connection, card_no: str) -> JSON:
 
 
 def _item(row: asyncpg.Record) -> JSON:
-    view = {k: row[k] for k in ("item_id", "name", "category", "provider", "standard", "quota_per_year", "status",
-                                "published_at", "withdrawn_at")}
+    view = {
+        k: row[k]
+        for k in (
+            "item_id",
+            "name",
+            "category",
+            "provider",
+            "standard",
+            "quota_per_year",
+            "status",
+            "published_at",
+            "withdrawn_at",
+        )
+    }
     view["service_points"] = json.loads(row["service_points"])
     return view
 
@@ -41,7 +53,8 @@ async def catalog_items(conn: asyncpg.Connection, category: str | None, include_
     rows = await conn.fetch(
         "SELECT * FROM catalog_items WHERE ($1::text IS NULL OR category = $1) AND ($2 OR status = 'available') "
         "ORDER BY category, published_at, item_id",
-        category, include_withdrawn,
+        category,
+        include_withdrawn,
     )
     return [_item(r) for r in rows]
 
@@ -65,11 +78,21 @@ async def benefits(conn: asyncpg.Connection, member_id: UUID, year: int) -> JSON
         WHERE i.status = 'available' OR u.used IS NOT NULL
         ORDER BY i.category, i.name, i.item_id
         """,
-        member_id, year,
+        member_id,
+        year,
     )
-    items = [{"item_id": r["item_id"], "name": r["name"], "category": r["category"],
-              "quota_per_year": r["quota_per_year"], "used": r["used"],
-              "remaining": domain.remaining(r["quota_per_year"], r["used"]), "status": r["status"]} for r in rows]
+    items = [
+        {
+            "item_id": r["item_id"],
+            "name": r["name"],
+            "category": r["category"],
+            "quota_per_year": r["quota_per_year"],
+            "used": r["used"],
+            "remaining": domain.remaining(r["quota_per_year"], r["used"]),
+            "status": r["status"],
+        }
+        for r in rows
+    ]
     return {"member_id": member_id, "year": year, "items": items}
 
 
@@ -92,8 +115,15 @@ async def usage_stats(conn: asyncpg.Connection, org_id: UUID | None, category: s
         GROUP BY org_id, category, month
         ORDER BY month, org_id, category
         """,
-        org_id, category, month,
+        org_id,
+        category,
+        month,
     )
     items = [dict(r) for r in rows]
-    return {"org_id": org_id, "category": category, "month": month, "items": items,
-            "total": {"redemptions": sum(r["redemptions"] for r in items), "units": sum(r["units"] for r in items)}}
+    return {
+        "org_id": org_id,
+        "category": category,
+        "month": month,
+        "items": items,
+        "total": {"redemptions": sum(r["redemptions"] for r in items), "units": sum(r["units"] for r in items)},
+    }

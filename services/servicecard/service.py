@@ -24,7 +24,10 @@ class ServicecardService:
     def __init__(self, settings: ServicecardSettings) -> None:
         self.settings = settings
         definition = ServiceDefinition(
-            "servicecard", registry, Path(__file__).parent / "migrations", projections.ALL,
+            "servicecard",
+            registry,
+            Path(__file__).parent / "migrations",
+            projections.ALL,
             consumers.handlers(lambda: self.servicecard),
         )
         self.runtime = Runtime(definition, settings)

@@ -36,8 +36,14 @@ class MovableClock:
 
 @pytest.fixture
 def feedback_settings(stack: Stack, unique: str, topic_prefix: str) -> FeedbackSettings:
-    return FeedbackSettings(database_url=stack.dsn, db_schema=f"f_{unique}", kafka_bootstrap_servers=stack.bootstrap,
-                            topic_prefix=topic_prefix, relay_poll_interval=0.05, campaign_sweep_interval=0.2)
+    return FeedbackSettings(
+        database_url=stack.dsn,
+        db_schema=f"f_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_poll_interval=0.05,
+        campaign_sweep_interval=0.2,
+    )
 
 
 @pytest.fixture
@@ -67,28 +73,45 @@ async def fetchval(f: ServiceUnderTest, sql: str, *args: object) -> Any:
         return await conn.fetchval(sql, *args)
 
 
-async def directory_knows(f: ServiceUnderTest, members: dict[str, str] | None = None,
-                          orgs: Iterable[str] = ()) -> None:
+async def directory_knows(f: ServiceUnderTest, members: dict[str, str] | None = None, orgs: Iterable[str] = ()) -> None:
     """Wait until feedback consumed these members (with these statuses) and organisations."""
     members, orgs = members or {}, list(orgs)
 
     async def check() -> bool:
-        known = await fetchval(f, "SELECT count(*) FROM directory_members WHERE (member_id::text, status) IN "
-                                  "(SELECT * FROM unnest($1::text[], $2::text[]))",
-                               list(members), list(members.values()))
+        known = await fetchval(
+            f,
+            "SELECT count(*) FROM directory_members WHERE (member_id::text, status) IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[]))",
+            list(members),
+            list(members.values()),
+        )
         known_orgs = await fetchval(f, "SELECT count(*) FROM directory_orgs WHERE org_id = ANY($1::uuid[])", orgs)
         return bool(known == len(members) and known_orgs == len(orgs))
 
     await eventually(check)
 
 
-def campaign_body(org_id: str, *, electorate: str = "members", subject_type: str = "cadre",
-                  subject_id: str | None = None, opens_in: timedelta = -HOUR, closes_in: timedelta = 24 * HOUR,
-                  **extra: object) -> dict[str, object]:
+def campaign_body(
+    org_id: str,
+    *,
+    electorate: str = "members",
+    subject_type: str = "cadre",
+    subject_id: str | None = None,
+    opens_in: timedelta = -HOUR,
+    closes_in: timedelta = 24 * HOUR,
+    **extra: object,
+) -> dict[str, object]:
     now = datetime.now(UTC)
-    return {"title": "2025 年度职工群众评议工会干部", "subject_type": subject_type,
-            "subject_id": subject_id or str(uuid.uuid4()), "electorate_org_id": org_id, "electorate": electorate,
-            "opens_at": (now + opens_in).isoformat(), "closes_at": (now + closes_in).isoformat(), **extra}
+    return {
+        "title": "2025 年度职工群众评议工会干部",
+        "subject_type": subject_type,
+        "subject_id": subject_id or str(uuid.uuid4()),
+        "electorate_org_id": org_id,
+        "electorate": electorate,
+        "opens_at": (now + opens_in).isoformat(),
+        "closes_at": (now + closes_in).isoformat(),
+        **extra,
+    }
 
 
 async def open_campaign(f: ServiceUnderTest, body: dict[str, object]) -> str:
@@ -97,10 +120,12 @@ async def open_campaign(f: ServiceUnderTest, body: dict[str, object]) -> str:
     return str(r.json()["campaign_id"])
 
 
-async def vote(f: ServiceUnderTest, campaign_id: str, voter_id: str, score: int, comment: str | None = None,
-               **kwargs: Any) -> tuple[int, str | None]:
-    r = await f.post(f"/campaigns/{campaign_id}/ballots", {"voter_id": voter_id, "score": score, "comment": comment},
-                     **kwargs)
+async def vote(
+    f: ServiceUnderTest, campaign_id: str, voter_id: str, score: int, comment: str | None = None, **kwargs: Any
+) -> tuple[int, str | None]:
+    r = await f.post(
+        f"/campaigns/{campaign_id}/ballots", {"voter_id": voter_id, "score": score, "comment": comment}, **kwargs
+    )
     if r.status_code == 201:
         assert r.json() == {"campaign_id": campaign_id, "accepted": True}  # no ballot id, no receipt
     return r.status_code, r.json().get("code")
@@ -120,14 +145,16 @@ async def township_with_members(m: ServiceUnderTest, n: int) -> tuple[dict[str, 
 
 
 async def test_one_ballot_per_eligible_voter_and_results_once_closed(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
 ) -> None:
     orgs, voters = await township_with_members(membership, 6)
     outsider = (await join(membership, orgs["sibling"]))["member_id"]
     suspended = (await join(membership, orgs["township"]))["member_id"]
     await membership.post(f"/members/{suspended}/suspend", {"reason": "arrears"})
-    await directory_knows(feedback, {**dict.fromkeys([*voters, outsider], "active"), suspended: "suspended"},
-                          orgs.values())
+    await directory_knows(
+        feedback, {**dict.fromkeys([*voters, outsider], "active"), suspended: "suspended"}, orgs.values()
+    )
 
     r = await feedback.post("/campaigns", campaign_body(orgs["township"]))
     assert r.status_code == 201, r.text
@@ -174,7 +201,8 @@ async def test_one_ballot_per_eligible_voter_and_results_once_closed(
 
 
 async def test_the_window_the_deadline_and_the_minimum_turnout(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
 ) -> None:
     orgs, voters = await township_with_members(membership, 5)
     await directory_knows(feedback, dict.fromkeys(voters, "active"), orgs.values())
@@ -208,7 +236,8 @@ async def test_the_window_the_deadline_and_the_minimum_turnout(
 
 
 async def test_lower_organisations_rate_the_organisation_above_them(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
 ) -> None:
     county = await make_org(membership, "county")
     below = [await make_org(membership, "township", county) for _ in range(6)]
@@ -219,12 +248,14 @@ async def test_lower_organisations_rate_the_organisation_above_them(
     await directory_knows(feedback, {member: "active"}, [county, grandchild, dissolved, *below])
 
     async def dissolution_consumed() -> bool:
-        return bool(await fetchval(feedback, "SELECT dissolved FROM directory_orgs WHERE org_id = $1",
-                                   uuid.UUID(dissolved)))
+        return bool(
+            await fetchval(feedback, "SELECT dissolved FROM directory_orgs WHERE org_id = $1", uuid.UUID(dissolved))
+        )
 
     await eventually(dissolution_consumed)
-    r = await feedback.post("/campaigns", campaign_body(county, electorate="lower_orgs", subject_type="organization",
-                                                        subject_id=county))
+    r = await feedback.post(
+        "/campaigns", campaign_body(county, electorate="lower_orgs", subject_type="organization", subject_id=county)
+    )
     assert r.status_code == 201, r.text
     assert r.json()["eligible"] == 5
     campaign_id = r.json()["campaign_id"]
@@ -271,16 +302,32 @@ _TIME_TYPES = re.compile(r"time|date|interval")
 async def dump_schema(f: ServiceUnderTest, schema: str) -> dict[str, list[tuple[str, str]]]:
     """Every row of every table of the schema as JSON text, with its row version's transaction id (xmin)."""
     async with f.service.pool.acquire() as conn:
-        tables = [r["table_name"] for r in await conn.fetch(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
-            schema)]
-        return {t: [(r["x"], r["j"]) for r in await conn.fetch(
-            f'SELECT xmin::text AS x, row_to_json(t)::text AS j FROM "{schema}"."{t}" AS t')] for t in tables}
+        tables = [
+            r["table_name"]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+                schema,
+            )
+        ]
+        return {
+            t: [
+                (r["x"], r["j"])
+                for r in await conn.fetch(
+                    f'SELECT xmin::text AS x, row_to_json(t)::text AS j FROM "{schema}"."{t}" AS t'
+                )
+            ]
+            for t in tables
+        }
 
 
 async def test_no_ballot_can_be_tied_to_its_voter(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest, feedback_settings: FeedbackSettings, stack: Stack,
-    topic_prefix: str, caplog: pytest.LogCaptureFixture,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
+    feedback_settings: FeedbackSettings,
+    stack: Stack,
+    topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     schema = feedback_settings.db_schema
     orgs, voters = await township_with_members(membership, 7)
@@ -289,8 +336,10 @@ async def test_no_ballot_can_be_tied_to_its_voter(
     await eventually(lambda: fetchval(feedback, "SELECT count(*) = 0 FROM outbox"))  # the relay is done
     before = await dump_schema(feedback, schema)
 
-    ballots = [(voter, score, f"意见-{uuid.uuid4().hex[:8]}" if i % 3 else None)
-               for i, (voter, score) in enumerate(zip(voters, [5, 1, 4, 4, 2, 5, 3], strict=True))]
+    ballots = [
+        (voter, score, f"意见-{uuid.uuid4().hex[:8]}" if i % 3 else None)
+        for i, (voter, score) in enumerate(zip(voters, [5, 1, 4, 4, 2, 5, 3], strict=True))
+    ]
     comments = [c for _, _, c in ballots if c]
     caplog.set_level(logging.DEBUG)
     caplog.clear()
@@ -308,8 +357,11 @@ async def test_no_ballot_can_be_tied_to_its_voter(
 
     # 2. no table has both a voter and a score or comment; neither ballot table has a time or a sequence
     async with feedback.service.pool.acquire() as conn:
-        columns = await conn.fetch("SELECT table_name, column_name, data_type, column_default, is_identity "
-                                   "FROM information_schema.columns WHERE table_schema = $1", schema)
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, data_type, column_default, is_identity "
+            "FROM information_schema.columns WHERE table_schema = $1",
+            schema,
+        )
     by_table: dict[str, list[Any]] = {}
     for c in columns:
         by_table.setdefault(c["table_name"], []).append(c)
@@ -358,8 +410,11 @@ async def test_no_ballot_can_be_tied_to_its_voter(
     assert results["comments"] == sorted(comments)
     records = await read_topic(stack.bootstrap, f"{topic_prefix}union.feedback.v1", expect=3)
     types = [dict(r.headers)["ce_type"].decode() for r in records]
-    assert sorted(types) == ["union.feedback.CampaignClosed.v1", "union.feedback.CampaignOpened.v1",
-                             "union.feedback.ResultsPublished.v1"]
+    assert sorted(types) == [
+        "union.feedback.CampaignClosed.v1",
+        "union.feedback.CampaignOpened.v1",
+        "union.feedback.ResultsPublished.v1",
+    ]
     for r in records:
         text = (r.value + b"".join(v for _, v in r.headers)).decode()
         assert not any(v in text for v in voters)
@@ -375,35 +430,65 @@ async def test_no_ballot_can_be_tied_to_its_voter(
 def redeemed(member_id: str, org_id: str, category: str, when: datetime) -> tuple[str, tuple[Any, ...]]:
     redemption_id, item_id = str(uuid.uuid4()), str(uuid.uuid4())
     envelope = Envelope(
-        id=uuid.uuid4(), source="/union/servicecard", type="union.servicecard.BenefitRedeemed.v1",
-        subject=f"usage-{member_id}-{item_id}-{when.year}", time=datetime.now(UTC), partitionkey=member_id,
-        data={"redemption_id": redemption_id, "member_id": member_id, "card_no_masked": "621700*********1234",
-              "item_id": item_id, "category": category, "org_id": org_id, "units": 1, "provider_ref": None,
-              "year": when.year, "redeemed_at": when.isoformat()},
+        id=uuid.uuid4(),
+        source="/union/servicecard",
+        type="union.servicecard.BenefitRedeemed.v1",
+        subject=f"usage-{member_id}-{item_id}-{when.year}",
+        time=datetime.now(UTC),
+        partitionkey=member_id,
+        data={
+            "redemption_id": redemption_id,
+            "member_id": member_id,
+            "card_no_masked": "621700*********1234",
+            "item_id": item_id,
+            "category": category,
+            "org_id": org_id,
+            "units": 1,
+            "provider_ref": None,
+            "year": when.year,
+            "redeemed_at": when.isoformat(),
+        },
     )
     return redemption_id, envelope.to_kafka()
 
 
 def reversed_(redemption_id: str, member_id: str) -> tuple[Any, ...]:
     return Envelope(
-        id=uuid.uuid4(), source="/union/servicecard", type="union.servicecard.RedemptionReversed.v1",
-        time=datetime.now(UTC), partitionkey=member_id,
-        data={"redemption_id": redemption_id, "member_id": member_id, "item_id": str(uuid.uuid4()), "units": 1,
-              "year": 2025, "reason": "entered twice", "reversed_at": datetime.now(UTC).isoformat()},
+        id=uuid.uuid4(),
+        source="/union/servicecard",
+        type="union.servicecard.RedemptionReversed.v1",
+        time=datetime.now(UTC),
+        partitionkey=member_id,
+        data={
+            "redemption_id": redemption_id,
+            "member_id": member_id,
+            "item_id": str(uuid.uuid4()),
+            "units": 1,
+            "year": 2025,
+            "reason": "entered twice",
+            "reversed_at": datetime.now(UTC).isoformat(),
+        },
     ).to_kafka()
 
 
 async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest, stack: Stack, topic_prefix: str,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
+    stack: Stack,
+    topic_prefix: str,
 ) -> None:
     county = await make_org(membership, "county")
     township = await make_org(membership, "township", county)
     await directory_knows(feedback, orgs=[county, township])
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     october, november = datetime(2025, 10, 15, 2, tzinfo=UTC), datetime(2025, 11, 3, 2, tzinfo=UTC)
-    plan = [(alice, township, "medical", october, 5), (bob, township, "medical", october, 2),
-            (alice, township, "medical", november, 3), (bob, township, "legal_aid", november, 4),
-            (alice, county, "legal_aid", november, 1)]
+    plan = [
+        (alice, township, "medical", october, 5),
+        (bob, township, "medical", october, 2),
+        (alice, township, "medical", november, 3),
+        (bob, township, "legal_aid", november, 4),
+        (alice, county, "legal_aid", november, 1),
+    ]
     made = [redeemed(who, org, category, when) for who, org, category, when, _ in plan]
     extra_id, extra = redeemed(bob, township, "culture", november)
     topic = f"{topic_prefix}union.servicecard.v1"
@@ -411,13 +496,15 @@ async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
     await produce(stack.bootstrap, topic, [reversed_(extra_id, bob)])
 
     async def reversal_consumed() -> bool:
-        return bool(await fetchval(feedback, "SELECT reversed FROM redemptions WHERE redemption_id = $1",
-                                   uuid.UUID(extra_id)))
+        return bool(
+            await fetchval(feedback, "SELECT reversed FROM redemptions WHERE redemption_id = $1", uuid.UUID(extra_id))
+        )
 
     await eventually(reversal_consumed)
     for (redemption_id, _), (who, *_, score) in zip(made, plan, strict=True):
-        r = await feedback.post("/ratings", {"redemption_id": redemption_id, "member_id": who, "score": score,
-                                             "comment": "态度很好"})
+        r = await feedback.post(
+            "/ratings", {"redemption_id": redemption_id, "member_id": who, "score": score, "comment": "态度很好"}
+        )
         assert r.status_code == 201, r.text
     first = made[0][0]
     refusals = [
@@ -440,7 +527,10 @@ async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
     assert satisfaction["overall"] == {"ratings": 4, "average": 3.5}
     whole = (await feedback.get(f"/organizations/{county}/satisfaction")).json()  # the subtree by default
     assert {(i["category"], i["month"]): i["ratings"] for i in whole["items"]} == {
-        ("medical", "2025-10"): 2, ("legal_aid", "2025-11"): 2, ("medical", "2025-11"): 1}
+        ("medical", "2025-10"): 2,
+        ("legal_aid", "2025-11"): 2,
+        ("medical", "2025-11"): 1,
+    }
     assert whole["overall"] == {"ratings": 5, "average": 3.0}
     assert (await feedback.get(f"/organizations/{uuid.uuid4()}/satisfaction")).status_code == 404
 
@@ -454,14 +544,21 @@ async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
 
 def organization_changed(member_id: str, from_org: str, to_org: str) -> tuple[Any, ...]:
     return Envelope(
-        id=uuid.uuid4(), source="/union/membership", type="union.membership.MemberOrganizationChanged.v1",
-        subject=f"member-{member_id}", time=datetime.now(UTC), partitionkey=member_id,
+        id=uuid.uuid4(),
+        source="/union/membership",
+        type="union.membership.MemberOrganizationChanged.v1",
+        subject=f"member-{member_id}",
+        time=datetime.now(UTC),
+        partitionkey=member_id,
         data={"member_id": member_id, "from_org_id": from_org, "to_org_id": to_org, "transfer_id": str(uuid.uuid4())},
     ).to_kafka()
 
 
 async def test_requests_go_to_the_members_organisation_and_are_answered(
-    membership: ServiceUnderTest, feedback: ServiceUnderTest, stack: Stack, topic_prefix: str,
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
+    stack: Stack,
+    topic_prefix: str,
 ) -> None:
     county = await make_org(membership, "county")
     township, other = await make_org(membership, "township", county), await make_org(membership, "township", county)
@@ -485,12 +582,19 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     await produce(stack.bootstrap, f"{topic_prefix}union.membership.v1", [moving])
 
     async def moved() -> bool:
-        return bool(await fetchval(feedback, "SELECT org_id = $2 FROM directory_members WHERE member_id = $1",
-                                   uuid.UUID(member), uuid.UUID(other)))
+        return bool(
+            await fetchval(
+                feedback,
+                "SELECT org_id = $2 FROM directory_members WHERE member_id = $1",
+                uuid.UUID(member),
+                uuid.UUID(other),
+            )
+        )
 
     await eventually(moved)
-    second = (await feedback.post("/requests", {"member_id": member, "category": "safety",
-                                                "text": "车间通风差"})).json()["request_id"]
+    second = (
+        await feedback.post("/requests", {"member_id": member, "category": "safety", "text": "车间通风差"})
+    ).json()["request_id"]
 
     clock(feedback).offset = timedelta(days=3, hours=1)
     [open_one] = (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"]
@@ -503,14 +607,19 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     assert (r.status_code, r.json()["code"]) == (409, "request_answered")
     assert (await feedback.post(f"/requests/{uuid.uuid4()}/answer", {"by": "s", "text": "x"})).status_code == 404
     assert (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"] == []
-    [answered] = (await feedback.get(f"/organizations/{township}/requests",
-                                     params={"status": "answered"})).json()["items"]
+    [answered] = (await feedback.get(f"/organizations/{township}/requests", params={"status": "answered"})).json()[
+        "items"
+    ]
     assert (answered["answer"], answered["answered_by"]) == ("已约谈企业，下周补发", "staff-9")
     assert [i["request_id"] for i in (await feedback.get(f"/organizations/{other}/requests")).json()["items"]] == [
-        second]
+        second
+    ]
 
     published = await read_topic(stack.bootstrap, f"{topic_prefix}union.feedback.v1", expect=3)
     assert sorted(dict(r.headers)["ce_type"].decode() for r in published) == [
-        "union.feedback.RequestAnswered.v1", "union.feedback.RequestRaised.v1", "union.feedback.RequestRaised.v1"]
+        "union.feedback.RequestAnswered.v1",
+        "union.feedback.RequestRaised.v1",
+        "union.feedback.RequestRaised.v1",
+    ]
     assert all("拖欠".encode() not in r.value for r in published)  # the text stays in the service
     assert {r.key.decode() for r in published} == {member}

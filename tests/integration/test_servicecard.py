@@ -27,13 +27,20 @@ TIMEOUT = 30.0
 
 @pytest.fixture
 def servicecard_settings(stack: Stack, unique: str, topic_prefix: str) -> ServicecardSettings:
-    return ServicecardSettings(database_url=stack.dsn, db_schema=f"c_{unique}", kafka_bootstrap_servers=stack.bootstrap,
-                               topic_prefix=topic_prefix, relay_poll_interval=0.05, run_consumers=True)
+    return ServicecardSettings(
+        database_url=stack.dsn,
+        db_schema=f"c_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_poll_interval=0.05,
+        run_consumers=True,
+    )
 
 
 @pytest.fixture
-async def servicecard(servicecard_settings: ServicecardSettings,
-                      all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
+async def servicecard(
+    servicecard_settings: ServicecardSettings, all_topics: list[str]
+) -> AsyncIterator[ServiceUnderTest]:
     """The service card in this process, consuming membership's topic."""
     async with serve_in_process(build_app(servicecard_settings)) as running:
         yield running
@@ -75,16 +82,21 @@ async def card_of(sc: ServiceUnderTest, member_id: str, status: str = "active", 
 
 
 async def make_org(m: ServiceUnderTest, type_: str = "township", parent: str | None = None, **extra: object) -> str:
-    r = await m.post("/organizations", {"name": f"{type_} union", "type": type_, "region_code": "310115",
-                                        "parent_id": parent, **extra})
+    r = await m.post(
+        "/organizations",
+        {"name": f"{type_} union", "type": type_, "region_code": "310115", "parent_id": parent, **extra},
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["org_id"])
 
 
 async def tree(m: ServiceUnderTest) -> dict[str, str]:
     county = await make_org(m, "county")
-    return {"county": county, "township": await make_org(m, "township", county),
-            "sibling": await make_org(m, "township", county)}
+    return {
+        "county": county,
+        "township": await make_org(m, "township", county),
+        "sibling": await make_org(m, "township", county),
+    }
 
 
 async def join(m: ServiceUnderTest, org_id: str) -> str:
@@ -97,18 +109,27 @@ async def join(m: ServiceUnderTest, org_id: str) -> str:
 
 def service_point(**overrides: object) -> dict[str, object]:
     point: dict[str, object] = {
-        "name": "浦东新区职工服务中心", "address": "上海市浦东新区世纪大道1号", "phone": "021-12345678",
+        "name": "浦东新区职工服务中心",
+        "address": "上海市浦东新区世纪大道1号",
+        "phone": "021-12345678",
         "opening_hours": [{"days": ["mon", "tue", "wed", "thu", "fri"], "opens": "09:00", "closes": "17:00"}],
-        "off_peak_hours": [{"days": ["tue", "thu"], "opens": "18:00", "closes": "21:00"},
-                           {"days": ["sat"], "opens": "09:00", "closes": "12:00"}],
+        "off_peak_hours": [
+            {"days": ["tue", "thu"], "opens": "18:00", "closes": "21:00"},
+            {"days": ["sat"], "opens": "09:00", "closes": "12:00"},
+        ],
     }
     point.update(overrides)
     return point
 
 
 def item_body(category: str = "legal_aid", quota: int | None = 1, **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {"name": f"{category} service", "category": category, "provider": "浦东法律援助中心",
-                               "standard": "劳动争议咨询，一次不少于30分钟", "service_points": [service_point()]}
+    body: dict[str, object] = {
+        "name": f"{category} service",
+        "category": category,
+        "provider": "浦东法律援助中心",
+        "standard": "劳动争议咨询，一次不少于30分钟",
+        "service_points": [service_point()],
+    }
     if quota is not None:
         body["quota_per_year"] = quota
     body.update(overrides)
@@ -137,27 +158,45 @@ async def benefit(sc: ServiceUnderTest, member_id: str, item_id: str) -> dict[st
     return {k: entry[k] for k in ("used", "remaining")}
 
 
-def member_event(member_id: uuid.UUID, name: str, sequence: int, **fields: object) -> tuple[
-        bytes | None, list[tuple[str, bytes]], bytes]:
+def member_event(
+    member_id: uuid.UUID, name: str, sequence: int, **fields: object
+) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
     """A membership event on the wire, as membership's relay would publish it."""
-    envelope = Envelope(id=uuid.uuid4(), source="/union/membership", type=f"union.membership.{name}.v1",
-                        subject=f"member-{member_id}", time=datetime.now(UTC), partitionkey=str(member_id),
-                        sequence=str(sequence), data={"member_id": str(member_id), **fields})
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        source="/union/membership",
+        type=f"union.membership.{name}.v1",
+        subject=f"member-{member_id}",
+        time=datetime.now(UTC),
+        partitionkey=str(member_id),
+        sequence=str(sequence),
+        data={"member_id": str(member_id), **fields},
+    )
     return envelope.to_kafka()
 
 
 def joined(member_id: uuid.UUID, org_id: uuid.UUID) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
-    return member_event(member_id, "MemberJoined", 1, member_no="310115-09999999", org_id=str(org_id),
-                        joined_at=datetime.now(UTC).date().isoformat(), employment_type="platform",
-                        household_type="rural", employer_credit_code=None, employer_name=None,
-                        id_blind_index="b" * 64)
+    return member_event(
+        member_id,
+        "MemberJoined",
+        1,
+        member_no="310115-09999999",
+        org_id=str(org_id),
+        joined_at=datetime.now(UTC).date().isoformat(),
+        employment_type="platform",
+        household_type="rural",
+        employer_credit_code=None,
+        employer_name=None,
+        id_blind_index="b" * 64,
+    )
 
 
 # --- cards follow the member ---
 
 
 async def test_a_card_is_issued_on_joining_and_follows_the_membership(
-    membership: ServiceUnderTest, servicecard: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    servicecard: ServiceUnderTest,
 ) -> None:
     orgs = await tree(membership)
     member_id = await join(membership, orgs["township"])
@@ -188,14 +227,18 @@ async def test_a_card_is_issued_on_joining_and_follows_the_membership(
 
 
 async def test_member_events_consumed_before_the_join_are_not_lost(
-    servicecard: ServiceUnderTest, stack: Stack, topic_prefix: str,
+    servicecard: ServiceUnderTest,
+    stack: Stack,
+    topic_prefix: str,
 ) -> None:
     topic = topic_prefix + "union.membership.v1"
     suspended, moved, gone = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     org, new_org = uuid.uuid4(), uuid.uuid4()
-    early = [member_event(suspended, "MemberSuspended", 2, reason="arrears"),
-             member_event(moved, "MemberOrganizationChanged", 2, from_org_id=str(org), to_org_id=str(new_org)),
-             member_event(gone, "MemberTerminated", 2, reason="withdrew")]
+    early = [
+        member_event(suspended, "MemberSuspended", 2, reason="arrears"),
+        member_event(moved, "MemberOrganizationChanged", 2, from_org_id=str(org), to_org_id=str(new_org)),
+        member_event(gone, "MemberTerminated", 2, reason="withdrew"),
+    ]
     await produce(stack.bootstrap, topic, early)
 
     async def consumed() -> bool:
@@ -219,7 +262,10 @@ async def test_member_events_consumed_before_the_join_are_not_lost(
 
 
 async def test_the_card_follows_a_transfer_and_the_dossier_shows_card_events(
-    membership_consuming: ServiceUnderTest, servicecard: ServiceUnderTest, stack: Stack, topic_prefix: str,
+    membership_consuming: ServiceUnderTest,
+    servicecard: ServiceUnderTest,
+    stack: Stack,
+    topic_prefix: str,
 ) -> None:
     orgs = await tree(membership_consuming)
     member_id = await join(membership_consuming, orgs["township"])
@@ -228,10 +274,20 @@ async def test_the_card_follows_a_transfer_and_the_dossier_shows_card_events(
     assert (await redeem(servicecard, card_no, item)).status_code == 201
 
     # the transfer saga completes: membership moves the member, and the card follows membership
-    completed = Envelope(id=uuid.uuid4(), source="/union/transfer", type="union.transfer.TransferCompleted.v1",
-                         subject=f"transfer-{uuid.uuid4()}", time=datetime.now(UTC), partitionkey=member_id,
-                         data={"transfer_id": str(uuid.uuid4()), "member_id": member_id,
-                               "from_org_id": orgs["township"], "to_org_id": orgs["sibling"]})
+    completed = Envelope(
+        id=uuid.uuid4(),
+        source="/union/transfer",
+        type="union.transfer.TransferCompleted.v1",
+        subject=f"transfer-{uuid.uuid4()}",
+        time=datetime.now(UTC),
+        partitionkey=member_id,
+        data={
+            "transfer_id": str(uuid.uuid4()),
+            "member_id": member_id,
+            "from_org_id": orgs["township"],
+            "to_org_id": orgs["sibling"],
+        },
+    )
     await produce(stack.bootstrap, topic_prefix + "union.transfer.v1", [completed.to_kafka()])
     await card_of(servicecard, member_id, "active", org_id=orgs["sibling"], card_no=card_no)
 
@@ -253,7 +309,8 @@ async def test_the_card_follows_a_transfer_and_the_dossier_shows_card_events(
 
 
 async def test_parallel_redemptions_of_a_quota_one_item_succeed_once(
-    membership: ServiceUnderTest, servicecard: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    servicecard: ServiceUnderTest,
 ) -> None:
     orgs = await tree(membership)
     member_id = await join(membership, orgs["township"])
@@ -277,7 +334,8 @@ async def test_parallel_redemptions_of_a_quota_one_item_succeed_once(
 
 
 async def test_a_reissued_card_keeps_the_usage_and_a_reversal_gives_the_quota_back(
-    membership: ServiceUnderTest, servicecard: ServiceUnderTest,
+    membership: ServiceUnderTest,
+    servicecard: ServiceUnderTest,
 ) -> None:
     orgs = await tree(membership)
     member_id = await join(membership, orgs["township"])
@@ -313,14 +371,21 @@ async def test_a_reissued_card_keeps_the_usage_and_a_reversal_gives_the_quota_ba
 
     assert outcome(await redeem(servicecard, new_no, str(uuid.uuid4()))) == (404, "item_not_found")
     assert outcome(await servicecard.post(f"/redemptions/{uuid.uuid4()}/reverse", {"reason": "x"})) == (
-        404, "redemption_not_found")
+        404,
+        "redemption_not_found",
+    )
     withdrawn = await publish(servicecard, "employment", quota=None)
     await servicecard.post(f"/catalog/items/{withdrawn}/withdraw", {"reason": "provider left"})
     assert outcome(await redeem(servicecard, new_no, withdrawn)) == (409, "item_withdrawn")
 
     # the read models are derived: rebuilt from the log, they come out the same
-    views = [f"/members/{member_id}/card", f"/cards/{old_no}", f"/members/{member_id}/benefits",
-             f"/redemptions/{redemption_id}", "/catalog/items?include_withdrawn=true"]
+    views = [
+        f"/members/{member_id}/card",
+        f"/cards/{old_no}",
+        f"/members/{member_id}/benefits",
+        f"/redemptions/{redemption_id}",
+        "/catalog/items?include_withdrawn=true",
+    ]
     before = [(await servicecard.get(v)).json() for v in views]
     for projection in ("cards", "catalog", "redemptions"):
         assert await servicecard.service.runtime.projections.rebuild(projection) > 0
@@ -329,11 +394,17 @@ async def test_a_reissued_card_keeps_the_usage_and_a_reversal_gives_the_quota_ba
 
 async def test_benefits_and_usage_statistics(membership: ServiceUnderTest, servicecard: ServiceUnderTest) -> None:
     orgs = await tree(membership)
-    members = [await join(membership, orgs["township"]), await join(membership, orgs["township"]),
-               await join(membership, orgs["sibling"])]
+    members = [
+        await join(membership, orgs["township"]),
+        await join(membership, orgs["township"]),
+        await join(membership, orgs["sibling"]),
+    ]
     cards = [(await card_of(servicecard, m))["card_no"] for m in members]
-    legal, medical, culture = (await publish(servicecard, "legal_aid", 3), await publish(servicecard, "medical", 2),
-                               await publish(servicecard, "culture", None))
+    legal, medical, culture = (
+        await publish(servicecard, "legal_aid", 3),
+        await publish(servicecard, "medical", 2),
+        await publish(servicecard, "culture", None),
+    )
     spends = [(0, legal, 1), (0, legal, 1), (0, medical, 2), (1, legal, 1), (2, culture, 4)]
     for who, item, units in spends:
         assert (await redeem(servicecard, cards[who], item, units=units)).status_code == 201
@@ -388,24 +459,52 @@ async def test_the_catalogue_by_category_and_withdrawal(catalogue: ServiceUnderT
         ({"category": "gym"}, "category", "Input should be"),
         ({"provider": ""}, "provider", "at least 1 character"),
         ({"quota_per_year": 0}, "quota_per_year", "at least 1"),
-        ({"service_points": [service_point(opening_hours=[{"days": ["mon"], "opens": "17:00", "closes": "09:00"}])]},
-         "service_points.0.opening_hours.0.closes", "not after it opens"),
-        ({"service_points": [service_point(off_peak_hours=[{"days": ["fri"], "opens": "16:00", "closes": "19:00"}])]},
-         "service_points.0.off_peak_hours.0", "outside the regular opening hours"),
-        ({"service_points": [service_point(opening_hours=[{"days": [], "opens": "09:00", "closes": "17:00"}])]},
-         "service_points.0.opening_hours.0.days", "at least 1 item"),
-        ({"service_points": [service_point(opening_hours=[{"days": ["x"], "opens": "09:00", "closes": "17:00"}])]},
-         "service_points.0.opening_hours.0.days.0", "Input should be"),
-        ({"service_points": [service_point(off_peak_hours=[{"days": ["sun"], "opens": "09:00+08:00",
-                                                            "closes": "12:00"}])]},
-         "service_points.0.off_peak_hours.0.opens", "without a time zone"),
-        ({"service_points": [service_point(opening_hours=[], off_peak_hours=[])]},
-         "service_points.0.opening_hours", "needs its opening hours"),
+        (
+            {"service_points": [service_point(opening_hours=[{"days": ["mon"], "opens": "17:00", "closes": "09:00"}])]},
+            "service_points.0.opening_hours.0.closes",
+            "not after it opens",
+        ),
+        (
+            {
+                "service_points": [
+                    service_point(off_peak_hours=[{"days": ["fri"], "opens": "16:00", "closes": "19:00"}])
+                ]
+            },
+            "service_points.0.off_peak_hours.0",
+            "outside the regular opening hours",
+        ),
+        (
+            {"service_points": [service_point(opening_hours=[{"days": [], "opens": "09:00", "closes": "17:00"}])]},
+            "service_points.0.opening_hours.0.days",
+            "at least 1 item",
+        ),
+        (
+            {"service_points": [service_point(opening_hours=[{"days": ["x"], "opens": "09:00", "closes": "17:00"}])]},
+            "service_points.0.opening_hours.0.days.0",
+            "Input should be",
+        ),
+        (
+            {
+                "service_points": [
+                    service_point(off_peak_hours=[{"days": ["sun"], "opens": "09:00+08:00", "closes": "12:00"}])
+                ]
+            },
+            "service_points.0.off_peak_hours.0.opens",
+            "without a time zone",
+        ),
+        (
+            {"service_points": [service_point(opening_hours=[], off_peak_hours=[])]},
+            "service_points.0.opening_hours",
+            "needs its opening hours",
+        ),
         ({"service_points": [service_point(address="")]}, "service_points.0.address", "at least 1 character"),
     ],
 )
 async def test_invalid_items_get_422_naming_the_field(
-    catalogue: ServiceUnderTest, overrides: dict[str, object], field: str, reason: str,
+    catalogue: ServiceUnderTest,
+    overrides: dict[str, object],
+    field: str,
+    reason: str,
 ) -> None:
     r = await catalogue.post("/catalog/items", item_body(**overrides))  # type: ignore[arg-type]
     assert r.status_code == 422, r.text

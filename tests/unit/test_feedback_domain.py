@@ -34,8 +34,13 @@ def code(exc: pytest.ExceptionInfo[DomainError]) -> str:
 
 def redemption(member_id: uuid.UUID, **overrides: object) -> domain.Redemption:
     fields: dict[str, object] = {
-        "redemption_id": uuid.uuid4(), "member_id": member_id, "item_id": uuid.uuid4(), "category": "legal_aid",
-        "org_id": uuid.uuid4(), "redeemed_at": datetime(2025, 10, 31, 17, 0, tzinfo=UTC), **overrides,
+        "redemption_id": uuid.uuid4(),
+        "member_id": member_id,
+        "item_id": uuid.uuid4(),
+        "category": "legal_aid",
+        "org_id": uuid.uuid4(),
+        "redeemed_at": datetime(2025, 10, 31, 17, 0, tzinfo=UTC),
+        **overrides,
     }
     return domain.Redemption(**fields)  # type: ignore[arg-type]
 
@@ -86,17 +91,24 @@ def test_a_score_outside_one_to_five_is_invalid(score: int) -> None:
 
 def open_cmd(**overrides: object) -> domain.OpenCampaign:
     fields: dict[str, object] = {
-        "campaign_id": uuid.uuid4(), "title": "2025 年度评议", "subject_type": domain.SubjectType.CADRE,
-        "subject_id": uuid.uuid4(), "electorate_org_id": uuid.uuid4(), "electorate": domain.Electorate.MEMBERS,
-        "opens_at": NOW - HOUR, "closes_at": NOW + 24 * HOUR, **overrides,
+        "campaign_id": uuid.uuid4(),
+        "title": "2025 年度评议",
+        "subject_type": domain.SubjectType.CADRE,
+        "subject_id": uuid.uuid4(),
+        "electorate_org_id": uuid.uuid4(),
+        "electorate": domain.Electorate.MEMBERS,
+        "opens_at": NOW - HOUR,
+        "closes_at": NOW + 24 * HOUR,
+        **overrides,
     }
     return domain.OpenCampaign(**fields)  # type: ignore[arg-type]
 
 
 def opened(voters: int = 6, **overrides: object) -> tuple[CampaignOpened, list[uuid.UUID]]:
     electorate = [uuid.uuid4() for _ in range(voters)]
-    [event] = domain.open_campaign(open_cmd(**overrides), NOW, electorate_org_known=True, subject_known=True,
-                                   voters=electorate)
+    [event] = domain.open_campaign(
+        open_cmd(**overrides), NOW, electorate_org_known=True, subject_known=True, voters=electorate
+    )
     assert isinstance(event, CampaignOpened)
     return event, electorate
 
@@ -109,8 +121,9 @@ def state(*events: DomainEvent) -> domain.Campaign:
 
 def test_opening_fixes_the_electorate_sorted_and_keeps_it_off_the_topic() -> None:
     voters = [uuid.uuid4() for _ in range(6)]
-    [event] = domain.open_campaign(open_cmd(), NOW, electorate_org_known=True, subject_known=False,
-                                   voters=[*voters, voters[0]])
+    [event] = domain.open_campaign(
+        open_cmd(), NOW, electorate_org_known=True, subject_known=False, voters=[*voters, voters[0]]
+    )
     assert isinstance(event, CampaignOpened)
     assert event.eligible == 6
     assert list(event.eligible_voters) == sorted(voters)
@@ -132,15 +145,25 @@ def test_opening_fixes_the_electorate_sorted_and_keeps_it_off_the_topic() -> Non
 )
 def test_invalid_campaigns(overrides: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInputError) as exc:
-        domain.open_campaign(open_cmd(**overrides), NOW, electorate_org_known=True, subject_known=False,
-                             voters=[uuid.uuid4() for _ in range(9)])
+        domain.open_campaign(
+            open_cmd(**overrides),
+            NOW,
+            electorate_org_known=True,
+            subject_known=False,
+            voters=[uuid.uuid4() for _ in range(9)],
+        )
     assert exc.value.field == field
 
 
 def test_an_electorate_smaller_than_the_minimum_turnout_or_unknown_is_refused() -> None:
     with pytest.raises(DomainError) as exc:
-        domain.open_campaign(open_cmd(min_turnout=5), NOW, electorate_org_known=True, subject_known=True,
-                             voters=[uuid.uuid4() for _ in range(4)])
+        domain.open_campaign(
+            open_cmd(min_turnout=5),
+            NOW,
+            electorate_org_known=True,
+            subject_known=True,
+            voters=[uuid.uuid4() for _ in range(4)],
+        )
     assert code(exc) == "electorate_too_small"
     with pytest.raises(NotFoundError) as missing:
         domain.open_campaign(open_cmd(), NOW, electorate_org_known=False, subject_known=True, voters=[])
@@ -196,7 +219,12 @@ def test_closing_early_with_enough_turnout_publishes_the_results() -> None:
     assert isinstance(closed, CampaignClosed)
     assert isinstance(published, ResultsPublished)
     assert (closed.reason, closed.closed_at, closed.turnout, closed.eligible, closed.results_shown) == (
-        "early", NOW, 5, 6, True)
+        "early",
+        NOW,
+        5,
+        6,
+        True,
+    )
     assert (published.turnout, published.average) == (5, 4.2)  # (3*5 + 4 + 2) / 5
     assert published.distribution == {"1": 0, "2": 1, "3": 0, "4": 1, "5": 3}
     after = state(event, *events)
@@ -217,7 +245,11 @@ def test_below_the_minimum_turnout_nothing_is_published_ever() -> None:
     [closed] = domain.close_campaign(campaign, later, domain.Tally({5: 4}))
     assert isinstance(closed, CampaignClosed)
     assert (closed.reason, closed.closed_at, closed.turnout, closed.results_shown) == (
-        "deadline", event.closes_at, 4, False)
+        "deadline",
+        event.closes_at,
+        4,
+        False,
+    )
     with pytest.raises(DomainError) as exc:
         domain.results(state(event, closed), later)
     assert code(exc) == "turnout_too_low"

@@ -45,8 +45,14 @@ def names(events: Sequence[DomainEvent]) -> list[str]:
 
 
 def issued(card_no: str = CARD_NO, org: uuid.UUID = ORG) -> CardIssued:
-    return CardIssued(member_id=MEMBER, member_no="310115-00000001", card_no=card_no,
-                      card_no_masked=domain.mask_card_number(card_no), org_id=org, issued_at=NOW)
+    return CardIssued(
+        member_id=MEMBER,
+        member_no="310115-00000001",
+        card_no=card_no,
+        card_no_masked=domain.mask_card_number(card_no),
+        org_id=org,
+        issued_at=NOW,
+    )
 
 
 def card(*more: DomainEvent) -> domain.Card | None:
@@ -54,8 +60,13 @@ def card(*more: DomainEvent) -> domain.Card | None:
 
 
 def fact(sequence: int, name: str, org: uuid.UUID | None = None) -> MemberFact:
-    return MemberFact(sequence=sequence, arrival=0, name=name, org_id=org,
-                      member_no="310115-00000001" if name == "MemberJoined" else None)
+    return MemberFact(
+        sequence=sequence,
+        arrival=0,
+        name=name,
+        org_id=org,
+        member_no="310115-00000001" if name == "MemberJoined" else None,
+    )
 
 
 def member(*facts: MemberFact) -> domain.MemberState:
@@ -63,8 +74,14 @@ def member(*facts: MemberFact) -> domain.MemberState:
 
 
 def published(quota: int | None = 1, category: ServiceCategory = ServiceCategory.LEGAL_AID) -> ServiceItemPublished:
-    return ServiceItemPublished(item_id=ITEM, name="劳动争议法律咨询", category=category, provider="浦东法律援助中心",
-                                standard="一次不少于30分钟", quota_per_year=quota)
+    return ServiceItemPublished(
+        item_id=ITEM,
+        name="劳动争议法律咨询",
+        category=category,
+        provider="浦东法律援助中心",
+        standard="一次不少于30分钟",
+        quota_per_year=quota,
+    )
 
 
 def item(*events: DomainEvent, quota: int | None = 1) -> domain.Item | None:
@@ -72,9 +89,18 @@ def item(*events: DomainEvent, quota: int | None = 1) -> domain.Item | None:
 
 
 def redeemed(units: int = 1, redemption_id: uuid.UUID | None = None) -> BenefitRedeemed:
-    return BenefitRedeemed(redemption_id=redemption_id or uuid.uuid4(), member_id=MEMBER, card_no=CARD_NO,
-                           card_no_masked=domain.mask_card_number(CARD_NO), item_id=ITEM, category="legal_aid",
-                           org_id=ORG, units=units, year=2025, redeemed_at=NOW)
+    return BenefitRedeemed(
+        redemption_id=redemption_id or uuid.uuid4(),
+        member_id=MEMBER,
+        card_no=CARD_NO,
+        card_no_masked=domain.mask_card_number(CARD_NO),
+        item_id=ITEM,
+        category="legal_aid",
+        org_id=ORG,
+        units=units,
+        year=2025,
+        redeemed_at=NOW,
+    )
 
 
 def redeem_cmd(card_no: str = CARD_NO, units: int = 1) -> Redeem:
@@ -96,7 +122,7 @@ def test_card_numbers_are_19_luhn_valid_digits(n: int) -> None:
 @given(st.integers(0, 10**17 - 1), st.integers(0, 18), st.integers(1, 9))
 def test_any_single_wrong_digit_is_caught(n: int, position: int, shift: int) -> None:
     number = domain.card_number_from(f"{n:017d}")
-    wrong = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1:]
+    wrong = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
     assert not is_luhn_valid(wrong)
 
 
@@ -115,8 +141,14 @@ def test_a_card_number_is_masked_on_topics() -> None:
     assert issued().public_data()["card_no_masked"].endswith(CARD_NO[-4:])
 
 
-@pytest.mark.parametrize(("value", "reason"), [("123", "19 digits"), (CARD_NO[:-1] + "x", "19 digits"),
-                                                (CARD_NO[:-1] + str((int(CARD_NO[-1]) + 1) % 10), "check digit")])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("123", "19 digits"),
+        (CARD_NO[:-1] + "x", "19 digits"),
+        (CARD_NO[:-1] + str((int(CARD_NO[-1]) + 1) % 10), "check digit"),
+    ],
+)
 def test_a_malformed_card_number_names_the_field(value: str, reason: str) -> None:
     with pytest.raises(InvalidInputError) as exc:
         domain.parse_card_number(value)
@@ -151,16 +183,23 @@ def test_given_a_suspension_that_arrived_before_the_join_then_the_card_is_issued
 
 
 def test_member_events_are_folded_in_their_streams_order_not_arrival_order() -> None:
-    state = member(fact(3, "MemberReinstated"), fact(1, "MemberJoined", ORG), fact(2, "MemberSuspended"),
-                   fact(4, "MemberOrganizationChanged", OTHER_ORG))
+    state = member(
+        fact(3, "MemberReinstated"),
+        fact(1, "MemberJoined", ORG),
+        fact(2, "MemberSuspended"),
+        fact(4, "MemberOrganizationChanged", OTHER_ORG),
+    )
     assert (state.status, state.org_id) == (MemberStatus.ACTIVE, OTHER_ORG)
-    assert member(fact(3, "MemberReinstated"), fact(2, "MemberTerminated"), fact(1, "MemberJoined", ORG)).status \
+    assert (
+        member(fact(3, "MemberReinstated"), fact(2, "MemberTerminated"), fact(1, "MemberJoined", ORG)).status
         is MemberStatus.TERMINATED
+    )
 
 
 def test_given_a_termination_before_the_join_then_the_card_is_issued_revoked() -> None:
-    events = domain.follow_member(None, MEMBER, member(fact(1, "MemberJoined", ORG), fact(2, "MemberTerminated")),
-                                  NEW_NO, NOW)
+    events = domain.follow_member(
+        None, MEMBER, member(fact(1, "MemberJoined", ORG), fact(2, "MemberTerminated")), NEW_NO, NOW
+    )
     assert names(events) == ["CardIssued", "CardRevoked"]
 
 
@@ -168,27 +207,39 @@ def test_given_a_termination_before_the_join_then_the_card_is_issued_revoked() -
     ("given", "facts", "then"),
     [
         ((), [fact(2, "MemberSuspended")], ["CardFrozen"]),
-        ((CardFrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),),
-         [fact(2, "MemberSuspended"), fact(3, "MemberReinstated")], ["CardUnfrozen"]),
+        (
+            (CardFrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),),
+            [fact(2, "MemberSuspended"), fact(3, "MemberReinstated")],
+            ["CardUnfrozen"],
+        ),
         ((), [fact(2, "MemberTerminated")], ["CardRevoked"]),
         ((), [fact(2, "MemberOrganizationChanged", OTHER_ORG)], ["CardOrganizationChanged"]),
-        ((), [fact(2, "MemberOrganizationChanged", OTHER_ORG), fact(3, "MemberSuspended")],
-         ["CardOrganizationChanged", "CardFrozen"]),
-        ((CardRevoked(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),),
-         [fact(2, "MemberTerminated"), fact(3, "MemberReinstated")], []),
+        (
+            (),
+            [fact(2, "MemberOrganizationChanged", OTHER_ORG), fact(3, "MemberSuspended")],
+            ["CardOrganizationChanged", "CardFrozen"],
+        ),
+        (
+            (CardRevoked(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),),
+            [fact(2, "MemberTerminated"), fact(3, "MemberReinstated")],
+            [],
+        ),
         ((), [], []),  # a redelivered join changes nothing
     ],
 )
 def test_given_a_card_when_the_member_changes_then_the_card_follows(
-    given: tuple[DomainEvent, ...], facts: list[MemberFact], then: list[str],
+    given: tuple[DomainEvent, ...],
+    facts: list[MemberFact],
+    then: list[str],
 ) -> None:
     state = member(fact(1, "MemberJoined", ORG), *facts)
     assert names(domain.follow_member(card(*given), MEMBER, state, None, NOW)) == then
 
 
 def test_an_organisation_change_keeps_the_card_number() -> None:
-    [moved] = domain.follow_member(card(), MEMBER, member(fact(1, "MemberJoined", ORG),
-                                                          fact(2, "MemberOrganizationChanged", OTHER_ORG)), None, NOW)
+    [moved] = domain.follow_member(
+        card(), MEMBER, member(fact(1, "MemberJoined", ORG), fact(2, "MemberOrganizationChanged", OTHER_ORG)), None, NOW
+    )
     assert isinstance(moved, CardOrganizationChanged)
     after = card(moved)
     assert after is not None
@@ -218,8 +269,18 @@ def test_a_frozen_card_is_reissued_frozen() -> None:
     "given",
     [
         (CardRevoked(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="terminated"),),
-        (CardReissued(member_id=MEMBER, old_card_no=CARD_NO, old_card_no_masked="", card_no=NEW_NO,
-                      card_no_masked="", org_id=ORG, reason="lost", reissued_at=NOW),),
+        (
+            CardReissued(
+                member_id=MEMBER,
+                old_card_no=CARD_NO,
+                old_card_no_masked="",
+                card_no=NEW_NO,
+                card_no_masked="",
+                org_id=ORG,
+                reason="lost",
+                reissued_at=NOW,
+            ),
+        ),
     ],
 )
 def test_a_revoked_or_replaced_number_cannot_be_reissued(given: tuple[DomainEvent, ...]) -> None:
@@ -232,19 +293,31 @@ def test_a_revoked_or_replaced_number_cannot_be_reissued(given: tuple[DomainEven
 
 
 def hours(opens: str, closes: str, *days: str) -> OpeningHours:
-    return OpeningHours(days=tuple(Weekday(d) for d in days or ("mon",)), opens=time.fromisoformat(opens),
-                        closes=time.fromisoformat(closes))
+    return OpeningHours(
+        days=tuple(Weekday(d) for d in days or ("mon",)),
+        opens=time.fromisoformat(opens),
+        closes=time.fromisoformat(closes),
+    )
 
 
 def point(opening: Sequence[OpeningHours] = (), off_peak: Sequence[OpeningHours] = ()) -> ServicePoint:
-    return ServicePoint(name="职工服务中心", address="浦东新区世纪大道1号", opening_hours=tuple(opening),
-                        off_peak_hours=tuple(off_peak))
+    return ServicePoint(
+        name="职工服务中心", address="浦东新区世纪大道1号", opening_hours=tuple(opening), off_peak_hours=tuple(off_peak)
+    )
 
 
 def publish(quota: int | None = 2, *points: ServicePoint) -> list[DomainEvent]:
-    return domain.publish_item(domain.PublishItem(item_id=ITEM, name="体检", category=ServiceCategory.MEDICAL,
-                                                  provider="社区医院", standard="每年一次", quota_per_year=quota,
-                                                  service_points=points))
+    return domain.publish_item(
+        domain.PublishItem(
+            item_id=ITEM,
+            name="体检",
+            category=ServiceCategory.MEDICAL,
+            provider="社区医院",
+            standard="每年一次",
+            quota_per_year=quota,
+            service_points=points,
+        )
+    )
 
 
 def test_an_item_with_regular_and_off_peak_hours_is_published() -> None:
@@ -260,10 +333,18 @@ def test_an_item_with_regular_and_off_peak_hours_is_published() -> None:
         ([point([hours("17:00", "09:00")])], 1, "service_points.0.opening_hours.0.closes", "not after it opens"),
         ([point([hours("09:00", "17:00", "mon", "mon")])], 1, "service_points.0.opening_hours.0.days", "mon"),
         ([point()], 1, "service_points.0.opening_hours", "needs its opening hours"),
-        ([point([hours("09:00", "17:00")]), point([hours("09:00", "12:00"), hours("11:00", "13:00")])], 1,
-         "service_points.1.opening_hours.1", "overlaps opening_hours.0 on mon"),
-        ([point([hours("09:00", "17:00", "mon", "tue")], [hours("16:00", "20:00", "tue")])], 1,
-         "service_points.0.off_peak_hours.0", "outside the regular opening hours"),
+        (
+            [point([hours("09:00", "17:00")]), point([hours("09:00", "12:00"), hours("11:00", "13:00")])],
+            1,
+            "service_points.1.opening_hours.1",
+            "overlaps opening_hours.0 on mon",
+        ),
+        (
+            [point([hours("09:00", "17:00", "mon", "tue")], [hours("16:00", "20:00", "tue")])],
+            1,
+            "service_points.0.off_peak_hours.0",
+            "outside the regular opening hours",
+        ),
         ([], 0, "quota_per_year", "at least 1"),
     ],
 )
@@ -297,8 +378,13 @@ def test_a_withdrawn_item_cannot_be_withdrawn_again_or_redeemed() -> None:
 def test_given_quota_left_when_redeemed_then_the_benefit_is_spent_for_this_year() -> None:
     [event] = domain.redeem(card(), item(quota=2), domain.fold_usage([redeemed()]), redeem_cmd(), NOW)
     assert isinstance(event, BenefitRedeemed)
-    assert (event.member_id, event.org_id, event.category, event.year, event.units) == (MEMBER, ORG, "legal_aid",
-                                                                                       2025, 1)
+    assert (event.member_id, event.org_id, event.category, event.year, event.units) == (
+        MEMBER,
+        ORG,
+        "legal_aid",
+        2025,
+        1,
+    )
 
 
 @pytest.mark.parametrize(("used", "units"), [(1, 1), (0, 2), (3, 1)])
@@ -319,8 +405,21 @@ def test_an_item_without_a_quota_is_never_exhausted() -> None:
     [
         ((CardFrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),), CARD_NO),
         ((CardRevoked(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),), CARD_NO),
-        ((CardReissued(member_id=MEMBER, old_card_no=CARD_NO, old_card_no_masked="", card_no=NEW_NO,
-                       card_no_masked="", org_id=ORG, reason="lost", reissued_at=NOW),), CARD_NO),
+        (
+            (
+                CardReissued(
+                    member_id=MEMBER,
+                    old_card_no=CARD_NO,
+                    old_card_no_masked="",
+                    card_no=NEW_NO,
+                    card_no_masked="",
+                    org_id=ORG,
+                    reason="lost",
+                    reissued_at=NOW,
+                ),
+            ),
+            CARD_NO,
+        ),
     ],
 )
 def test_a_frozen_revoked_or_replaced_card_cannot_redeem(given: tuple[DomainEvent, ...], presented: str) -> None:
@@ -330,9 +429,11 @@ def test_a_frozen_revoked_or_replaced_card_cannot_redeem(given: tuple[DomainEven
 
 
 def test_after_an_unfreeze_and_a_reissue_the_new_number_redeems() -> None:
-    given = (CardFrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),
-             CardUnfrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),
-             *domain.reissue(card(), CARD_NO, NEW_NO, "lost", NOW))
+    given = (
+        CardFrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),
+        CardUnfrozen(member_id=MEMBER, card_no=CARD_NO, card_no_masked="", reason="x"),
+        *domain.reissue(card(), CARD_NO, NEW_NO, "lost", NOW),
+    )
     [event] = domain.redeem(card(*given), item(), domain.Usage(), redeem_cmd(NEW_NO), NOW)
     assert isinstance(event, BenefitRedeemed)
     assert event.card_no == NEW_NO
