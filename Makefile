@@ -4,7 +4,11 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test bench lint fmt clean
+COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
+COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
+ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
+
+.PHONY: run test bench lint fmt clean contracts compose-up compose-down compose-config
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -17,8 +21,26 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@$(PY) -m devstack.run
 
-test: $(STAMP)
+# the AsyncAPI project's own parser validates our topic contracts (npm registry, locked versions)
+$(ASYNCAPI): tools/asyncapi/package-lock.json
+	@npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error >/dev/null
+
+test: $(STAMP) $(ASYNCAPI)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+contracts: $(STAMP)
+	@$(PY) -m services.contracts
+	@$(PY) -m services.transfer.regional
+
+compose-up:
+	$(COMPOSE) up -d --build
+
+compose-down:
+	$(COMPOSE) down
+
+compose-config: $(STAMP)
+	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \
+	  --env-file deploy/.env.example config -q && echo "deploy/compose.yaml is valid"
 
 bench: $(STAMP)
 	@$(PY) -m bench
@@ -28,6 +50,7 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/lint-imports
+	@$(PY) -m services.contracts --check
 
 fmt: $(STAMP)
 	@$(VENV)/bin/ruff format .

@@ -44,6 +44,7 @@ class ConsumerRunner:
         group_id: str,
         max_retries: int = 3,
         retry_delay: float = 0.2,
+        connect_producer: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -54,6 +55,8 @@ class ConsumerRunner:
         self.group_id = group_id
         self.max_retries = max_retries
         self.retry_delay = retry_delay
+        # the producer is shared with the relay, which connects it only once it has something to publish
+        self.connect_producer = connect_producer or producer.start
         self.handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -150,6 +153,7 @@ class ConsumerRunner:
         self.handled += 1
 
     async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
+        await self.connect_producer()
         reason = f"{type(error).__name__}: {error}"[:2000]
         headers = [
             *list(message.headers),

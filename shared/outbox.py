@@ -43,6 +43,7 @@ class OutboxRelay:
         self.healthy = True
         self._wake = store.appended
         self._stopping = asyncio.Event()
+        self._starting = asyncio.Lock()
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -88,9 +89,11 @@ class OutboxRelay:
         self._wake.set()
 
     async def ensure_started(self) -> None:
-        if not self.connected:
-            await self.producer.start()
-            self.connected = True
+        """Connect the producer once; the relay and the consumer's dead-lettering share it."""
+        async with self._starting:
+            if not self.connected:
+                await self.producer.start()
+                self.connected = True
 
     async def publish_batch(self) -> int:
         async with self.pool.acquire() as conn:

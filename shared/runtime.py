@@ -41,6 +41,7 @@ class Runtime:
         self.definition = definition
         self.settings = settings
         self._tasks: list[asyncio.Task[None]] = []
+        self._workers: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], None] | None]] = {}
         self.pool: asyncpg.Pool
         self.store: EventStore
         self.relay: OutboxRelay
@@ -76,11 +77,23 @@ class Runtime:
                 self.definition.projections,
                 group_id=group,
                 max_retries=s.consumer_max_retries,
+                connect_producer=self.relay.ensure_started,
             )
         if background:
-            self._tasks.append(asyncio.create_task(self._supervise("relay", self.relay.run)))
+            self._spawn("relay", self.relay.run)
             if self.consumer is not None:
-                self._tasks.append(asyncio.create_task(self._supervise("consumer", self.consumer.run)))
+                self._spawn("consumer", self.consumer.run)
+            for name, (run, _) in self._workers.items():
+                self._spawn(name, run)
+
+    def add_worker(
+        self, name: str, run: Callable[[], Awaitable[None]], request_stop: Callable[[], None] | None = None
+    ) -> None:
+        """A service's own background loop (schedulers, sweepers): supervised, stopped with the rest."""
+        self._workers[name] = (run, request_stop)
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        self._tasks.append(asyncio.create_task(self._supervise(name, run), name=name))
 
     async def _supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -95,18 +108,7 @@ class Runtime:
                 return
 
     async def stop(self) -> None:
-        # let the relay finish its batch and the consumer its own, then leave cleanly
-        self.relay.request_stop()
-        if self.consumer is not None:
-            self.consumer.request_stop()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=2)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        await self._stop_tasks()
         if self.consumer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.consumer.consumer.stop(), 10)
@@ -117,6 +119,27 @@ class Runtime:
         except TimeoutError:
             log.warning("connections still busy after 10 s; closing them")
             self.pool.terminate()
+
+    async def _stop_tasks(self) -> None:
+        """Ask every loop to finish what it holds (the relay its batch, the consumer its own), then cancel."""
+        self.relay.request_stop()
+        if self.consumer is not None:
+            self.consumer.request_stop()
+        for name, (_, request_stop) in self._workers.items():
+            if request_stop is not None:
+                request_stop()
+            else:  # a loop that cannot be asked: cancel it now rather than wait for it
+                for task in self._tasks:
+                    if task.get_name() == name:
+                        task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
 
     def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
         async def database() -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -48,7 +47,7 @@ class FeedbackService:
             consumers.handlers(),
         )
         self.runtime = Runtime(definition, settings)
-        self._sweeper: asyncio.Task[None] | None = None
+        self.runtime.add_worker("campaign-sweeper", self._sweep_forever)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -60,13 +59,8 @@ class FeedbackService:
 
     async def start(self) -> None:
         await self.runtime.start()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="campaign-sweeper")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
         await self.runtime.stop()
 
     async def close_overdue(self) -> int:
@@ -88,10 +82,7 @@ class FeedbackService:
             await asyncio.sleep(self.settings.campaign_sweep_interval)
 
     def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
-        async def sweeper() -> str | None:
-            return "campaign sweeper stopped" if self._sweeper is None or self._sweeper.done() else None
-
-        return [*self.runtime.ready_checks(), sweeper]
+        return self.runtime.ready_checks()
 
 
 def get_service(request: Request) -> FeedbackService:

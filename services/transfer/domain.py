@@ -87,8 +87,12 @@ class Transfer:
         return self.status in OPEN
 
     def ids(self) -> dict[str, UUID]:
-        return {"transfer_id": self.transfer_id, "member_id": self.member_id, "from_org_id": self.from_org_id,
-                "to_org_id": self.to_org_id}
+        return {
+            "transfer_id": self.transfer_id,
+            "member_id": self.member_id,
+            "from_org_id": self.from_org_id,
+            "to_org_id": self.to_org_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -142,18 +146,28 @@ def ensure_can_transfer(member: MemberInfo, target: OrgInfo, open_transfer: UUID
         raise DomainError("transfer_open", f"the member already has an open transfer ({open_transfer})")
 
 
-def request_transfer(cmd: RequestTransfer, member: MemberInfo | None, target: OrgInfo | None,
-                     open_transfer: UUID | None) -> list[DomainEvent]:
+def request_transfer(
+    cmd: RequestTransfer, member: MemberInfo | None, target: OrgInfo | None, open_transfer: UUID | None
+) -> list[DomainEvent]:
     if member is None:
         raise NotFoundError("member", cmd.member_id)
     if target is None:
         raise NotFoundError("organization", cmd.to_org_id)
     ensure_can_transfer(member, target, open_transfer)
-    return [TransferRequested(
-        transfer_id=cmd.transfer_id, member_id=member.member_id, member_no=member.member_no,
-        from_org_id=member.org_id, to_org_id=target.org_id, reason=cmd.reason, requested_by=cmd.requested_by,
-        requested_at=cmd.now, expires_at=cmd.now + cmd.expires_in, batch_id=cmd.batch_id,
-    )]
+    return [
+        TransferRequested(
+            transfer_id=cmd.transfer_id,
+            member_id=member.member_id,
+            member_no=member.member_no,
+            from_org_id=member.org_id,
+            to_org_id=target.org_id,
+            reason=cmd.reason,
+            requested_by=cmd.requested_by,
+            requested_at=cmd.now,
+            expires_at=cmd.now + cmd.expires_in,
+            batch_id=cmd.batch_id,
+        )
+    ]
 
 
 def _ensure_open(t: Transfer) -> None:
@@ -226,18 +240,26 @@ def withdraw(t: Transfer, by: str, reason: str) -> list[DomainEvent]:
     return [TransferCancelled(**t.ids(), by=by, reason=reason)]
 
 
-def on_deadline(t: Transfer, now: datetime, common_parent: UUID | None,
-                escalation_window: timedelta) -> list[DomainEvent]:
+def on_deadline(
+    t: Transfer, now: datetime, common_parent: UUID | None, escalation_window: timedelta
+) -> list[DomainEvent]:
     """Past its deadline an open transfer escalates once to the nearest common parent, then expires."""
     if not t.open or now < t.due_at:
         return []
     if t.escalated_to is None and common_parent is not None:
-        return [TransferEscalated(
-            **t.ids(), escalated_to_org_id=common_parent, expires_at=now + escalation_window,
-            reason=f"no decision since {t.requested_at.isoformat()}: the common parent organisation may decide",
-        )]
-    reason = ("the common parent organisation did not decide in time" if t.escalated_to is not None
-              else "no decision in time, and the organisations share no parent to escalate to")
+        return [
+            TransferEscalated(
+                **t.ids(),
+                escalated_to_org_id=common_parent,
+                expires_at=now + escalation_window,
+                reason=f"no decision since {t.requested_at.isoformat()}: the common parent organisation may decide",
+            )
+        ]
+    reason = (
+        "the common parent organisation did not decide in time"
+        if t.escalated_to is not None
+        else "no decision in time, and the organisations share no parent to escalate to"
+    )
     return [TransferExpired(**t.ids(), reason=reason, escalated_to_org_id=t.escalated_to)]
 
 
@@ -276,8 +298,15 @@ def request_bulk(cmd: RequestBulkTransfer, target: OrgInfo | None) -> list[Domai
         raise NotFoundError("organization", cmd.to_org_id)
     if target.dissolved or not target.accepts_members:
         raise DomainError("target_not_accepting", "the target organisation does not accept members")
-    return [BulkTransferRequested(batch_id=cmd.batch_id, to_org_id=cmd.to_org_id, reason=cmd.reason,
-                                  requested_by=cmd.requested_by, member_ids=members)]
+    return [
+        BulkTransferRequested(
+            batch_id=cmd.batch_id,
+            to_org_id=cmd.to_org_id,
+            reason=cmd.reason,
+            requested_by=cmd.requested_by,
+            member_ids=members,
+        )
+    ]
 
 
 def _record(batch: Batch, member_id: UUID, event: DomainEvent, requested: bool) -> list[DomainEvent]:
@@ -286,8 +315,11 @@ def _record(batch: Batch, member_id: UUID, event: DomainEvent, requested: bool) 
     events = [event]
     if len(batch.pending) == 1:
         outcomes = [*batch.outcomes.values(), "requested" if requested else "refused"]
-        events.append(BulkTransferFinished(batch_id=batch.batch_id, requested=outcomes.count("requested"),
-                                           refused=outcomes.count("refused")))
+        events.append(
+            BulkTransferFinished(
+                batch_id=batch.batch_id, requested=outcomes.count("requested"), refused=outcomes.count("refused")
+            )
+        )
     return events
 
 
@@ -313,11 +345,28 @@ def fold(events: Sequence[DomainEvent]) -> State:
     return state
 
 
-def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911 - one arm per event type
+def evolve(state: State, event: DomainEvent) -> State:
+    if isinstance(
+        event, (BulkTransferRequested, BulkTransferItemRequested, BulkTransferItemRefused, BulkTransferFinished)
+    ):
+        return _evolve_batch(state, event)
+    return _evolve_transfer(state, event)
+
+
+def _evolve_transfer(state: State, event: DomainEvent) -> State:  # noqa: PLR0911 - one arm per event type
     match event:
         case TransferRequested():
-            return Transfer(event.transfer_id, event.member_id, event.from_org_id, event.to_org_id, event.reason,
-                            event.requested_by, event.requested_at, event.expires_at, batch_id=event.batch_id)
+            return Transfer(
+                event.transfer_id,
+                event.member_id,
+                event.from_org_id,
+                event.to_org_id,
+                event.reason,
+                event.requested_by,
+                event.requested_at,
+                event.expires_at,
+                batch_id=event.batch_id,
+            )
         case TransferReleased() if isinstance(state, Transfer):
             return replace(state, status=TransferStatus.RELEASED)
         case TransferCompleted() if isinstance(state, Transfer):
@@ -330,6 +379,11 @@ def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911 - one ar
             return replace(state, escalated_to=event.escalated_to_org_id, due_at=event.expires_at)
         case TransferExpired() if isinstance(state, Transfer):
             return replace(state, status=TransferStatus.EXPIRED)
+    return state
+
+
+def _evolve_batch(state: State, event: DomainEvent) -> State:
+    match event:
         case BulkTransferRequested():
             return Batch(event.batch_id, event.to_org_id, event.reason, event.requested_by, tuple(event.member_ids))
         case BulkTransferItemRequested() | BulkTransferItemRefused() if isinstance(state, Batch):

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Create every topic of the platform (deploy/kafka/topics.txt, one name a line, each with its .dlq);
+# idempotent (--if-not-exists), so it runs on every `compose up`.
+#
+#   KAFKA_BOOTSTRAP_SERVERS   broker to talk to                  (default kafka:9092)
+#   TOPIC_PARTITIONS          partitions of each topic           (default 6)
+#   TOPIC_REPLICATION_FACTOR  replicas of each topic             (default 1: one broker)
+#   TOPIC_PREFIX              prepended to every name            (default empty)
+#   TOPICS_FILE               the list                           (default: topics.txt next to this script)
+#   KAFKA_TOPICS              the kafka-topics.sh to run         (default /opt/kafka/bin/kafka-topics.sh)
+set -eu
+
+bootstrap="${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}"
+partitions="${TOPIC_PARTITIONS:-6}"
+replication="${TOPIC_REPLICATION_FACTOR:-1}"
+prefix="${TOPIC_PREFIX:-}"
+topics_file="${TOPICS_FILE:-$(dirname "$0")/topics.txt}"
+kafka_topics="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
+
+case "$partitions" in '' | *[!0-9]*) echo "TOPIC_PARTITIONS must be a number: $partitions" >&2; exit 2 ;; esac
+case "$replication" in '' | *[!0-9]*) echo "TOPIC_REPLICATION_FACTOR must be a number: $replication" >&2; exit 2 ;; esac
+[ -r "$topics_file" ] || { echo "cannot read $topics_file" >&2; exit 2; }
+
+count=0
+while IFS= read -r topic || [ -n "$topic" ]; do
+    case "$topic" in '' | '#'*) continue ;; esac
+    "$kafka_topics" --bootstrap-server "$bootstrap" --create --if-not-exists \
+        --topic "${prefix}${topic}" --partitions "$partitions" --replication-factor "$replication"
+    count=$((count + 1))
+done < "$topics_file"
+
+echo "topics: $count ensured on $bootstrap ($partitions partitions, replication $replication)"

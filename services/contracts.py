@@ -1,0 +1,46 @@
+"""The platform's AsyncAPI document, from every service's event classes: `python -m services.contracts`.
+
+Writes `docs/asyncapi.yaml`; `--check` exits 1 when the checked-in file is stale (CI). This module sits
+beside the service packages, not inside one, so it may import all four registries.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from services.feedback.events import registry as feedback
+from services.membership.events import registry as membership
+from services.servicecard.events import registry as servicecard
+from services.transfer.events import registry as transfer
+from services.transfer.regional import TOPIC as REGIONAL_TOPIC
+from services.transfer.regional import EmploymentChanged
+from shared.asyncapi import build_document, render_yaml
+
+DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
+REGISTRIES = [membership, transfer, servicecard, feedback]
+
+
+def document() -> dict[str, object]:
+    return build_document(REGISTRIES, {REGIONAL_TOPIC: EmploymentChanged})
+
+
+def render() -> str:
+    return render_yaml(document())
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        if not DOCUMENT.exists() or DOCUMENT.read_text(encoding="utf-8") != text:
+            print(f"{DOCUMENT} is stale: run `python -m services.contracts`", file=sys.stderr)  # noqa: T201
+            return 1
+        return 0
+    DOCUMENT.parent.mkdir(parents=True, exist_ok=True)
+    DOCUMENT.write_text(text, encoding="utf-8")
+    print(f"wrote {DOCUMENT}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,235 @@
+"""Transfer's command handlers: load the stream, decide, append with the expected version."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.transfer import domain, routing
+from services.transfer.domain import Batch, MemberInfo, OrgInfo, Transfer
+from services.transfer.routing import Candidate
+from shared.errors import DomainError, NotFoundError
+from shared.store import EventStore, Metadata, Stream
+
+Clock = Callable[[], datetime]
+
+
+def transfer_stream(transfer_id: UUID) -> str:
+    return f"transfer-{transfer_id}"
+
+
+def batch_stream(batch_id: UUID) -> str:
+    return f"batch-{batch_id}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_NEAREST_COMMON_PARENT = """
+WITH RECURSIVE up(org_id, parent_id, depth, origin) AS (
+    SELECT org_id, parent_id, 0, org_id FROM organizations WHERE org_id = ANY(ARRAY[$1::uuid, $2::uuid])
+    UNION ALL
+    SELECT o.org_id, o.parent_id, up.depth + 1, up.origin
+    FROM organizations o JOIN up ON o.org_id = up.parent_id
+    WHERE up.depth < 64
+)
+SELECT a.org_id FROM up a
+JOIN up b ON b.org_id = a.org_id AND b.origin = $2::uuid AND b.depth > 0
+JOIN organizations o ON o.org_id = a.org_id AND o.status = 'active'
+WHERE a.origin = $1::uuid AND a.depth > 0
+ORDER BY a.depth LIMIT 1
+"""
+
+
+class Transfers:
+    def __init__(
+        self, store: EventStore, *, expires_in: timedelta, escalation_window: timedelta, clock: Clock = _utcnow
+    ) -> None:
+        self.store = store
+        self.expires_in = expires_in
+        self.escalation_window = escalation_window
+        self.clock = clock
+
+    # --- what the service knows ---
+
+    async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
+        stream = await self.store.load(conn, stream_id)
+        return stream, domain.fold([e.event for e in stream.events if e.event is not None])
+
+    async def transfer(self, conn: asyncpg.Connection, transfer_id: UUID) -> tuple[Stream, Transfer]:
+        stream, state = await self._load(conn, transfer_stream(transfer_id))
+        if not isinstance(state, Transfer):
+            raise NotFoundError("transfer", transfer_id)
+        return stream, state
+
+    async def batch(self, conn: asyncpg.Connection, batch_id: UUID) -> tuple[Stream, Batch]:
+        stream, state = await self._load(conn, batch_stream(batch_id))
+        if not isinstance(state, Batch):
+            raise NotFoundError("batch", batch_id)
+        return stream, state
+
+    @staticmethod
+    async def member_info(conn: asyncpg.Connection, member_id: UUID) -> MemberInfo | None:
+        row = await conn.fetchrow(
+            "SELECT member_id, org_id, status, member_no FROM members WHERE member_id = $1", member_id
+        )
+        return MemberInfo(row["member_id"], row["org_id"], row["status"], row["member_no"]) if row else None
+
+    @staticmethod
+    async def org_info(conn: asyncpg.Connection, org_id: UUID) -> OrgInfo | None:
+        row = await conn.fetchrow("SELECT org_id, accepts_members, status FROM organizations WHERE org_id = $1", org_id)
+        return OrgInfo(row["org_id"], row["accepts_members"], row["status"] == "dissolved") if row else None
+
+    @staticmethod
+    async def open_transfer(conn: asyncpg.Connection, member_id: UUID) -> UUID | None:
+        value = await conn.fetchval(
+            "SELECT transfer_id FROM transfers WHERE member_id = $1 AND status IN ('requested', 'released')",
+            member_id,
+        )
+        return value if isinstance(value, UUID) else None
+
+    @staticmethod
+    async def nearest_common_parent(conn: asyncpg.Connection, a: UUID, b: UUID) -> UUID | None:
+        value = await conn.fetchval(_NEAREST_COMMON_PARENT, a, b)
+        return value if isinstance(value, UUID) else None
+
+    @staticmethod
+    async def candidates(conn: asyncpg.Connection, employer_credit_code: str, region_code: str) -> list[Candidate]:
+        rows = await conn.fetch(
+            "SELECT * FROM organizations WHERE credit_code = $1 OR region_code = ANY($2::text[])",
+            employer_credit_code,
+            routing.region_levels(region_code),
+        )
+        return [
+            Candidate(
+                r["org_id"],
+                r["type"],
+                r["region_code"],
+                r["subtype"],
+                r["credit_code"],
+                r["industry"],
+                r["accepts_members"],
+                r["status"] == "active",
+            )
+            for r in rows
+        ]
+
+    # --- commands ---
+
+    async def request(
+        self,
+        conn: asyncpg.Connection,
+        member_id: UUID,
+        to_org_id: UUID,
+        reason: str,
+        requested_by: str,
+        meta: Metadata,
+        *,
+        transfer_id: UUID | None = None,
+        batch_id: UUID | None = None,
+    ) -> UUID:
+        # one request per member at a time: a second one waits here, then sees the first as open
+        await conn.execute("SELECT pg_advisory_xact_lock(6, hashtext($1))", str(member_id))
+        cmd = domain.RequestTransfer(
+            transfer_id or uuid4(), member_id, to_org_id, reason, requested_by, self.clock(), self.expires_in, batch_id
+        )
+        member = await self.member_info(conn, member_id)
+        target = await self.org_info(conn, to_org_id)
+        events = domain.request_transfer(cmd, member, target, await self.open_transfer(conn, member_id))
+        await self.store.append(conn, Stream(transfer_stream(cmd.transfer_id)), events, meta)
+        return cmd.transfer_id
+
+    async def release(
+        self, conn: asyncpg.Connection, transfer_id: UUID, by: str, org_id: UUID | None, meta: Metadata
+    ) -> None:
+        stream, t = await self.transfer(conn, transfer_id)
+        await self.store.append(conn, stream, domain.release(t, domain.ReleaseTransfer(by, org_id)), meta)
+
+    async def accept(
+        self, conn: asyncpg.Connection, transfer_id: UUID, by: str, org_id: UUID | None, meta: Metadata
+    ) -> None:
+        stream, t = await self.transfer(conn, transfer_id)
+        cmd = domain.AcceptTransfer(by, self.clock(), org_id)
+        member = await self.member_info(conn, t.member_id)
+        events = domain.accept(t, cmd, member, await self.org_info(conn, t.to_org_id))
+        await self.store.append(conn, stream, events, meta)
+
+    async def reject(
+        self, conn: asyncpg.Connection, transfer_id: UUID, by: str, reason: str, org_id: UUID | None, meta: Metadata
+    ) -> None:
+        stream, t = await self.transfer(conn, transfer_id)
+        await self.store.append(conn, stream, domain.reject(t, domain.RejectTransfer(by, reason, org_id)), meta)
+
+    async def cancel(
+        self, conn: asyncpg.Connection, transfer_id: UUID, by: str, reason: str | None, meta: Metadata
+    ) -> None:
+        stream, t = await self.transfer(conn, transfer_id)
+        cmd = domain.CancelTransfer(by, reason) if reason else domain.CancelTransfer(by)
+        await self.store.append(conn, stream, domain.cancel(t, cmd), meta)
+
+    async def withdraw_open(self, conn: asyncpg.Connection, member_id: UUID, reason: str, meta: Metadata) -> None:
+        transfer_id = await self.open_transfer(conn, member_id)
+        if transfer_id is not None:
+            stream, t = await self.transfer(conn, transfer_id)
+            await self.store.append(conn, stream, domain.withdraw(t, meta.actor, reason), meta)
+
+    # --- the scheduler's step ---
+
+    async def on_deadline(self, conn: asyncpg.Connection, transfer_id: UUID, meta: Metadata) -> str:
+        """Escalate or expire a transfer past its deadline; the caller holds its `deadlines` row."""
+        stream, state = await self._load(conn, transfer_stream(transfer_id))
+        if not isinstance(state, Transfer) or not state.open:
+            await conn.execute("DELETE FROM deadlines WHERE transfer_id = $1", transfer_id)
+            return "closed"
+        parent = None
+        if state.escalated_to is None:
+            parent = await self.nearest_common_parent(conn, state.from_org_id, state.to_org_id)
+        events = domain.on_deadline(state, self.clock(), parent, self.escalation_window)
+        if not events:  # not due after all: keep the row in step with the stream
+            await conn.execute("UPDATE deadlines SET due_at = $2 WHERE transfer_id = $1", transfer_id, state.due_at)
+            return "not_due"
+        await self.store.append(conn, stream, events, meta)
+        return events[0].event_name()
+
+    # --- bulk transfers ---
+
+    async def request_bulk(
+        self,
+        conn: asyncpg.Connection,
+        member_ids: list[UUID],
+        to_org_id: UUID,
+        reason: str,
+        requested_by: str,
+        meta: Metadata,
+    ) -> UUID:
+        cmd = domain.RequestBulkTransfer(uuid4(), member_ids, to_org_id, reason, requested_by)
+        events = domain.request_bulk(cmd, await self.org_info(conn, to_org_id))
+        await self.store.append(conn, Stream(batch_stream(cmd.batch_id)), events, meta)
+        return cmd.batch_id
+
+    async def process_batch(self, conn: asyncpg.Connection, batch_id: UUID, chunk: int) -> int:
+        """Request the transfers of the next `chunk` pending members, recording each outcome in the batch."""
+        stream, batch = await self.batch(conn, batch_id)
+        # members in id order: two chunks running at once take their members' locks in one order
+        members = sorted(batch.pending[:chunk], key=str)
+        meta = Metadata(actor=batch.requested_by, correlation_id=str(batch_id), causation_id=str(batch_id))
+        for member_id in members:
+            try:
+                async with conn.transaction():  # a savepoint: a refused member leaves nothing behind
+                    transfer_id = await self.request(
+                        conn, member_id, batch.to_org_id, batch.reason, batch.requested_by, meta, batch_id=batch_id
+                    )
+            except DomainError as exc:
+                events = domain.record_refused(batch, member_id, exc.code, exc.message)
+            else:
+                events = domain.record_requested(batch, member_id, transfer_id)
+            await self.store.append(conn, stream, events, meta)
+            for event in events:
+                state = domain.evolve(batch, event)
+                assert isinstance(state, Batch)
+                batch = state
+        return len(members)

@@ -1,0 +1,317 @@
+"""Transfer's read models, one small function per event; own events in the append's transaction,
+membership's events in the inbox transaction. Every table can be rebuilt from the log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.projections import Projection
+from shared.store import Recorded
+
+directory = Projection("directory", tables=["organizations", "members"])
+transfers = Projection("transfers", tables=["transfers", "transfer_steps", "deadlines"])
+batches = Projection("batches", tables=["batches", "batch_items"])
+
+ALL = [directory, transfers, batches]
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+# --- the directory: organisations and members as membership publishes them -----------------------------
+
+
+@directory.on("OrganizationRegistered")
+async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "INSERT INTO organizations (org_id, name, type, subtype, parent_id, region_code, credit_code, industry,"
+        " accepts_members) VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
+        d["org_id"],
+        d["name"],
+        d["type"],
+        d.get("subtype"),
+        d.get("parent_id"),
+        d["region_code"],
+        d.get("credit_code"),
+        d.get("industry"),
+        d["accepts_members"],
+    )
+
+
+@directory.on("OrganizationDissolved")
+async def on_organization_dissolved(conn: asyncpg.Connection, e: Recorded) -> None:
+    await conn.execute("UPDATE organizations SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])
+
+
+@directory.on("MemberJoined")
+async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "INSERT INTO members (member_id, member_no, org_id, status, id_blind_index, updated_at)"
+        " VALUES ($1::uuid, $2, $3::uuid, 'active', $4, $5) ON CONFLICT (member_id) DO NOTHING",
+        d["member_id"],
+        d.get("member_no"),
+        d["org_id"],
+        d.get("id_blind_index"),
+        e.recorded_at,
+    )
+
+
+async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
+    await conn.execute(
+        "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        status,
+        e.recorded_at,
+    )
+
+
+@directory.on("MemberSuspended")
+async def on_member_suspended(conn: asyncpg.Connection, e: Recorded) -> None:
+    await _set_status(conn, e, "suspended")
+
+
+@directory.on("MemberReinstated")
+async def on_member_reinstated(conn: asyncpg.Connection, e: Recorded) -> None:
+    await _set_status(conn, e, "active")
+
+
+@directory.on("MemberTerminated")
+async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
+    await _set_status(conn, e, "terminated")
+
+
+@directory.on("MemberOrganizationChanged")
+async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
+    # a move that one of our own transfers caused was applied when it completed (on_transfer_moved_member):
+    # applying its echo again could step back over a later transfer that membership has not echoed yet
+    await conn.execute(
+        "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid"
+        " AND NOT EXISTS (SELECT 1 FROM transfers WHERE transfer_id = $4::uuid)",
+        e.data["member_id"],
+        e.data["to_org_id"],
+        e.recorded_at,
+        e.data.get("transfer_id"),
+    )
+
+
+@directory.on("PersonalDataErased")
+async def on_personal_data_erased(conn: asyncpg.Connection, e: Recorded) -> None:
+    # an erased person can no longer be found by identity number
+    await conn.execute(
+        "UPDATE members SET id_blind_index = NULL, updated_at = $2 WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        e.recorded_at,
+    )
+
+
+@directory.on("TransferCompleted")
+async def on_transfer_moved_member(conn: asyncpg.Connection, e: Recorded) -> None:
+    await conn.execute(
+        "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        e.data["to_org_id"],
+        e.recorded_at,
+    )
+
+
+# --- transfers and their steps -------------------------------------------------------------------------
+
+
+async def _step(
+    conn: asyncpg.Connection, e: Recorded, step: str, by: str | None, org_id: object = None, reason: str | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO transfer_steps (transfer_id, version, step, by, org_id, reason, at)"
+        " VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7) ON CONFLICT DO NOTHING",
+        e.data["transfer_id"],
+        e.version,
+        step,
+        by,
+        org_id,
+        reason,
+        e.recorded_at,
+    )
+
+
+async def _close(conn: asyncpg.Connection, e: Recorded, status: str, reason: str | None) -> None:
+    await conn.execute(
+        "UPDATE transfers SET status = $2, closed_reason = $3, updated_at = $4 WHERE transfer_id = $1::uuid",
+        e.data["transfer_id"],
+        status,
+        reason,
+        e.recorded_at,
+    )
+    # the scheduler may hold this row while it decides the same transfer: never wait for it (the loser of
+    # the two appends rolls back; a row left behind is removed when it falls due)
+    await conn.execute(
+        "DELETE FROM deadlines WHERE transfer_id IN"
+        " (SELECT transfer_id FROM deadlines WHERE transfer_id = $1::uuid FOR UPDATE SKIP LOCKED)",
+        e.data["transfer_id"],
+    )
+
+
+@transfers.on("TransferRequested")
+async def on_transfer_requested(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    expires_at = _time(d["expires_at"])
+    await conn.execute(
+        """
+        INSERT INTO transfers (transfer_id, member_id, member_no, from_org_id, to_org_id, status, reason, requested_by,
+                               requested_at, expires_at, batch_id, updated_at)
+        VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5::uuid, 'requested', $6, $7, $8, $9, $10::uuid, $11)
+        ON CONFLICT (transfer_id) DO NOTHING
+        """,
+        d["transfer_id"],
+        d["member_id"],
+        d.get("member_no"),
+        d["from_org_id"],
+        d["to_org_id"],
+        d["reason"],
+        d["requested_by"],
+        _time(d["requested_at"]),
+        expires_at,
+        d.get("batch_id"),
+        e.recorded_at,
+    )
+    await _step(conn, e, "requested", d["requested_by"], d["from_org_id"], d["reason"])
+    await conn.execute(
+        "INSERT INTO deadlines (transfer_id, due_at) VALUES ($1::uuid, $2) ON CONFLICT (transfer_id) DO NOTHING",
+        d["transfer_id"],
+        expires_at,
+    )
+
+
+@transfers.on("TransferReleased")
+async def on_transfer_released(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "UPDATE transfers SET status = 'released', updated_at = $2 WHERE transfer_id = $1::uuid",
+        d["transfer_id"],
+        e.recorded_at,
+    )
+    await _step(conn, e, "released", d["by"], d.get("on_behalf_of") or d["from_org_id"])
+
+
+@transfers.on("TransferAccepted")
+async def on_transfer_accepted(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await _step(conn, e, "accepted", d["by"], d.get("on_behalf_of") or d["to_org_id"])
+
+
+@transfers.on("TransferCompleted")
+async def on_transfer_completed(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await _close(conn, e, "completed", None)
+    await conn.execute(
+        "UPDATE transfers SET completed_at = $2, duration_seconds = $3 WHERE transfer_id = $1::uuid",
+        d["transfer_id"],
+        _time(d["completed_at"]),
+        d["duration_seconds"],
+    )
+    await _step(conn, e, "completed", None, d["to_org_id"])
+
+
+@transfers.on("TransferRejected")
+async def on_transfer_rejected(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await _close(conn, e, "rejected", d["reason"])
+    await _step(conn, e, "rejected", d["by"], d["org_id"], d["reason"])
+
+
+@transfers.on("TransferCancelled")
+async def on_transfer_cancelled(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await _close(conn, e, "cancelled", d["reason"])
+    await _step(conn, e, "cancelled", d["by"], None, d["reason"])
+
+
+@transfers.on("TransferEscalated")
+async def on_transfer_escalated(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    expires_at = _time(d["expires_at"])
+    await conn.execute(
+        "UPDATE transfers SET escalated_to = $2::uuid, expires_at = $3, updated_at = $4 WHERE transfer_id = $1::uuid",
+        d["transfer_id"],
+        d["escalated_to_org_id"],
+        expires_at,
+        e.recorded_at,
+    )
+    await conn.execute(
+        "INSERT INTO deadlines (transfer_id, due_at) VALUES ($1::uuid, $2)"
+        " ON CONFLICT (transfer_id) DO UPDATE SET due_at = excluded.due_at",
+        d["transfer_id"],
+        expires_at,
+    )
+    await _step(conn, e, "escalated", "scheduler", d["escalated_to_org_id"], d["reason"])
+
+
+@transfers.on("TransferExpired")
+async def on_transfer_expired(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await _close(conn, e, "expired", d["reason"])
+    await _step(conn, e, "expired", "scheduler", d.get("escalated_to_org_id"), d["reason"])
+
+
+# --- bulk batches --------------------------------------------------------------------------------------
+
+
+@batches.on("BulkTransferRequested")
+async def on_bulk_transfer_requested(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "INSERT INTO batches (batch_id, to_org_id, reason, requested_by, status, total, requested_at)"
+        " VALUES ($1::uuid, $2::uuid, $3, $4, 'pending', $5, $6) ON CONFLICT DO NOTHING",
+        d["batch_id"],
+        d["to_org_id"],
+        d["reason"],
+        d["requested_by"],
+        len(d["member_ids"]),
+        e.recorded_at,
+    )
+    await conn.execute(
+        "INSERT INTO batch_items (batch_id, member_id, ordinal, status)"
+        " SELECT $1::uuid, m.id, m.ordinal, 'pending' FROM unnest($2::uuid[]) WITH ORDINALITY AS m(id, ordinal)"
+        " ON CONFLICT DO NOTHING",
+        d["batch_id"],
+        d["member_ids"],
+    )
+
+
+@batches.on("BulkTransferItemRequested")
+async def on_bulk_transfer_item_requested(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "UPDATE batch_items SET status = 'requested', transfer_id = $3::uuid"
+        " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
+        d["batch_id"],
+        d["member_id"],
+        d["transfer_id"],
+    )
+
+
+@batches.on("BulkTransferItemRefused")
+async def on_bulk_transfer_item_refused(conn: asyncpg.Connection, e: Recorded) -> None:
+    d = e.data
+    await conn.execute(
+        "UPDATE batch_items SET status = 'refused', code = $3, reason = $4"
+        " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
+        d["batch_id"],
+        d["member_id"],
+        d["code"],
+        d["reason"],
+    )
+
+
+@batches.on("BulkTransferFinished")
+async def on_bulk_transfer_finished(conn: asyncpg.Connection, e: Recorded) -> None:
+    await conn.execute(
+        "UPDATE batches SET status = 'finished', finished_at = $2 WHERE batch_id = $1::uuid",
+        e.data["batch_id"],
+        e.recorded_at,
+    )

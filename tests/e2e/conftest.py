@@ -1,0 +1,69 @@
+"""The four services as processes, on the session's PostgreSQL and broker, with their own schemas and topics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack import procs
+from devstack.platform import Platform, all_topic_names, available_services
+from shared.messaging import create_topics
+from tests.conftest import Stack
+
+
+@pytest.fixture(scope="module")
+def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    unique = os.urandom(4).hex()
+    prefix = f"e{unique}."
+    asyncio.run(create_topics(stack.bootstrap, all_topic_names(prefix), partitions=3))
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "DB_SCHEMA_PREFIX": f"e{unique}_",
+        "PII_MASTER_KEY": key,
+        "BLIND_INDEX_KEY": key,
+        "RELAY_POLL_INTERVAL": "0.05",
+        "LOG_LEVEL": "INFO",
+        "TRANSFER_EXPIRY_DAYS": "30",
+    }
+    services = available_services()
+    running = Platform(
+        env,
+        dict.fromkeys(services, stack.dsn),
+        Path(tmp_path_factory.mktemp("logs")),
+        {name: procs.free_port() for name in services},
+    ).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+async def clients(platform: Platform) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
+    made = {name: httpx.AsyncClient(base_url=platform.url(name), timeout=30) for name in platform.processes}
+    try:
+        yield made
+    finally:
+        for client in made.values():
+            await client.aclose()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 45) -> Any:
+    """Poll until `check` returns something truthy: reads across services are eventually consistent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert loop.time() < deadline, "timed out waiting for another service"
+        await asyncio.sleep(0.2)
