@@ -4,7 +4,8 @@ We call the wheel's `initdb` and `postgres` ourselves instead of its `PostgresSe
 root, that class creates a system user and opens the permissions of every parent folder of the data
 directory. PostgreSQL refuses to run as root, so as root we run it as `nobody` with the one
 capability it needs to reach the wheel and `.run/` through folders that are private to root
-(CAP_DAC_READ_SEARCH, ambient, for that process only). Nothing outside `.run/` is changed.
+(CAP_DAC_READ_SEARCH, ambient and kept across the uid change, for that process only).
+Nothing outside `.run/` is changed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
         f"--reuid={_UNPRIVILEGED}",
         "--regid=nogroup",
         "--clear-groups",
+        "--securebits=+no_setuid_fixup",  # keep the capability for access(2): initdb checks its binaries with it
         "--inh-caps=+dac_read_search",
         "--ambient-caps=+dac_read_search",
         *argv,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import DomainError, InvalidInputError
@@ -73,6 +74,8 @@ def create_app(
     ready_checks: Callable[[FastAPI], Sequence[ReadyCheck]] = lambda _: (),
 ) -> FastAPI:
     app = FastAPI(title=title, lifespan=lifespan)
+    # a server span per request: the trace that the append, the relay and other services' consumers continue
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -36,6 +36,9 @@ def setup_telemetry(service_name: str, extra_processor: SpanProcessor | None = N
         exporter = ConsoleSpanExporter()
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: PLC0415
+
+        AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]  # SQL spans only when traces go somewhere
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
