@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import kernel, membership
+from bench import kernel, membership, servicecard
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
@@ -40,7 +40,7 @@ async def measure(dsn: str, bootstrap: str) -> list[tuple[str, str, str]]:
     work = procs.run_dir() / "bench"
     work.mkdir(exist_ok=True)
     rows = []
-    for part in (kernel, membership):
+    for part in (kernel, membership, servicecard):
         for row in await part.run(dsn, bootstrap, work):
             Console(stderr=True).print("  " + " | ".join(row))
             rows.append(row)

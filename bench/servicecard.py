@@ -1,0 +1,118 @@
+"""The card service's figures: MemberJoined to a readable card, and redemptions over HTTP with 32 clients."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import statistics
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bench.membership import make_org
+from devstack import procs
+from devstack.platform import Platform, all_topic_names
+from services.membership.importer import run_import
+from services.membership.service import MembershipSettings
+from shared.messaging import create_topics
+from tests.integration.test_import import write_roster
+
+CARDS = 1000
+
+
+async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]]:
+    key = base64.b64encode(os.urandom(32)).decode()
+    prefix = "bench3."
+    await create_topics(bootstrap, all_topic_names(prefix))
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "TOPIC_PREFIX": prefix,
+        "DB_SCHEMA_PREFIX": "bench3_",
+        "PII_MASTER_KEY": key,
+        "BLIND_INDEX_KEY": key,
+        "LOG_LEVEL": "WARNING",
+    }
+    ports = {"membership": procs.free_port(), "servicecard": procs.free_port()}
+    platform = await asyncio.to_thread(Platform(env, dict.fromkeys(ports, dsn), work, ports).start)
+    try:
+        settings = MembershipSettings(
+            database_url=dsn,
+            db_schema="bench3_membership",
+            kafka_bootstrap_servers=bootstrap,
+            topic_prefix=prefix,
+            pii_master_key=key,
+            blind_index_key=key,
+        )
+        org = await make_org(settings)
+        roster = work / "cards.csv"
+        write_roster(roster, org, CARDS)
+        await run_import(roster, 500, settings, show_progress=False)
+        delays = await issue_delays(dsn)
+        per_s, p50, p99 = await redemptions(platform.url("servicecard"), dsn)
+    finally:
+        await asyncio.to_thread(platform.stop)
+    q = statistics.quantiles(delays, n=100)
+    return [
+        (
+            f"MemberJoined → card readable ({CARDS:,} members imported at once)",
+            f"p50 {q[49]:.0f} ms",
+            f"p99 {q[98]:.0f} ms",
+        ),
+        (
+            f"redemptions over HTTP, 32 clients, {CARDS:,} cards",
+            f"{per_s:,.0f} requests/s",
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        ),
+    ]
+
+
+async def issue_delays(dsn: str) -> list[float]:
+    """Milliseconds from the MemberJoined commit-time stamp to the CardIssued one, for every member."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + 120
+        while await conn.fetchval("SELECT count(*) FROM bench3_servicecard.cards") < CARDS:
+            assert time.monotonic() < deadline, "cards were not all issued within 120 s"
+            await asyncio.sleep(0.2)
+        rows = await conn.fetch(
+            """
+            SELECT extract(epoch FROM c.recorded_at - j.recorded_at) * 1000 AS ms
+            FROM bench3_membership.events j
+            JOIN bench3_servicecard.events c
+              ON c.event_type = 'CardIssued' AND c.data->>'member_id' = j.data->>'member_id'
+            WHERE j.event_type = 'MemberJoined'
+            """
+        )
+    finally:
+        await conn.close()
+    return [float(r["ms"]) for r in rows]
+
+
+async def redemptions(url: str, dsn: str, total: int = 5000, clients: int = 32) -> tuple[float, float, float]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        cards = [r["card_no"] for r in await conn.fetch("SELECT card_no FROM bench3_servicecard.cards")]
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients)) as http:
+        item = await http.post(
+            "/catalog/items", json={"name": "职工书屋", "category": "culture", "provider": "区工会", "standard": "借阅"}
+        )
+        item_id = item.json()["item_id"]
+        latencies: list[float] = []
+
+        async def client(n: int) -> None:
+            for i in range(total // clients):
+                t = time.perf_counter()
+                r = await http.post(f"/cards/{cards[(n * 97 + i) % len(cards)]}/redemptions", json={"item_id": item_id})
+                latencies.append(time.perf_counter() - t)
+                assert r.status_code == 201, r.text
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        elapsed = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100)
+    return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000

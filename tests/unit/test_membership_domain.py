@@ -1,0 +1,190 @@
+"""Membership's rules as deciders: given events, when a command, then events or a refusal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.membership import domain
+from services.membership.events import (
+    ApplicationSubmitted,
+    MemberJoined,
+    MemberOrganizationChanged,
+    MemberSuspended,
+    MemberTerminated,
+    OrganizationRegistered,
+    PersonalDataErased,
+)
+from shared.errors import DomainError, InvalidInputError
+
+TODAY = date(2026, 11, 25)
+
+
+def registered(org_type: str, **extra: object) -> OrganizationRegistered:
+    return OrganizationRegistered(
+        org_id=uuid.uuid4(),
+        name="u",
+        type=org_type,
+        region_code="310115",
+        accepts_members=domain.accepts_members(domain.OrgType(org_type)),
+        **extra,
+    )
+
+
+def org(org_type: str = "township") -> domain.Organization:
+    state = domain.fold([registered(org_type)])
+    assert isinstance(state, domain.Organization)
+    return state
+
+
+def submitted(org_id: uuid.UUID) -> ApplicationSubmitted:
+    return ApplicationSubmitted(
+        application_id=uuid.uuid4(),
+        member_id=uuid.uuid4(),
+        org_id=org_id,
+        id_blind_index="b",
+        name_enc="n",
+        id_number_enc="i",
+        phone_enc="p",
+        employment_type="regular",
+        household_type="urban",
+    )
+
+
+def member(*later: object) -> domain.Member:
+    joined = MemberJoined(
+        member_id=uuid.uuid4(),
+        member_no="310115-00000001",
+        org_id=uuid.uuid4(),
+        joined_at=TODAY,
+        id_blind_index="b",
+        name_enc="n",
+        id_number_enc="i",
+        phone_enc="p",
+        employment_type="regular",
+        household_type="urban",
+    )
+    state = domain.fold([joined, *later])  # type: ignore[list-item]
+    assert isinstance(state, domain.Member)
+    return state
+
+
+@pytest.mark.parametrize("org_type", [t.value for t in domain.OrgType])
+def test_only_grassroots_unions_hold_members(org_type: str) -> None:
+    holds = org_type in {"township", "village", "enterprise", "joint", "federation"}
+    assert domain.accepts_members(domain.OrgType(org_type)) is holds
+    application = submitted(uuid.uuid4())
+    if holds:
+        assert domain.submit_application(org(org_type), False, application) == [application]
+    else:
+        with pytest.raises(DomainError, match="does not hold members") as refused:
+            domain.submit_application(org(org_type), False, application)
+        assert refused.value.code == "target_not_accepting"
+
+
+def test_join_once_refuses_a_person_who_is_or_was_a_member() -> None:
+    with pytest.raises(DomainError) as refused:
+        domain.submit_application(org(), True, submitted(uuid.uuid4()))
+    assert refused.value.code == "already_member"
+
+
+def test_approval_makes_a_member_with_the_applications_data_and_only_once() -> None:
+    township = org()
+    application = submitted(township.org_id)
+    state = domain.fold([application])
+    assert isinstance(state, domain.Application)
+    app_events, member_events = domain.approve_application(state, township, False, "staff", "310115-00000009", TODAY)
+    [joined] = member_events
+    assert isinstance(joined, MemberJoined)
+    assert (joined.member_id, joined.member_no, joined.joined_at) == (application.member_id, "310115-00000009", TODAY)
+    assert joined.id_number_enc == application.id_number_enc
+    approved = domain.fold([application, *app_events])
+    assert isinstance(approved, domain.Application)
+    with pytest.raises(DomainError) as again:
+        domain.approve_application(approved, township, False, "staff", "x", TODAY)
+    assert again.value.code == "application_not_pending"
+    with pytest.raises(DomainError) as twice:
+        domain.approve_application(state, township, True, "staff", "x", TODAY)
+    assert twice.value.code == "already_member"
+
+
+@pytest.mark.parametrize(
+    ("org_type", "extra", "field"),
+    [
+        ("joint", {}, "subtype"),
+        ("federation", {"subtype": "building"}, "subtype"),
+        ("township", {"subtype": "park"}, "subtype"),
+        ("enterprise", {}, "credit_code"),
+        ("national", {"parent_id": uuid.uuid4()}, "parent_id"),
+    ],
+)
+def test_invalid_organisations_name_the_field(org_type: str, extra: dict[str, object], field: str) -> None:
+    cmd = domain.RegisterOrganization(
+        org_id=uuid.uuid4(), name="u", type=domain.OrgType(org_type), region_code="310115", **extra
+    )  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError) as refused:
+        domain.register_organization(cmd, org("county") if "parent_id" in extra else None)
+    assert refused.value.field == field
+
+
+def test_dissolution_only_when_empty() -> None:
+    with pytest.raises(DomainError) as refused:
+        domain.dissolve_organization(org(), 1, "merged")
+    assert refused.value.code == "has_members"
+    [event] = domain.dissolve_organization(org(), 0, "merged")
+    dissolved = domain.fold([registered("township"), event])
+    assert isinstance(dissolved, domain.Organization)
+    assert dissolved.dissolved
+
+
+ACTIONS = {"suspend": domain.suspend, "reinstate": domain.reinstate, "terminate": domain.terminate}
+
+
+@given(st.lists(st.sampled_from(sorted(ACTIONS)), max_size=12))
+def test_member_states_follow_the_state_machine(actions: list[str]) -> None:
+    state = member()
+    for action in actions:
+        before = state.status
+        allowed = {
+            "suspend": before is domain.MemberStatus.ACTIVE,
+            "reinstate": before is domain.MemberStatus.SUSPENDED,
+            "terminate": before is not domain.MemberStatus.TERMINATED,
+        }[action]
+        try:
+            events = ACTIONS[action](state, "r")
+        except DomainError:
+            assert not allowed
+            continue
+        assert allowed
+        folded = domain.evolve(state, events[0])
+        assert isinstance(folded, domain.Member)
+        state = folded
+    assert state.member_no == "310115-00000001"  # whatever happens, the number stays
+
+
+def test_a_member_moves_keeping_number_and_join_date_and_a_repeat_changes_nothing() -> None:
+    target = org("federation")
+    before = member()
+    [moved] = domain.change_organization(before, target, uuid.uuid4())
+    after = domain.evolve(before, moved)
+    assert isinstance(after, domain.Member)
+    assert (after.org_id, after.member_no, after.joined_at) == (target.org_id, before.member_no, before.joined_at)
+    assert domain.change_organization(after, target, None) == []
+    with pytest.raises(DomainError) as refused:
+        domain.change_organization(member(MemberTerminated(member_id=before.member_id, reason="x")), target, None)
+    assert refused.value.code == "member_terminated"
+    assert isinstance(moved, MemberOrganizationChanged)
+
+
+def test_personal_data_is_erased_after_the_membership_ends_once() -> None:
+    with pytest.raises(DomainError) as refused:
+        domain.erase_personal_data(member(MemberSuspended(member_id=uuid.uuid4(), reason="x")))
+    assert refused.value.code == "member_not_terminated"
+    ended = member(MemberTerminated(member_id=uuid.uuid4(), reason="x"))
+    [erased] = domain.erase_personal_data(ended)
+    assert isinstance(erased, PersonalDataErased)
+    assert domain.erase_personal_data(member(MemberTerminated(member_id=uuid.uuid4(), reason="x"), erased)) == []
