@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+from shared import metrics
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
 from shared.store import EventStore, InlineProjection, Recorded, consumed_entry
@@ -62,6 +63,15 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.positions: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages behind the partition's end, from our own positions and the end the broker last reported."""
+        lags = {}
+        for tp in self.consumer.assignment():
+            end = self.consumer.highwater(tp)
+            if end is not None:
+                lags[tp] = max(0, end - self.positions.get(tp, 0))
+        return lags
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -151,6 +161,7 @@ class ConsumerRunner:
             for projection in self.projections:
                 await projection.apply(conn, entry)
         self.handled += 1
+        metrics.messages_handled.add(1, {"topic": message.topic, "group": self.group_id})
 
     async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
         await self.connect_producer()
@@ -167,6 +178,7 @@ class ConsumerRunner:
         ]
         await self.producer.send_and_wait(f"{message.topic}.dlq", message.value, key=message.key, headers=headers)
         self.dead_lettered += 1
+        metrics.messages_dead_lettered.add(1, {"topic": message.topic, "group": self.group_id})
         log.error(
             "consumer: message dead-lettered", extra={"topic": message.topic, "offset": message.offset, "error": reason}
         )

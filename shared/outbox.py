@@ -41,6 +41,7 @@ class OutboxRelay:
         self.published = 0
         self.connected = False
         self.healthy = True
+        self.backlog_seen = 0  # rows found waiting at the last look (a floor when a full batch was found)
         self._wake = store.appended
         self._stopping = asyncio.Event()
         self._starting = asyncio.Lock()
@@ -104,6 +105,7 @@ class OutboxRelay:
                 safe,
                 self.batch_size,
             )
+        self.backlog_seen = len(rows)
         if not rows:
             return 0
         await self.ensure_started()
@@ -133,6 +135,8 @@ class OutboxRelay:
         async with self.pool.acquire() as conn:
             await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", [r["position"] for r in rows])
         self.published += len(rows)
+        if len(rows) < self.batch_size:
+            self.backlog_seen = 0
         return len(rows)
 
     async def backlog(self) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
+from shared import metrics
 from shared.consumer import ConsumerRunner, Handler
 from shared.events import EventRegistry
 from shared.messaging import make_consumer, make_producer
@@ -41,6 +42,7 @@ class Runtime:
         self.definition = definition
         self.settings = settings
         self._tasks: list[asyncio.Task[None]] = []
+        self._unobserve: list[Callable[[], None]] = []
         self._workers: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], None] | None]] = {}
         self.pool: asyncpg.Pool
         self.store: EventStore
@@ -79,12 +81,29 @@ class Runtime:
                 max_retries=s.consumer_max_retries,
                 connect_producer=self.relay.ensure_started,
             )
+        self._observe()
         if background:
             self._spawn("relay", self.relay.run)
             if self.consumer is not None:
                 self._spawn("consumer", self.consumer.run)
             for name, (run, _) in self._workers.items():
                 self._spawn(name, run)
+
+    def _observe(self) -> None:
+        service = {"service": self.definition.name}
+        self._unobserve.append(metrics.observe("union.outbox.backlog", lambda: [(self.relay.backlog_seen, service)]))
+        if self.consumer is not None:
+            consumer = self.consumer
+            self._unobserve += [
+                metrics.observe(
+                    "union.consumer.lag",
+                    lambda: [
+                        (lag, {**service, "topic": tp.topic, "partition": str(tp.partition)})
+                        for tp, lag in consumer.lag().items()
+                    ],
+                ),
+                metrics.observe("union.dlq.count", lambda: [(consumer.dead_lettered, service)]),
+            ]
 
     def add_worker(
         self, name: str, run: Callable[[], Awaitable[None]], request_stop: Callable[[], None] | None = None
@@ -108,6 +127,8 @@ class Runtime:
                 return
 
     async def stop(self) -> None:
+        for unobserve in self._unobserve:
+            unobserve()
         await self._stop_tasks()
         if self.consumer is not None:
             with contextlib.suppress(Exception):

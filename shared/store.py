@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from shared import metrics
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
 from shared.events import JSON, DomainEvent, EventRegistry
@@ -193,6 +194,7 @@ class EventStore:
             stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
         self.appended.set()
+        metrics.events_appended.add(len(recorded), {"service": self.registry.service})
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
         by_stream = {stream.stream_id: stream for stream, _ in batch}
         for entry in positioned:

@@ -42,6 +42,30 @@ def setup_telemetry(service_name: str, extra_processor: SpanProcessor | None = N
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
+    _setup_metrics(os.environ.get("OTEL_METRICS_EXPORTER", "none").strip().lower(), provider.resource)
+
+
+def _setup_metrics(exporter_name: str, resource: Resource) -> None:
+    from opentelemetry import metrics  # noqa: PLC0415
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import (  # noqa: PLC0415
+        ConsoleMetricExporter,
+        MetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    exporter: MetricExporter
+    if exporter_name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
+        exporter = OTLPMetricExporter()
+    elif exporter_name == "console":
+        exporter = ConsoleMetricExporter()
+    else:
+        return
+    metrics.set_meter_provider(
+        MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(exporter)])
+    )
 
 
 def tracer(name: str) -> trace.Tracer:
