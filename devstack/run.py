@@ -87,7 +87,7 @@ def main() -> None:  # noqa: C901 - one place that starts and stops everything, 
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, **dev_secrets(run)}
         platform = Platform(env, database_urls, run, services).start()
         for name, process in platform.processes.items():
-            print(f"{name:<11}{process.url}  (docs {process.url}/docs, log {process.log_path})")
+            print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")
         print("ready: Ctrl-C stops everything", flush=True)
         while not stopping:
             for process in platform.processes.values():

@@ -27,9 +27,12 @@ def canonical_json(value: Any) -> str:
 
 
 def chain_hash(
-    prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int, data: JSON
+    prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int, data: JSON | str
 ) -> bytes:
-    body = canonical_json([stream_id, version, str(event_id), name, schema_version, data])
+    """SHA-256 over the previous hash and the canonical JSON of the event (`data` may be its canonical JSON)."""
+    data_json = data if isinstance(data, str) else canonical_json(data)
+    # canonical_json([..., data]) without serialising data twice on the append path
+    body = canonical_json([stream_id, version, str(event_id), name, schema_version])[:-1] + "," + data_json + "]"
     return hashlib.sha256(prev + body.encode()).digest()
 
 
@@ -142,14 +145,18 @@ class EventStore:
         now = datetime.now(UTC)
         meta = metadata.as_json()
         recorded: list[Recorded] = []
+        data_json: list[str] = []
         outbox: list[tuple[int, bytes | None, str, bytes]] = []
         for stream, events in batch:
             prev, version = stream.last_hash, stream.version
             for event in events:
                 version += 1
                 data = event.model_dump(mode="json")
+                data_json.append(canonical_json(data))
                 event_id = uuid4()
-                prev = chain_hash(prev, stream.stream_id, version, event_id, event.event_name(), event.version, data)
+                prev = chain_hash(
+                    prev, stream.stream_id, version, event_id, event.event_name(), event.version, data_json[-1]
+                )
                 entry = Recorded(
                     0,
                     stream.stream_id,
@@ -178,7 +185,7 @@ class EventStore:
             [r.event_id for r in recorded],
             [r.name for r in recorded],
             [r.schema_version for r in recorded],
-            [canonical_json(r.data) for r in recorded],
+            data_json,
             json.dumps(meta),
             now,
             [r.hash for r in recorded],
@@ -211,7 +218,9 @@ class EventStore:
     def envelope(self, entry: Recorded) -> Envelope:
         assert entry.event is not None
         meta = entry.metadata
-        return Envelope(
+        private = entry.event.private_fields
+        # built from values this store made itself: no validation on the append path
+        return Envelope.model_construct(
             id=entry.event_id,
             source=self.registry.source,
             type=self.registry.wire_type(type(entry.event)),
@@ -222,7 +231,8 @@ class EventStore:
             correlationid=meta.get("correlation_id"),
             causationid=meta.get("causation_id"),
             traceparent=meta.get("traceparent"),
-            data=entry.event.public_data(),
+            datacontenttype="application/json",
+            data={k: v for k, v in entry.data.items() if k not in private},
         )
 
     async def safe_position(self, conn: asyncpg.Connection) -> int:
