@@ -8,7 +8,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test bench lint fmt clean contracts compose-up compose-down compose-config
+.PHONY: run test bench lint fmt clean contracts compose-up compose-down compose-config token
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,12 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@$(PY) -m devstack.run
+
+# a token from the development issuer (.run/auth/, the key `make run` gives the services):
+#   make token ROLE=admin | ROLE=staff ORG=<org_id> | ROLE=member MEMBER=<member_id> | ROLE=system NAME=<name> [SCOPE=...]
+token: $(STAMP)
+	@$(PY) -m devstack.tokens --role "$(ROLE)" --org "$(ORG)" --member "$(MEMBER)" --name "$(NAME)" \
+	  $(if $(SCOPE),--scope "$(SCOPE)")
 
 # the AsyncAPI project's own parser validates our topic contracts (npm registry, locked versions)
 $(ASYNCAPI): tools/asyncapi/package-lock.json
@@ -39,7 +45,10 @@ compose-down:
 	$(COMPOSE) down
 
 compose-config: $(STAMP)
-	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \
+	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder AUTH_JWKS=https://idp.example/jwks.json \
+	  KAFKA_ADMIN_PASSWORD=placeholder \
+	  KAFKA_MEMBERSHIP_PASSWORD=placeholder KAFKA_TRANSFER_PASSWORD=placeholder KAFKA_SERVICECARD_PASSWORD=placeholder \
+	  KAFKA_FEEDBACK_PASSWORD=placeholder KAFKA_REGIONAL_PASSWORD=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \
 	  --env-file deploy/.env.example config -q && echo "deploy/compose.yaml is valid"
 
 bench: $(STAMP)

@@ -17,6 +17,7 @@ from bench import kernel, membership, servicecard
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
+from devstack.tokens import Issuer
 
 
 def machine() -> str:
@@ -51,6 +52,9 @@ def main() -> None:
     root = procs.run_dir() / "bench"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
+    # the services verify tokens from this issuer; the benchmark's clients send an admin's
+    os.environ["AUTH_JWKS"] = str(Issuer.open(root / "auth").jwks_path)
+    os.environ.setdefault("APPLICATION_RATE_PER_ADDRESS", "1000000/minute")  # every client is 127.0.0.1
     # durable (fsync on): the figures are what a real deployment would pay
     postgres = EmbeddedPostgres(root / "pg", procs.free_port()).start(durable=True)
     broker = TansuBroker(procs.free_port(), root).start()

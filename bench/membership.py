@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import admin_headers
 from devstack import procs
 from devstack.platform import ServiceProcess
 from services.membership.domain import OrgType, RegisterOrganization
@@ -76,7 +77,7 @@ async def approval_rate(dsn: str, bootstrap: str, work: Path, n: int, clients: i
     try:
         await asyncio.to_thread(service.wait_ready)
         async with httpx.AsyncClient(
-            base_url=service.url, timeout=30, limits=httpx.Limits(max_connections=clients)
+            base_url=service.url, timeout=30, limits=httpx.Limits(max_connections=clients), headers=admin_headers()
         ) as http:
             queue: asyncio.Queue[str] = asyncio.Queue()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench import admin_headers
 from bench.membership import make_org
 from devstack import procs
 from devstack.platform import Platform, all_topic_names
@@ -97,7 +98,9 @@ async def redemptions(url: str, dsn: str, total: int = 5000, clients: int = 32) 
         cards = [r["card_no"] for r in await conn.fetch("SELECT card_no FROM bench3_servicecard.cards")]
     finally:
         await conn.close()
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients)) as http:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients), headers=admin_headers()
+    ) as http:
         item = await http.post(
             "/catalog/items", json={"name": "职工书屋", "category": "culture", "provider": "区工会", "standard": "借阅"}
         )

@@ -22,6 +22,7 @@ from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.platform import Platform, all_topic_names, available_services
 from devstack.postgres import EmbeddedPostgres
+from devstack.tokens import Issuer
 from shared.messaging import create_topics
 
 
@@ -84,7 +85,8 @@ def main() -> None:  # noqa: C901 - one place that starts and stops everything, 
             )
         )
         print(f"topics     {len(created)} created")
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, **dev_secrets(run)}
+        issuer = Issuer.open(run / "auth")  # `make token` signs with it; the services get its public key
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUTH_JWKS": str(issuer.jwks_path), **dev_secrets(run)}
         platform = Platform(env, database_urls, run, services).start()
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")

@@ -42,7 +42,7 @@ def load_service(name: str, **overrides: Any) -> Any:
 def projections(service: ServiceName) -> None:
     """The projections of a service (names for `rebuild`)."""
     runtime = load_service(service).runtime
-    for projection in runtime.definition.projections:
+    for projection in runtime.all_projections:
         console.print(f"{projection.name}  [dim](tables: {', '.join(projection.tables)})[/dim]")
 
 
@@ -50,7 +50,7 @@ def projections(service: ServiceName) -> None:
 def rebuild(service: ServiceName, projection: Annotated[str, typer.Argument(help="see `projections`")]) -> None:
     """Empty a projection's tables and replay the service's log (own events and inbox) into them."""
     runtime = load_service(service).runtime
-    names = [p.name for p in runtime.definition.projections]
+    names = [p.name for p in runtime.all_projections]
     if projection not in names:
         raise typer.BadParameter(f"{service} has no projection {projection!r}; it has {', '.join(names)}")
 

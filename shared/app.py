@@ -8,18 +8,21 @@ from typing import Any
 from uuid import uuid4
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.auth import Principal, TokenVerifier
 from shared.errors import DomainError, InvalidInputError
+from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestGuard, refuse_nul_characters
 from shared.idempotency import request_fingerprint, run_once
 from shared.store import Metadata
 from shared.telemetry import current_traceparent
 
+MAX_IDEMPOTENCY_KEY = 255
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -51,12 +54,48 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# what `_on_validation` (and an InvalidInputError) answers, published in place of FastAPI's {detail: [...]}
+_INVALID_INPUT = {
+    "title": "InvalidInput",
+    "type": "object",
+    "required": ["code", "detail"],
+    "properties": {
+        "code": {"type": "string", "examples": ["invalid_input", "invalid_cursor", "idempotency_key_reused"]},
+        "detail": {"type": "string"},
+        "errors": {
+            "description": "the fields at fault, with the reason for each (when the fault is in a field)",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _document_invalid_input(app: FastAPI) -> None:
+    """The OpenAPI document describes the 422 body this app really sends."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = _INVALID_INPUT
+            schemas.pop("ValidationError", None)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
     if isinstance(exc, InvalidInputError):
         body["errors"] = [{"field": exc.field, "reason": exc.message}]
-    return JSONResponse(status_code=exc.status_code, content=body)
+    return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -71,9 +110,14 @@ def create_app(
     title: str,
     lifespan: Lifespan,
     routers: Sequence[APIRouter],
+    verifier: TokenVerifier,
     ready_checks: Callable[[FastAPI], Sequence[ReadyCheck]] = lambda _: (),
 ) -> FastAPI:
     app = FastAPI(title=title, lifespan=lifespan)
+    _document_invalid_input(app)
+    app.router.dependencies.append(Depends(refuse_nul_characters))  # every route added from here on
+    app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, max_json_depth=MAX_JSON_DEPTH)
+    app.state.verifier = verifier  # every route but health and the public ones depends on shared.auth.authenticate
     # a server span per request: the trace that the append, the relay and other services' consumers continue
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -99,10 +143,11 @@ def create_app(
     return app
 
 
-def request_metadata(request: Request, actor: str | None = None) -> Metadata:
-    """Who asked, and the ids that tie this command to what caused it and what it causes."""
+def request_metadata(request: Request, principal: Principal | None = None) -> Metadata:
+    """Who asked (from the verified token, never from a header or body), and the ids that tie this command
+    to what caused it and what it causes."""
     return Metadata(
-        actor=actor or request.headers.get("x-actor") or "anonymous",
+        actor=principal.actor if principal is not None else "public",
         correlation_id=request.headers.get("x-correlation-id") or str(uuid4()),
         causation_id=request.headers.get("x-causation-id"),
         traceparent=current_traceparent(),
@@ -120,8 +165,11 @@ async def run_command(
     async def outcome(conn: asyncpg.Connection) -> tuple[int, Any]:
         return status_code, jsonable_encoder(await command(conn))
 
+    key = request.headers.get("idempotency-key")
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:  # the key is indexed, and PostgreSQL caps index rows
+        raise InvalidInputError(
+            "header.idempotency-key", f"an Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters"
+        )
     fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
-    status, body = await run_once(
-        pool, f"{request.method} {request.url.path}", request.headers.get("idempotency-key"), fingerprint, outcome
-    )
+    status, body = await run_once(pool, f"{request.method} {request.url.path}", key, fingerprint, outcome)
     return JSONResponse(status_code=status, content=body)

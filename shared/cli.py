@@ -2,6 +2,8 @@
 
 Every option defaults to the environment a service reads (DATABASE_URL, DB_SCHEMA, KAFKA_BOOTSTRAP_SERVERS,
 TOPIC_PREFIX). Topics are named without the prefix (`union.membership.v1`); `--topic-prefix` is added.
+Kafka credentials come from the environment only, as a service reads them (KAFKA_SECURITY_PROTOCOL,
+KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CAFILE): see docs/kafka-security.md.
 """
 
 from __future__ import annotations
@@ -78,7 +80,11 @@ def _text(value: object) -> str:
 async def _read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every message on `topic` up to its end offsets at the start of the read (no consumer group)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **_DEFAULTS.kafka_security(),
     )
     await consumer.start()
     try:
@@ -151,6 +157,7 @@ def tail(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
+            **_DEFAULTS.kafka_security(),
         )
         await consumer.start()
         seen = 0
@@ -221,6 +228,41 @@ def stream(
             r["recorded_at"].isoformat(timespec="seconds"),
             str(r["position"]),
             _text(json.dumps(json.loads(r["data"]), ensure_ascii=False, sort_keys=True)),
+        )
+    out.print(table)
+
+
+@app.command()
+def audit(
+    target: Annotated[str | None, typer.Option(help="e.g. member:<uuid>, organization:<uuid>")] = None,
+    actor: Annotated[str | None, typer.Option(help="e.g. staff:clerk-7 (role:subject from the token)")] = None,
+    refused: Annotated[bool, typer.Option("--refused", help="only refusals")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    database_url: DatabaseUrl = _DEFAULTS.database_url,
+    schema: Schema = _DEFAULTS.db_schema,
+) -> None:
+    """Who read a person's data and who was refused, newest first (the service's `audit_log`)."""
+
+    async def main() -> list[asyncpg.Record]:
+        async with _connect(database_url, schema) as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(
+                "SELECT at, actor, action, target, outcome FROM audit_log "
+                "WHERE ($1::text IS NULL OR target = $1) AND ($2::text IS NULL OR actor = $2) "
+                "AND (NOT $3 OR outcome LIKE 'refused:%') ORDER BY audit_id DESC LIMIT $4",
+                target,
+                actor,
+                refused,
+                limit,
+            )
+            return rows
+
+    rows = _run(main())
+    table = Table(title=f"audit log ({schema}): {len(rows)} rows")
+    for column in ("time", "actor", "action", "target", "outcome"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["at"].isoformat(timespec="seconds"), *(_text(r[k]) for k in ("actor", "action", "target", "outcome"))
         )
     out.print(table)
 
@@ -432,7 +474,9 @@ def dlq_replay(
 
     async def main() -> int:
         chosen = _select(await _read_topic(bootstrap, name), offset, partition)
-        producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        producer = (
+            None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **_DEFAULTS.kafka_security())
+        )
         if producer is not None:
             await producer.start()
         try:

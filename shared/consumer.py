@@ -27,8 +27,9 @@ from shared.telemetry import continued, tracer
 log = logging.getLogger("shared.consumer")
 
 Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
-# failures that retrying cannot mend: straight to the dead-letter topic
-PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError)
+# failures that retrying cannot mend: straight to the dead-letter topic. asyncpg.DataError is PostgreSQL's
+# class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
+PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError, asyncpg.DataError)
 INFRASTRUCTURE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError)
 
 
@@ -46,6 +47,7 @@ class ConsumerRunner:
         max_retries: int = 3,
         retry_delay: float = 0.2,
         connect_producer: Callable[[], Awaitable[None]] | None = None,
+        remake: Callable[[], AIOKafkaConsumer] | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -58,6 +60,8 @@ class ConsumerRunner:
         self.retry_delay = retry_delay
         # the producer is shared with the relay, which connects it only once it has something to publish
         self.connect_producer = connect_producer or producer.start
+        # an aiokafka consumer cannot start again once stopped: a supervised restart needs a new one
+        self.remake = remake
         self.handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -94,11 +98,13 @@ class ConsumerRunner:
                     await self.consumer.commit({tp: messages[-1].offset + 1})
         finally:
             await self.consumer.stop()
+            if self.remake is not None and not self._stopping.is_set():
+                self.consumer = self.remake()  # what was handled but not committed is redelivered: the inbox dedups
 
     async def handle(self, message: ConsumerRecord[bytes, bytes]) -> None:
         try:
             envelope = Envelope.from_kafka(list(message.headers), message.value)
-        except MalformedMessageError as exc:
+        except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
             await self.dead_letter(message, exc, attempts=1)
             return
         attempts = 0
@@ -168,7 +174,7 @@ class ConsumerRunner:
         reason = f"{type(error).__name__}: {error}"[:2000]
         headers = [
             *list(message.headers),
-            ("dlq_error", reason.encode()),
+            ("dlq_error", reason.encode(errors="backslashreplace")),  # a lone surrogate must not stop the consumer
             ("dlq_topic", message.topic.encode()),
             ("dlq_partition", str(message.partition).encode()),
             ("dlq_offset", str(message.offset).encode()),

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.guards import MAX_JSON_DEPTH, json_depth_exceeds
+
 SPEC_VERSION = "1.0"
 _REQUIRED = ("id", "source", "type", "specversion")
 _EXTENSIONS = ("subject", "time", "partitionkey", "sequence", "correlationid", "causationid", "traceparent")
@@ -69,9 +71,13 @@ class Envelope(BaseModel):
             raise MalformedMessageError("unsupported CloudEvents specversion")
         if not content_type.startswith("application/json"):
             raise MalformedMessageError(f"unsupported content type {content_type!r}")
+        raw = value or b"null"
+        # checked before parsing: deep enough, json.loads raises RecursionError, which no retry mends
+        if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+            raise MalformedMessageError(f"value is JSON nested deeper than {MAX_JSON_DEPTH} levels")
         try:
-            data = json.loads(value or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise MalformedMessageError(f"value is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise MalformedMessageError("value is not a JSON object")

@@ -8,10 +8,13 @@ class DomainError(Exception):
 
     status_code = 409
 
-    def __init__(self, code: str, message: str = "", *, status_code: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str = "", *, status_code: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message or code)
         self.code = code
         self.message = message or code.replace("_", " ")
+        self.headers = headers
         if status_code is not None:
             self.status_code = status_code
 

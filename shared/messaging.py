@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from shared.settings import KernelSettings
+from shared.settings import KafkaSecurity, KernelSettings
 
 __all__ = [
     "ConsumerRecord",
@@ -29,6 +30,7 @@ def make_producer(settings: KernelSettings, client_id: str) -> AIOKafkaProducer:
         linger_ms=2,
         request_timeout_ms=10_000,
         retry_backoff_ms=200,
+        **settings.kafka_security(),
     )
 
 
@@ -45,12 +47,21 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
+        **settings.kafka_security(),
     )
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int = 3, replication: int = 1) -> list[str]:
-    """Create the topics that do not exist yet; returns those it created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+async def create_topics(
+    bootstrap: str,
+    names: list[str],
+    partitions: int = 3,
+    replication: int = 1,
+    *,
+    security: KafkaSecurity | None = None,
+) -> list[str]:
+    """Create the topics that do not exist yet; returns those it created (`security`: settings.kafka_security())."""
+    options: Mapping[str, object] = security or {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -16,6 +16,7 @@ from shared.consumer import ConsumerRunner, Handler
 from shared.events import EventRegistry
 from shared.messaging import make_consumer, make_producer
 from shared.migrations import apply_migrations
+from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
 from shared.projections import Projection, ProjectionRunner
 from shared.settings import KernelSettings
@@ -41,6 +42,8 @@ class Runtime:
     def __init__(self, definition: ServiceDefinition, settings: KernelSettings) -> None:
         self.definition = definition
         self.settings = settings
+        # every service keeps the organisation tree: staff tokens are checked against it (shared.auth)
+        self.all_projections: list[Projection] = [*definition.projections, org_tree]
         self._tasks: list[asyncio.Task[None]] = []
         self._unobserve: list[Callable[[], None]] = []
         self._workers: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], None] | None]] = {}
@@ -63,8 +66,8 @@ class Runtime:
         self.store = EventStore(
             self.pool, self.definition.registry, schema=s.db_schema, topic=s.topic(self.definition.topic)
         )
-        self.store.inline.extend(self.definition.projections)
-        self.projections = ProjectionRunner(self.pool, self.store, self.definition.projections)
+        self.store.inline.extend(self.all_projections)
+        self.projections = ProjectionRunner(self.pool, self.store, self.all_projections)
         producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
         self.relay = OutboxRelay(self.pool, self.store, producer, poll_interval=s.relay_poll_interval)
         if self.definition.consumes and s.run_consumers:
@@ -76,10 +79,11 @@ class Runtime:
                 make_consumer(s, group, topics),
                 producer,
                 {s.topic(t): h for t, h in self.definition.consumes.items()},
-                self.definition.projections,
+                self.all_projections,
                 group_id=group,
                 max_retries=s.consumer_max_retries,
                 connect_producer=self.relay.ensure_started,
+                remake=lambda: make_consumer(s, group, topics),
             )
         self._observe()
         if background:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+import ssl
+from typing import Literal, Self, TypedDict
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class KafkaSecurity(TypedDict):
+    """The keyword arguments every aiokafka client (producer, consumer, admin) takes for authentication."""
+
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_plain_username: str | None
+    sasl_plain_password: str | None
+    ssl_context: ssl.SSLContext | None
 
 
 class KernelSettings(BaseSettings):
@@ -18,11 +30,21 @@ class KernelSettings(BaseSettings):
     db_pool_size: int = 20
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_idempotence: bool = Field(default=False, description="idempotent producer: on for real Kafka, off for Tansu")
+    # off (PLAINTEXT) for the local broker, which has no SASL; compose runs Kafka with SASL/SCRAM and ACLs
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = Field(None, description="this service's Kafka principal (SASL protocols)")
+    kafka_sasl_password: SecretStr | None = Field(None, description="its password: never logged or shown")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL (default: the system's)")
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
     consumer_max_retries: int = 3
     relay_poll_interval: float = 0.5
     log_level: str = "INFO"
+    # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
+    auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or http(s) URL")
+    auth_issuer: str = Field("union-platform", description="the `iss` every token must carry")
+    auth_audience: str = Field("union-platform", description="the `aud` every token must carry")
 
     @field_validator("db_schema")
     @classmethod
@@ -31,5 +53,35 @@ class KernelSettings(BaseSettings):
             raise ValueError("db_schema must be a lower-case SQL identifier")
         return value
 
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password and self.kafka_sasl_password.get_secret_value()
+        ):
+            protocol = self.kafka_security_protocol
+            raise ValueError(f"kafka_security_protocol {protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The aiokafka keyword arguments for this service's principal (the password in clear: never log them)."""
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        return KafkaSecurity(
+            security_protocol=protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_plain_username=self.kafka_sasl_username if sasl else None,
+            sasl_plain_password=(
+                self.kafka_sasl_password.get_secret_value() if sasl and self.kafka_sasl_password else None
+            ),
+            ssl_context=_ssl_context(self.kafka_ssl_cafile) if protocol in {"SSL", "SASL_SSL"} else None,
+        )
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def _ssl_context(cafile: str | None) -> ssl.SSLContext:
+    from aiokafka.helpers import create_ssl_context  # noqa: PLC0415 - settings stay importable without a Kafka client
+
+    context: ssl.SSLContext = create_ssl_context(cafile=cafile)
+    return context

@@ -1,8 +1,11 @@
-"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers and service card numbers."""
+"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers and service card numbers;
+person names in the scripts they are written in."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from bisect import bisect_right
 from datetime import date
 
 _DIGITS = frozenset("0123456789")
@@ -176,20 +179,231 @@ def mask_mobile(value: str) -> str:
     return f"{number[:3]}****{number[7:]}"
 
 
-_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+# --- person names ------------------------------------------------------------------------------------------
+# A name is kept as written, in one script: Han (with the rare characters of Extensions A-I), the other scripts
+# of China's nationalities (Tibetan, Uyghur Arabic, Mongolian, Korean Hangul, Yi), or Latin, Cyrillic, Greek.
+# What is accepted, what is refused and why: docs/hostile-input.md.
+
+NAME_MAX_LENGTH = 60
+MIDDLE_DOT = "\u00b7"  # the separator of transliterated and minority names in Han: 阿沛·阿旺晋美
+_MAX_MARKS = 4  # combining marks on one letter: a Tibetan stack like སྒྲོ needs 3, "zalgo" text far more
+
+HAN, LATIN, CYRILLIC, GREEK = "Han", "Latin", "Cyrillic", "Greek"
+TIBETAN, ARABIC, MONGOLIAN, HANGUL, YI = "Tibetan", "Arabic", "Mongolian", "Hangul", "Yi"
+NAME_SCRIPTS = (HAN, TIBETAN, ARABIC, MONGOLIAN, HANGUL, YI, LATIN, CYRILLIC, GREEK)
+
+# (first, last, script), sorted: a letter's script is the range it falls in (unicodedata knows no scripts)
+_SCRIPT_RANGES = (
+    (0x0041, 0x005A, LATIN),
+    (0x0061, 0x007A, LATIN),
+    (0x00C0, 0x02AF, LATIN),  # Latin-1 letters, Extended-A and -B, IPA (the ɛ and ɔ of African names)
+    (0x0370, 0x03FF, GREEK),
+    (0x0400, 0x052F, CYRILLIC),
+    (0x0600, 0x06FF, ARABIC),
+    (0x0750, 0x077F, ARABIC),
+    (0x0870, 0x08FF, ARABIC),
+    (0x0F00, 0x0FFF, TIBETAN),
+    (0x1100, 0x11FF, HANGUL),
+    (0x1800, 0x18AF, MONGOLIAN),
+    (0x1C80, 0x1C8F, CYRILLIC),
+    (0x1E00, 0x1EFF, LATIN),
+    (0x1F00, 0x1FFF, GREEK),
+    (0x2C60, 0x2C7F, LATIN),
+    (0x2DE0, 0x2DFF, CYRILLIC),
+    (0x3007, 0x3007, HAN),  # 〇: a Han character, although a number
+    (0x3130, 0x318F, HANGUL),
+    (0x3400, 0x4DBF, HAN),  # Extension A: 䶮
+    (0x4E00, 0x9FFF, HAN),
+    (0xA000, 0xA48F, YI),
+    (0xA640, 0xA69F, CYRILLIC),
+    (0xA720, 0xA7FF, LATIN),
+    (0xA960, 0xA97F, HANGUL),
+    (0xAB30, 0xAB6F, LATIN),
+    (0xAC00, 0xD7FF, HANGUL),
+    (0xF900, 0xFAFF, HAN),
+    (0xFB50, 0xFDFF, ARABIC),  # presentation forms: legacy Uyghur systems still write them
+    (0xFE70, 0xFEFE, ARABIC),
+    (0x20000, 0x2A6DF, HAN),  # Extension B: 𠮷, 𪚥
+    (0x2A700, 0x2EE5F, HAN),  # Extensions C, D, E, F, I
+    (0x2F800, 0x2FA1F, HAN),
+    (0x30000, 0x323AF, HAN),  # Extensions G, H
+)
+_RANGE_STARTS = [first for first, _, _ in _SCRIPT_RANGES]
+# assigned in Unicode 15 and 15.1, later than this Python's unicodedata: a rare name must not wait for an upgrade
+_HAN_NEWER_THAN_UNICODEDATA = ((0x2EBF0, 0x2EE5D), (0x31350, 0x323AF))
+# accents any alphabet puts on its letters; every other mark belongs to the script whose range holds it
+_GENERIC_MARKS = ((0x0300, 0x036F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0xFE20, 0xFE2F))
+_SCRIPTS_WITH_MARKS = frozenset({LATIN, CYRILLIC, GREEK, TIBETAN, ARABIC, MONGOLIAN})
+_VARIATION_SELECTORS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+
+# zero-width and blank characters, including the "letters" that render as nothing (Hangul fillers)
+_INVISIBLE = frozenset("\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u2060\u3164\ufeff\uffa0")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_MONGOLIAN_VOWEL_SEPARATOR = "\u180e"  # invisible, yet part of Mongolian spelling: allowed inside a Mongolian word
+_TATWEEL = "\u0640"
+_TSHEG = frozenset("\u0f0b\u0f0c")
+_ALPHABETS = frozenset({LATIN, CYRILLIC, GREEK})
+_ALPHABET_PUNCTUATION = frozenset("-'.")  # Jean-Luc, O'Brien, J. R. R. Tolkien
+
+# one separator typed many ways becomes the one we keep; full-width Latin letters become Latin letters
+_FOLD = str.maketrans(
+    {
+        **dict.fromkeys(map(ord, "\u30fb\uff65\u2022\u2027\u2219\u22c5\u2e31"), MIDDLE_DOT),
+        **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\ufe63\uff0d"), "-"),
+        **dict.fromkeys(map(ord, "\u2018\u2019\u02bc\uff07"), "'"),
+        **{code: code - 0xFEE0 for code in [*range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B)]},
+    }
+)
+_SPACES = re.compile(r"[^\S\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")  # Unicode spaces, not line or control breaks
+_DOT_SPACING = re.compile(r" ?\u00b7 ?")
 
 
-def validate_person_name(value: str, max_length: int = 60) -> str:
-    """A person's name as written (Chinese with rare characters, other scripts), NFC-normalised and trimmed."""
-    name = unicodedata.normalize("NFC", value).strip()
+def _in(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(first <= code <= last for first, last in ranges)
+
+
+def _category(char: str) -> str:
+    category = unicodedata.category(char)
+    return "Lo" if category == "Cn" and _in(ord(char), _HAN_NEWER_THAN_UNICODEDATA) else category
+
+
+def _script(char: str) -> str | None:
+    code = ord(char)
+    at = bisect_right(_RANGE_STARTS, code) - 1
+    return _SCRIPT_RANGES[at][2] if at >= 0 and code <= _SCRIPT_RANGES[at][1] else None
+
+
+def _is_letter(char: str) -> bool:
+    return char == "\u3007" or _category(char).startswith("L")
+
+
+def _is_letter_or_mark(char: str) -> bool:
+    return char != "" and (_is_letter(char) or _category(char)[0] == "M")
+
+
+def _shown(char: str) -> str:
+    """`'吉' (U+5409 CJK UNIFIED IDEOGRAPH-5409)`; only the code and name where showing it could mislead or fail."""
+    described = f"U+{ord(char):04X} {unicodedata.name(char, '(no name)')}"
+    if char.isprintable() and _category(char)[0] not in "MC" and char not in _INVISIBLE:
+        return f"'{char}' ({described})"
+    return described
+
+
+def _forbidden(char: str) -> str | None:
+    """Why this character has no place in any name; None if it may have one."""
+    category = _category(char)
+    code = f"U+{ord(char):04X}"
+    reasons = {
+        "Cc": f"contains a control character {code}",
+        "Cf": f"contains an invisible formatting character {_shown(char)}",
+        "Cs": f"contains a lone surrogate {code}, which is not a character",
+        "Co": f"contains a private-use character {code}: a rare character must be sent as its own Unicode "
+        "character (CJK Extensions A-I), not as a private-use stand-in",
+        "Cn": f"contains an unassigned code point {code}",
+        "Zl": f"contains a line break {code}",
+        "Zp": f"contains a line break {code}",
+        "Me": f"contains an enclosing mark {_shown(char)}",
+    }
+    reason: str | None = None
+    if char == _MONGOLIAN_VOWEL_SEPARATOR:
+        pass  # invisible, yet Mongolian spelling needs it: checked in place
+    elif char in _INVISIBLE:
+        reason = f"contains an invisible character {_shown(char)}"
+    elif char in _BIDI_CONTROLS:
+        reason = f"contains a bidirectional control character {_shown(char)}, which can reorder how the name is shown"
+    elif category in reasons:
+        reason = reasons[category]
+    elif category[0] == "N" and char != "\u3007":
+        reason = f"contains a digit or number {_shown(char)}: a name has no digits"
+    elif category[0] == "S":
+        reason = f"contains a symbol or emoji {_shown(char)}"
+    elif _in(ord(char), _VARIATION_SELECTORS):
+        reason = f"contains a variation selector {_shown(char)}: a name is stored as plain characters"
+    elif char == _TATWEEL:
+        reason = f"contains the Arabic tatweel {_shown(char)}, a stretching stroke that is not part of a name"
+    elif category[0] == "L" and _script(char) is None:
+        reason = f"contains {_shown(char)}, which is not a letter of the scripts names are written in"
+    return reason
+
+
+def _one_script(name: str) -> str:
+    first: dict[str, str] = {}
+    for char in name:
+        script = _script(char)
+        if script is not None and _is_letter(char):
+            first.setdefault(script, char)
+    if len(first) > 1:
+        (one, a), (other, b) = list(first.items())[:2]
+        why = "letters that look alike across these scripts forge names" if {one, other} <= _ALPHABETS else ""
+        raise ValueError(
+            f"name mixes {one} and {other} letters ({_shown(a)} and {_shown(b)}): a name is written in one script"
+            + (f"; {why}" if why else "")
+        )
+    return next(iter(first), "")
+
+
+def _mark_problem(char: str, base: str, script: str) -> str | None:
+    if not _is_letter_or_mark(base):
+        return f"has a combining mark {_shown(char)} that is not on a letter"
+    if script not in _SCRIPTS_WITH_MARKS:
+        return f"has a combining mark {_shown(char)} on a {script} character, which takes none"
+    own = _script(char)
+    if own != script and not (own is None and _in(ord(char), _GENERIC_MARKS)):
+        return f"has a combining mark {_shown(char)} that {script} letters do not take"
+    return None
+
+
+def _punctuation_problem(char: str, before: str, after: str, script: str) -> str | None:
+    between_letters = _is_letter_or_mark(before) and _is_letter_or_mark(after)
+    if char == MIDDLE_DOT:
+        return None if between_letters else f"has the middle dot {MIDDLE_DOT} where it separates no two parts"
+    if char == _MONGOLIAN_VOWEL_SEPARATOR:
+        inside = script == MONGOLIAN and _script(before) == MONGOLIAN and _script(after) == MONGOLIAN
+        return None if inside and between_letters else f"contains an invisible character {_shown(char)}"
+    if char in _TSHEG and script == TIBETAN:
+        return None if _is_letter_or_mark(before) else f"has the tsheg {_shown(char)} where it ends no syllable"
+    if char in _ALPHABET_PUNCTUATION and script in _ALPHABETS:
+        fits = between_letters if char == "-" else _is_letter_or_mark(before)
+        return None if fits else f"has {_shown(char)} where it joins or ends no part of the name"
+    allowed = f"letters, spaces and the middle dot {MIDDLE_DOT}"
+    extra = {TIBETAN: ", and the tsheg ་", LATIN: ", and - ' .", CYRILLIC: ", and - ' .", GREEK: ", and - ' ."}
+    return f"contains {_shown(char)}: a {script or 'name'} name has only {allowed}{extra.get(script, '')}"
+
+
+def _misplaced(name: str, script: str) -> str | None:
+    if not _is_letter(name[0]):
+        return f"should start with a letter, not {_shown(name[0])}"
+    marks = 0
+    for at, char in enumerate(name):
+        before, after = name[at - 1] if at else "", name[at + 1 : at + 2]
+        if _category(char)[0] == "M":
+            marks += 1
+            if marks > _MAX_MARKS:
+                return f"stacks more than {_MAX_MARKS} combining marks on one letter"
+            problem = _mark_problem(char, before, script)
+        else:
+            marks = 0
+            problem = None if char == " " or _is_letter(char) else _punctuation_problem(char, before, after, script)
+        if problem is not None:
+            return problem
+    return None
+
+
+def validate_person_name(value: str, max_length: int = NAME_MAX_LENGTH) -> str:
+    """A person's name as written, NFC-normalised and tidied; the ValueError says what is wrong with it."""
+    if len(value) > 4 * max_length + 100:  # normalising can shorten a text, never by this much
+        raise ValueError(f"name is longer than {max_length} characters")
+    name = unicodedata.normalize("NFC", value.translate(_FOLD)).strip()
+    name = _DOT_SPACING.sub(MIDDLE_DOT, _SPACES.sub(" ", name))
     if not name:
         raise ValueError("name must not be empty")
     if len(name) > max_length:
-        raise ValueError(f"name is longer than {max_length} characters")
-    for ch in name:
-        if ch in _INVISIBLE:
-            raise ValueError(f"name contains an invisible character (U+{ord(ch):04X})")
-        # private-use characters stay: legacy systems write some rare name characters with them
-        if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Cn"}:
-            raise ValueError(f"name contains a control or unassigned character (U+{ord(ch):04X})")
+        raise ValueError(f"name is longer than {max_length} characters ({len(name)})")
+    for char in name:
+        problem = _forbidden(char)
+        if problem is not None:
+            raise ValueError(f"name {problem}")
+    problem = _misplaced(name, _one_script(name))
+    if problem is not None:
+        raise ValueError(f"name {problem}")
     return name

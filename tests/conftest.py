@@ -13,6 +13,7 @@ import pytest
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
+from tests.support import auth
 
 
 @dataclass
@@ -27,6 +28,15 @@ class Stack:
     @property
     def bootstrap(self) -> str:
         return self.broker.bootstrap
+
+
+@pytest.fixture(scope="session", autouse=True)
+def token_issuer() -> Iterator[None]:
+    """Every service in this session, in process or not, verifies tokens with this issuer's public key."""
+    path = auth.issuer().jwks_path
+    os.environ["AUTH_JWKS"] = str(path)
+    yield
+    shutil.rmtree(path.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 # idempotent (--if-not-exists), so it runs on every `compose up`.
 #
 #   KAFKA_BOOTSTRAP_SERVERS   broker to talk to                  (default kafka:9092)
+#   KAFKA_COMMAND_CONFIG      the admin's client properties (SASL; default none: PLAINTEXT)
 #   TOPIC_PARTITIONS          partitions of each topic           (default 6)
 #   TOPIC_REPLICATION_FACTOR  replicas of each topic             (default 1: one broker)
 #   TOPIC_PREFIX              prepended to every name            (default empty)
@@ -16,6 +17,7 @@ replication="${TOPIC_REPLICATION_FACTOR:-1}"
 prefix="${TOPIC_PREFIX:-}"
 topics_file="${TOPICS_FILE:-$(dirname "$0")/topics.txt}"
 kafka_topics="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
+command_config="${KAFKA_COMMAND_CONFIG:-}"
 
 case "$partitions" in '' | *[!0-9]*) echo "TOPIC_PARTITIONS must be a number: $partitions" >&2; exit 2 ;; esac
 case "$replication" in '' | *[!0-9]*) echo "TOPIC_REPLICATION_FACTOR must be a number: $replication" >&2; exit 2 ;; esac
@@ -24,8 +26,12 @@ case "$replication" in '' | *[!0-9]*) echo "TOPIC_REPLICATION_FACTOR must be a n
 count=0
 while IFS= read -r topic || [ -n "$topic" ]; do
     case "$topic" in '' | '#'*) continue ;; esac
-    "$kafka_topics" --bootstrap-server "$bootstrap" --create --if-not-exists \
-        --topic "${prefix}${topic}" --partitions "$partitions" --replication-factor "$replication"
+    set -- --create --if-not-exists --topic "${prefix}${topic}" --partitions "$partitions" --replication-factor "$replication"
+    if [ -n "$command_config" ]; then
+        "$kafka_topics" --bootstrap-server "$bootstrap" --command-config "$command_config" "$@"
+    else
+        "$kafka_topics" --bootstrap-server "$bootstrap" "$@"
+    fi
     count=$((count + 1))
 done < "$topics_file"
 

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.feedback import domain, queries
+from services.feedback import access, domain, queries
 from services.feedback.handlers import Feedback
 from services.feedback.service import ServiceDep
 from shared.app import request_metadata, run_command
+from shared.auth import CurrentPrincipal
 
 router = APIRouter()
 
@@ -29,7 +30,7 @@ class Body(BaseModel):
 
 class RatingIn(Body):
     redemption_id: UUID
-    member_id: UUID
+    member_id: UUID | None = Field(None, description="the rating member: the token's member by default")
     score: Score
     comment: Comment | None = None
 
@@ -46,19 +47,21 @@ class CampaignIn(Body):
 
 
 class BallotIn(Body):
-    voter_id: UUID  # a member id, or an organisation id when lower organisations vote
+    voter_id: UUID | None = Field(
+        None, description="the token's member (or, when lower organisations vote, the staff's organisation)"
+    )
     score: Score
     comment: Comment | None = None
 
 
 class RequestIn(Body):
-    member_id: UUID
+    member_id: UUID | None = Field(None, description="the member raising it: the token's member by default")
     category: Annotated[str, Field(min_length=1, max_length=50)]
     text: Text
 
 
 class AnswerIn(Body):
-    by: Actor
+    by: Actor | None = Field(None, description="shown as who answered; default: the token's name")
     text: Text
 
 
@@ -73,10 +76,15 @@ FeedbackDep = Annotated[Feedback, Depends(_feedback)]
 
 
 @router.post("/ratings", status_code=201, tags=["ratings"])
-async def give_rating(body: RatingIn, request: Request, service: ServiceDep, feedback: FeedbackDep) -> JSONResponse:
+async def give_rating(
+    body: RatingIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> JSONResponse:
     """Rate a redemption, once, as the member who received the service."""
-    cmd = domain.GiveRating(body.redemption_id, body.member_id, body.score, body.comment)
-    meta = request_metadata(request, actor=f"member:{body.member_id}")
+    target = access.for_member(principal, body.member_id)
+    await access.guard.check(service.pool, principal, "rating.give", target)
+    assert target.member_id is not None
+    cmd = domain.GiveRating(body.redemption_id, target.member_id, body.score, body.comment)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         rating = await feedback.give_rating(conn, cmd, meta)
@@ -91,8 +99,11 @@ async def give_rating(body: RatingIn, request: Request, service: ServiceDep, fee
 
 
 @router.get("/organizations/{org_id}/satisfaction", tags=["ratings"])
-async def get_satisfaction(org_id: UUID, service: ServiceDep, subtree: bool = True) -> dict[str, Any]:
+async def get_satisfaction(
+    org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
+) -> dict[str, Any]:
     """Average ratings of the services an organisation gave (its whole subtree by default), by category and month."""
+    await access.guard.check(service.pool, principal, "satisfaction.read", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.satisfaction(conn, org_id, subtree)
 
@@ -101,10 +112,13 @@ async def get_satisfaction(org_id: UUID, service: ServiceDep, subtree: bool = Tr
 
 
 @router.post("/campaigns", status_code=201, tags=["campaigns"])
-async def open_campaign(body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep) -> JSONResponse:
+async def open_campaign(
+    body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> JSONResponse:
     """Open an evaluation campaign; its electorate is fixed now."""
+    await access.guard.check(service.pool, principal, "campaign.open", access.organization(body.electorate_org_id))
     cmd = domain.OpenCampaign(campaign_id=uuid4(), **body.model_dump())
-    meta = request_metadata(request)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         eligible = await feedback.open_campaign(conn, cmd, meta)
@@ -114,31 +128,42 @@ async def open_campaign(body: CampaignIn, request: Request, service: ServiceDep,
 
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
-async def get_campaign(campaign_id: UUID, service: ServiceDep, feedback: FeedbackDep) -> dict[str, Any]:
+async def get_campaign(
+    campaign_id: UUID, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """A campaign: its window, status, electorate size and how many have voted so far."""
+    await access.guard.check(service.pool, principal, "campaign.read")
     async with service.pool.acquire() as conn:
         state = await feedback.campaign(conn, campaign_id)
         return await queries.campaign(conn, state, feedback.clock())
 
 
 @router.post("/campaigns/{campaign_id}/ballots", status_code=201, tags=["campaigns"])
-async def cast_ballot(campaign_id: UUID, body: BallotIn, service: ServiceDep, feedback: FeedbackDep) -> dict[str, Any]:
-    """Cast an anonymous ballot: no receipt, no event, no log line.
+async def cast_ballot(
+    campaign_id: UUID, body: BallotIn, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Cast an anonymous ballot as the voter the token names: no receipt, no event, no log line, no audit row.
 
     An `Idempotency-Key` is ignored, because remembering a response per request would timestamp the voter.
     A retry after success gets 409 `already_voted`: the ballot is in.
     """
+    voter_id, target = access.voter(principal, body.voter_id)
+    await access.guard.check(service.pool, principal, "ballot.cast", target)
+    assert voter_id is not None
     async with service.pool.acquire() as conn, conn.transaction():
-        await feedback.cast_ballot(conn, campaign_id, body.voter_id, body.score, body.comment)
+        await feedback.cast_ballot(conn, campaign_id, voter_id, body.score, body.comment)
     return {"campaign_id": campaign_id, "accepted": True}
 
 
 @router.post("/campaigns/{campaign_id}/close", tags=["campaigns"])
 async def close_campaign(
-    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep
+    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Close a campaign before its deadline; results are published if the turnout reached the minimum."""
-    meta = request_metadata(request)
+    await access.guard.check(
+        service.pool, principal, "campaign.close", await access.campaign(service.pool, campaign_id)
+    )
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         state = await feedback.close_campaign(conn, campaign_id, meta)
@@ -154,11 +179,12 @@ async def close_campaign(
 
 @router.get("/campaigns/{campaign_id}/results", tags=["campaigns"])
 async def get_results(
-    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep
+    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Turnout, average and distribution, once closed and only if the turnout reached the minimum."""
+    await access.guard.check(service.pool, principal, "campaign.read")
     async with service.pool.acquire() as conn, conn.transaction():
-        state = await feedback.settle(conn, campaign_id, request_metadata(request))
+        state = await feedback.settle(conn, campaign_id, request_metadata(request, principal))
         return await queries.results(conn, state, feedback.clock())
 
 
@@ -166,10 +192,15 @@ async def get_results(
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
-async def raise_request(body: RequestIn, request: Request, service: ServiceDep, feedback: FeedbackDep) -> JSONResponse:
+async def raise_request(
+    body: RequestIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> JSONResponse:
     """Raise a request or complaint; it goes to the member's organisation, which must answer it."""
-    cmd = domain.RaiseRequest(uuid4(), body.member_id, body.category, body.text)
-    meta = request_metadata(request, actor=f"member:{body.member_id}")
+    target = access.for_member(principal, body.member_id)
+    await access.guard.check(service.pool, principal, "request.raise", target)
+    assert target.member_id is not None
+    cmd = domain.RaiseRequest(uuid4(), target.member_id, body.category, body.text)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         return {"request_id": await feedback.raise_request(conn, cmd, meta), "status": "open"}
@@ -178,21 +209,31 @@ async def raise_request(body: RequestIn, request: Request, service: ServiceDep, 
 
 
 @router.get("/requests/{request_id}", tags=["requests"])
-async def get_request(request_id: UUID, service: ServiceDep, feedback: FeedbackDep) -> dict[str, Any]:
+async def get_request(
+    request_id: UUID, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """A request, its answer if any, and its age."""
+    await access.guard.check(service.pool, principal, "request.read", await access.request(service.pool, request_id))
     async with service.pool.acquire() as conn:
         return await queries.request(conn, request_id, feedback.clock())
 
 
 @router.post("/requests/{request_id}/answer", tags=["requests"])
 async def answer_request(
-    request_id: UUID, body: AnswerIn, request: Request, service: ServiceDep, feedback: FeedbackDep
+    request_id: UUID,
+    body: AnswerIn,
+    request: Request,
+    service: ServiceDep,
+    feedback: FeedbackDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Answer a member's request, once."""
-    meta = request_metadata(request, actor=body.by)
+    await access.guard.check(service.pool, principal, "request.answer", await access.request(service.pool, request_id))
+    meta = request_metadata(request, principal)
+    by = body.by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await feedback.answer_request(conn, request_id, body.by, body.text, meta)
+        await feedback.answer_request(conn, request_id, by, body.text, meta)
         return {"request_id": request_id, "status": "answered"}
 
     return await run_command(request, service.pool, run)
@@ -200,8 +241,13 @@ async def answer_request(
 
 @router.get("/organizations/{org_id}/requests", tags=["requests"])
 async def get_requests(
-    org_id: UUID, service: ServiceDep, feedback: FeedbackDep, status: Literal["open", "answered"] | None = None
+    org_id: UUID,
+    service: ServiceDep,
+    feedback: FeedbackDep,
+    principal: CurrentPrincipal,
+    status: Literal["open", "answered"] | None = None,
 ) -> dict[str, Any]:
     """The requests an organisation received, oldest first, with their age."""
+    await access.guard.check(service.pool, principal, "organization.requests", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.requests(conn, org_id, status, feedback.clock())

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.feedback.api import router
 from services.feedback.service import FeedbackService, FeedbackSettings
 from shared.app import create_app
+from shared.auth import TokenVerifier
 from shared.telemetry import setup_telemetry
 
 
@@ -24,4 +25,6 @@ def build_app(settings: FeedbackSettings | None = None) -> FastAPI:
         await service.stop()
 
     setup_telemetry("feedback")
-    return create_app("feedback", lifespan, [router], lambda _: service.ready_checks())
+    return create_app(
+        "feedback", lifespan, [router], TokenVerifier.from_settings(service.settings), lambda _: service.ready_checks()
+    )

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.membership import domain, queries
+from services.membership import access, domain, queries
 from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
+from shared.auth import CurrentPrincipal, Role
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -61,11 +61,10 @@ class ApplicationIn(Body):
 
 
 class ReviewIn(Body):
-    reviewer: Actor
+    reviewer: Actor | None = Field(None, description="shown as the reviewer; default: the token's name")
 
 
-class RejectIn(Body):
-    reviewer: Actor
+class RejectIn(ReviewIn):
     reason: Text
 
 
@@ -86,11 +85,12 @@ MembershipDep = Annotated[Membership, Depends(_membership)]
 
 @router.post("/organizations", status_code=201, tags=["organizations"])
 async def register_organization(
-    body: OrganizationIn, request: Request, service: ServiceDep, membership: MembershipDep
+    body: OrganizationIn, request: Request, service: ServiceDep, membership: MembershipDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Register a union organisation under its parent."""
+    await access.guard.check(service.pool, principal, "organization.register", access.organization(body.parent_id))
     cmd = domain.RegisterOrganization(org_id=uuid4(), **body.model_dump())
-    meta = request_metadata(request)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         return {"org_id": await membership.register_organization(conn, cmd, meta)}
@@ -99,8 +99,9 @@ async def register_organization(
 
 
 @router.get("/organizations/{org_id}", tags=["organizations"])
-async def get_organization(org_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_organization(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """An organisation, with its active member count."""
+    await access.guard.check(service.pool, principal, "organization.read", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.organization(conn, org_id)
 
@@ -109,28 +110,39 @@ async def get_organization(org_id: UUID, service: ServiceDep) -> dict[str, Any]:
 async def get_roster(
     org_id: UUID,
     service: ServiceDep,
+    principal: CurrentPrincipal,
     status: domain.MemberStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """The organisation's members, paged by cursor."""
+    await access.guard.check(service.pool, principal, "organization.roster", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.roster(conn, service.vault, org_id, status, limit, cursor)
 
 
 @router.get("/organizations/{org_id}/stats", tags=["organizations"])
-async def get_stats(org_id: UUID, service: ServiceDep, subtree: bool = True) -> dict[str, Any]:
+async def get_stats(
+    org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
+) -> dict[str, Any]:
     """Member counts by status, household type and employment type (of the whole subtree by default)."""
+    await access.guard.check(service.pool, principal, "organization.stats", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.stats(conn, org_id, subtree)
 
 
 @router.post("/organizations/{org_id}/dissolve", tags=["organizations"])
 async def dissolve_organization(
-    org_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep, body: EmptyIn | None = None
+    org_id: UUID,
+    request: Request,
+    service: ServiceDep,
+    membership: MembershipDep,
+    principal: CurrentPrincipal,
+    body: EmptyIn | None = None,
 ) -> JSONResponse:
     """Dissolve an organisation that holds no members."""
-    meta = request_metadata(request)
+    await access.guard.check(service.pool, principal, "organization.dissolve", access.organization(org_id))
+    meta = request_metadata(request, principal)
     reason = body.reason if body and body.reason else "dissolved"
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -144,7 +156,11 @@ async def dissolve_organization(
 async def submit_application(
     body: ApplicationIn, request: Request, service: ServiceDep, membership: MembershipDep
 ) -> JSONResponse:
-    """Apply to join a union online: open to every worker, no account needed."""
+    """Apply to join a union online: open to every worker, no account needed; rate-limited per client address
+    and per identity number (429 `rate_limited` with Retry-After)."""
+    client = request.client.host if request.client else "unknown"
+    await service.rate_limits.hit("address", client, "applications from this address")
+    await service.rate_limits.hit("person", service.vault.blind_index(body.id_number), "applications for this person")
     person = Person(
         name=body.name,
         id_number=body.id_number,
@@ -154,7 +170,7 @@ async def submit_application(
         employer_credit_code=body.employer_credit_code,
         employer_name=body.employer_name,
     )
-    meta = request_metadata(request, actor="applicant")
+    meta = request_metadata(request)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         application_id = await membership.submit_application(conn, body.org_id, person, meta)
@@ -165,20 +181,29 @@ async def submit_application(
 
 @router.get("/applications/{application_id}", tags=["applications"])
 async def get_application(application_id: UUID, service: ServiceDep) -> dict[str, Any]:
-    """An application's status and, once approved, its member."""
+    """An application's status and, once approved, its member: public, like submitting (no personal data)."""
     async with service.pool.acquire() as conn:
         return await queries.application(conn, application_id)
 
 
 @router.post("/applications/{application_id}/approve", tags=["applications"])
 async def approve_application(
-    application_id: UUID, body: ReviewIn, request: Request, service: ServiceDep, membership: MembershipDep
+    application_id: UUID,
+    body: ReviewIn,
+    request: Request,
+    service: ServiceDep,
+    membership: MembershipDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Approve an application: the person becomes a member, with a member number for life."""
-    meta = request_metadata(request, actor=body.reviewer)
+    await access.guard.check(
+        service.pool, principal, "application.review", await access.application(service.pool, application_id)
+    )
+    meta = request_metadata(request, principal)
+    reviewer = body.reviewer or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        member_id, member_no = await membership.approve_application(conn, application_id, body.reviewer, meta)
+        member_id, member_no = await membership.approve_application(conn, application_id, reviewer, meta)
         return {"member_id": member_id, "member_no": member_no}
 
     return await run_command(request, service.pool, run)
@@ -186,21 +211,33 @@ async def approve_application(
 
 @router.post("/applications/{application_id}/reject", tags=["applications"])
 async def reject_application(
-    application_id: UUID, body: RejectIn, request: Request, service: ServiceDep, membership: MembershipDep
+    application_id: UUID,
+    body: RejectIn,
+    request: Request,
+    service: ServiceDep,
+    membership: MembershipDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Reject an application, with the reason."""
-    meta = request_metadata(request, actor=body.reviewer)
+    await access.guard.check(
+        service.pool, principal, "application.review", await access.application(service.pool, application_id)
+    )
+    meta = request_metadata(request, principal)
+    reviewer = body.reviewer or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await membership.reject_application(conn, application_id, body.reviewer, body.reason, meta)
+        await membership.reject_application(conn, application_id, reviewer, body.reason, meta)
         return {"application_id": application_id, "status": "rejected"}
 
     return await run_command(request, service.pool, run)
 
 
 @router.get("/members/{member_id}", tags=["members"])
-async def get_member(member_id: UUID, service: ServiceDep, as_of: datetime | None = None) -> dict[str, Any]:
+async def get_member(
+    member_id: UUID, service: ServiceDep, principal: CurrentPrincipal, as_of: AwareDatetime | None = None
+) -> dict[str, Any]:
     """A member, personal data masked; with `as_of`, the member as they were then."""
+    await access.guard.check(service.pool, principal, "member.read", await access.member(service.pool, member_id))
     async with service.pool.acquire() as conn:
         if as_of is not None:
             return await queries.member_as_of(conn, service.runtime.store, service.vault, member_id, as_of)
@@ -208,17 +245,35 @@ async def get_member(member_id: UUID, service: ServiceDep, as_of: datetime | Non
 
 
 @router.get("/members/{member_id}/history", tags=["members"])
-async def get_history(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_history(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """The member's dossier: every event about them, from every service, in order."""
+    await access.guard.check(service.pool, principal, "member.history", await access.member(service.pool, member_id))
     async with service.pool.acquire() as conn:
         return {"member_id": member_id, "events": await queries.history(conn, member_id)}
 
 
+@router.get("/members/{member_id}/personal-data", tags=["members"])
+async def get_personal_data(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The member's name, identity number and phone unmasked: for the member and their organisation's staff;
+    every read is written to the audit log with the reader from the token."""
+    target = await access.member(service.pool, member_id)
+    await access.guard.check(service.pool, principal, "member.personal_data", target)
+    async with service.pool.acquire() as conn:
+        return await queries.personal_data(conn, service.vault, member_id)
+
+
 def _member_command(name: str, summary: str) -> None:
     async def endpoint(
-        member_id: UUID, body: ReasonIn, request: Request, service: ServiceDep, membership: MembershipDep
+        member_id: UUID,
+        body: ReasonIn,
+        request: Request,
+        service: ServiceDep,
+        membership: MembershipDep,
+        principal: CurrentPrincipal,
     ) -> JSONResponse:
-        meta = request_metadata(request)
+        target = await access.member(service.pool, member_id)
+        await access.guard.check(service.pool, principal, "member.change", target)
+        meta = request_metadata(request, principal)
         action = getattr(membership, name)
 
         async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -241,10 +296,11 @@ _member_command("terminate", "End a membership (withdrawal, death, expulsion).")
 
 @router.delete("/members/{member_id}/personal-data", tags=["members"])
 async def erase_personal_data(
-    member_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep
+    member_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Erase a former member's personal data by destroying their key; the history stays, anonymous."""
-    meta = request_metadata(request)
+    await access.guard.check(service.pool, principal, "member.erase", await access.member(service.pool, member_id))
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         await membership.erase_personal_data(conn, member_id, meta)
@@ -254,7 +310,14 @@ async def erase_personal_data(
 
 
 @router.get("/founding-suggestions", tags=["organizations"])
-async def get_founding_suggestions(service: ServiceDep, org_id: UUID | None = None) -> dict[str, Any]:
-    """Employers whose workers held by a federation or joint union reached the founding threshold."""
+async def get_founding_suggestions(
+    service: ServiceDep, principal: CurrentPrincipal, org_id: UUID | None = None
+) -> dict[str, Any]:
+    """Employers whose workers held by a federation or joint union reached the founding threshold.
+
+    Staff see their own organisation's subtree unless they name an organisation inside it."""
+    if org_id is None and principal.role is Role.STAFF:
+        org_id = principal.org_id
+    await access.guard.check(service.pool, principal, "founding.read", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return {"items": await queries.founding_suggestions(conn, org_id)}

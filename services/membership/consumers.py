@@ -12,8 +12,20 @@ from shared.consumer import Handler
 from shared.store import Metadata, Recorded
 
 
+def _about_whom(entry: Recorded) -> None:
+    """The dossier's one contract with other services: an event about a member names them by `member_id`.
+
+    A value that is not a member id is the sender's bug: refused here (to the dead-letter topic), not kept."""
+    if "member_id" in entry.data:
+        try:
+            UUID(str(entry.data["member_id"]))
+        except ValueError as exc:
+            raise ValueError(f"member_id {entry.data['member_id']!r} is not a member id") from exc
+
+
 def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
     async def on_transfer_event(conn: asyncpg.Connection, entry: Recorded) -> None:
+        _about_whom(entry)
         if entry.name != "TransferCompleted":
             return  # kept in the inbox for the dossier
         d = entry.data
@@ -27,8 +39,9 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
             conn, UUID(str(d["member_id"])), UUID(str(d["to_org_id"])), UUID(str(d["transfer_id"])), meta
         )
 
-    async def keep_for_the_dossier(conn: asyncpg.Connection, entry: Recorded) -> None:
+    async def keep_for_the_dossier(_: asyncpg.Connection, entry: Recorded) -> None:
         """The inbox row is the record; nothing else changes."""
+        _about_whom(entry)
 
     return {
         "union.transfer.v1": on_transfer_event,

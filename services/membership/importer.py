@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -74,7 +75,15 @@ def read_roster(path: Path) -> tuple[list[PaperMember], list[str]]:
     members: list[PaperMember] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    raw_bytes = path.read_bytes()
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_no = raw_bytes.count(b"\n", 0, exc.start) + 1
+        return [], [
+            f"line {line_no}: the file is not UTF-8 (from Excel, save as 'CSV UTF-8'; GBK: iconv -f GBK -t UTF-8)"
+        ]
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

@@ -88,6 +88,20 @@ async def member(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: 
     return {**_member_fields(row), **await _person(conn, vault, member_id, row)}
 
 
+async def personal_data(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID) -> JSON:
+    """The member's name, identity number and phone in clear (each read is audited by the route)."""
+    row = await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
+    if row is None:
+        raise NotFoundError("member", member_id)
+    sealed = {k: row[f"{k}_enc"] for k in ("name", "id_number", "phone") if row[f"{k}_enc"]}
+    clear = await vault.decrypt(conn, member_id, sealed) if sealed else {}
+    return {
+        "member_id": member_id,
+        "erased": row["erased"],
+        **{k: clear.get(k) for k in ("name", "id_number", "phone")},
+    }
+
+
 async def member_as_of(
     conn: asyncpg.Connection, store: EventStore, vault: PersonalDataVault, member_id: UUID, as_of: datetime
 ) -> JSON:
@@ -126,9 +140,12 @@ def _after(cursor: str | None) -> str:
     if not cursor:
         return ""
     try:
-        return base64.urlsafe_b64decode(cursor.encode()).decode()
+        after: str | None = base64.urlsafe_b64decode(cursor.encode()).decode()
     except (ValueError, UnicodeDecodeError):
-        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422) from None
+        after = None
+    if after is None or "\x00" in after:  # a member number never holds a NUL, and PostgreSQL text cannot
+        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422)
+    return after
 
 
 async def roster(
@@ -247,7 +264,10 @@ async def application(conn: asyncpg.Connection, application_id: UUID) -> JSON:
 
 async def founding_suggestions(conn: asyncpg.Connection, org_id: UUID | None) -> list[JSON]:
     rows = await conn.fetch(
-        "SELECT * FROM founding_suggestions WHERE $1::uuid IS NULL OR org_id = $1 ORDER BY suggested_at", org_id
+        "SELECT f.* FROM founding_suggestions f WHERE $1::uuid IS NULL OR f.org_id IN ("
+        " SELECT o.org_id FROM organizations o, organizations top"
+        " WHERE top.org_id = $1 AND o.path LIKE top.path || '%') ORDER BY f.suggested_at",
+        org_id,
     )
     return [dict(r) for r in rows]
 

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.membership import consumers, projections
 from services.membership.events import registry
 from services.membership.handlers import Membership
 from shared.pii import PersonalDataVault
+from shared.ratelimit import RateLimiter, parse_limit
 from shared.runtime import Runtime, ServiceDefinition
 from shared.settings import KernelSettings
 
@@ -23,6 +24,14 @@ class MembershipSettings(KernelSettings):
     pii_master_key: str = Field(description="base64 of 32 random bytes: wraps every person's data key")
     blind_index_key: str = Field(description="base64 of at least 16 random bytes: keys the identity-number hash")
     founding_threshold: int = Field(25, ge=1, description="members of one employer that suggest founding its union")
+    application_rate_per_address: str = Field("30/minute", description="applications one client address may submit")
+    application_rate_per_person: str = Field("5/day", description="applications for one identity number")
+
+    @field_validator("application_rate_per_address", "application_rate_per_person")
+    @classmethod
+    def _is_a_rate(cls, value: str) -> str:
+        parse_limit(value)
+        return value
 
 
 class MembershipService:
@@ -37,6 +46,9 @@ class MembershipService:
             consumers.handlers(lambda: self.membership),
         )
         self.runtime = Runtime(definition, settings)
+        self.rate_limits = RateLimiter(
+            {"address": settings.application_rate_per_address, "person": settings.application_rate_per_person}
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from services.servicecard import domain, queries
+from services.servicecard import access, domain, queries
 from services.servicecard.events import OpeningHours, ServicePoint, Weekday
 from services.servicecard.handlers import Servicecard
 from services.servicecard.service import ServiceDep
 from shared.app import request_metadata, run_command
+from shared.auth import CurrentPrincipal, Role
 
 router = APIRouter()
 
@@ -59,6 +60,7 @@ class ItemIn(Body):
     standard: Annotated[str, Field(min_length=1, max_length=4000)]
     quota_per_year: int | None = Field(None, le=100_000, description="per member and calendar year; none: no limit")
     service_points: list[ServicePointIn] = Field(default_factory=list, max_length=200)
+    org_id: UUID | None = Field(None, description="the organisation offering it; none: the whole federation (admins)")
 
 
 class ReasonIn(Body):
@@ -69,9 +71,15 @@ class OptionalReasonIn(Body):
     reason: Text | None = None
 
 
+def _at_least_one_unit(units: int) -> int:
+    if units < 1:
+        raise ValueError("a redemption spends at least 1 unit")
+    return units
+
+
 class RedemptionIn(Body):
     item_id: UUID
-    units: int = Field(1, le=1000)
+    units: Annotated[int, AfterValidator(_at_least_one_unit)] = Field(1, le=1000)
     provider_ref: str | None = Field(None, max_length=100)
 
 
@@ -99,25 +107,33 @@ def _point(body: ServicePointIn) -> ServicePoint:
 
 
 @router.get("/members/{member_id}/card", tags=["cards"])
-async def get_member_card(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_member_card(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """The member's current card; 404 until membership's join reached this service."""
+    await access.guard.check(service.pool, principal, "card.read", await access.member(service.pool, member_id))
     async with service.pool.acquire() as conn:
         return await queries.member_card(conn, member_id)
 
 
 @router.get("/cards/{card_no}", tags=["cards"])
-async def get_card(card_no: CardNo, service: ServiceDep) -> dict[str, Any]:
+async def get_card(card_no: CardNo, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A card by its number, current or replaced."""
+    await access.guard.check(service.pool, principal, "card.read", await access.card(service.pool, card_no))
     async with service.pool.acquire() as conn:
         return await queries.card(conn, card_no)
 
 
 @router.post("/cards/{card_no}/reissue", tags=["cards"])
 async def reissue_card(
-    card_no: CardNo, body: ReasonIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+    card_no: CardNo,
+    body: ReasonIn,
+    request: Request,
+    service: ServiceDep,
+    servicecard: ServicecardDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Reissue a lost or damaged card: a new number; the old number is revoked."""
-    meta = request_metadata(request)
+    await access.guard.check(service.pool, principal, "card.reissue", await access.card(service.pool, card_no))
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         return {"card_no": await servicecard.reissue(conn, card_no, body.reason, meta), "replaced": card_no}
@@ -130,9 +146,10 @@ async def reissue_card(
 
 @router.post("/catalog/items", status_code=201, tags=["catalogue"])
 async def publish_item(
-    body: ItemIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+    body: ItemIn, request: Request, service: ServiceDep, servicecard: ServicecardDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Publish a service item to the catalogue, with its service points and opening hours."""
+    await access.guard.check(service.pool, principal, "catalog.publish", access.organization(body.org_id))
     cmd = domain.PublishItem(
         item_id=uuid4(),
         name=body.name,
@@ -141,8 +158,9 @@ async def publish_item(
         standard=body.standard,
         quota_per_year=body.quota_per_year,
         service_points=[_point(p) for p in body.service_points],
+        org_id=body.org_id,
     )
-    meta = request_metadata(request)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         return {"item_id": await servicecard.publish_item(conn, cmd, meta)}
@@ -152,16 +170,21 @@ async def publish_item(
 
 @router.get("/catalog/items", tags=["catalogue"])
 async def list_items(
-    service: ServiceDep, category: domain.ServiceCategory | None = None, include_withdrawn: bool = False
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    category: domain.ServiceCategory | None = None,
+    include_withdrawn: bool = False,
 ) -> dict[str, Any]:
     """The catalogue, by category; withdrawn items only when asked."""
+    await access.guard.check(service.pool, principal, "catalog.read")
     async with service.pool.acquire() as conn:
         return {"items": await queries.catalog_items(conn, category, include_withdrawn)}
 
 
 @router.get("/catalog/items/{item_id}", tags=["catalogue"])
-async def get_item(item_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_item(item_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One catalogue item."""
+    await access.guard.check(service.pool, principal, "catalog.read")
     async with service.pool.acquire() as conn:
         return await queries.catalog_item(conn, item_id)
 
@@ -172,10 +195,12 @@ async def withdraw_item(
     request: Request,
     service: ServiceDep,
     servicecard: ServicecardDep,
+    principal: CurrentPrincipal,
     body: OptionalReasonIn | None = None,
 ) -> JSONResponse:
     """Withdraw an item: it can no longer be redeemed."""
-    meta = request_metadata(request)
+    await access.guard.check(service.pool, principal, "catalog.withdraw", await access.item(service.pool, item_id))
+    meta = request_metadata(request, principal)
     reason = body.reason if body and body.reason else "withdrawn"
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -190,13 +215,19 @@ async def withdraw_item(
 
 @router.post("/cards/{card_no}/redemptions", status_code=201, tags=["redemptions"])
 async def redeem(
-    card_no: CardNo, body: RedemptionIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+    card_no: CardNo,
+    body: RedemptionIn,
+    request: Request,
+    service: ServiceDep,
+    servicecard: ServicecardDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Spend a service on a card (核销); send an Idempotency-Key so a retry never spends twice."""
+    await access.guard.check(service.pool, principal, "redemption.create", await access.card(service.pool, card_no))
     cmd = domain.Redeem(
         redemption_id=uuid4(), card_no=card_no, item_id=body.item_id, units=body.units, provider_ref=body.provider_ref
     )
-    meta = request_metadata(request)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         return {"redemption_id": await servicecard.redeem(conn, cmd, meta), "status": "redeemed"}
@@ -205,18 +236,27 @@ async def redeem(
 
 
 @router.get("/redemptions/{redemption_id}", tags=["redemptions"])
-async def get_redemption(redemption_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_redemption(redemption_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """One redemption and whether it was reversed."""
+    target = await access.redemption(service.pool, redemption_id)
+    await access.guard.check(service.pool, principal, "redemption.read", target)
     async with service.pool.acquire() as conn:
         return await queries.redemption(conn, redemption_id)
 
 
 @router.post("/redemptions/{redemption_id}/reverse", tags=["redemptions"])
 async def reverse_redemption(
-    redemption_id: UUID, body: ReasonIn, request: Request, service: ServiceDep, servicecard: ServicecardDep
+    redemption_id: UUID,
+    body: ReasonIn,
+    request: Request,
+    service: ServiceDep,
+    servicecard: ServicecardDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Reverse a redemption: its units count towards the quota no more."""
-    meta = request_metadata(request)
+    target = await access.redemption(service.pool, redemption_id)
+    await access.guard.check(service.pool, principal, "redemption.reverse", target)
+    meta = request_metadata(request, principal)
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
         await servicecard.reverse(conn, redemption_id, body.reason, meta)
@@ -230,17 +270,30 @@ async def reverse_redemption(
 
 @router.get("/members/{member_id}/benefits", tags=["redemptions"])
 async def get_benefits(
-    member_id: UUID, service: ServiceDep, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+    member_id: UUID,
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
 ) -> dict[str, Any]:
     """What the member used and has left of each item in a quota year (this year by default)."""
+    await access.guard.check(service.pool, principal, "benefits.read", await access.member(service.pool, member_id))
     async with service.pool.acquire() as conn:
         return await queries.benefits(conn, member_id, year or domain.quota_year(datetime.now(UTC)))
 
 
 @router.get("/stats/usage", tags=["redemptions"])
 async def get_usage_stats(
-    service: ServiceDep, org_id: UUID | None = None, category: domain.ServiceCategory | None = None, month: Month = None
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    org_id: UUID | None = None,
+    category: domain.ServiceCategory | None = None,
+    month: Month = None,
 ) -> dict[str, Any]:
-    """Services given, net of reversals, by organisation, category and month (China Standard Time)."""
+    """Services given, net of reversals, by organisation, category and month (China Standard Time).
+
+    Staff see their own organisation unless they name one inside it."""
+    if org_id is None and principal.role is Role.STAFF:
+        org_id = principal.org_id
+    await access.guard.check(service.pool, principal, "usage.read", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.usage_stats(conn, org_id, category, month)

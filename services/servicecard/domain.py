@@ -292,6 +292,7 @@ class PublishItem:
     standard: str
     quota_per_year: int | None = None
     service_points: Sequence[ServicePoint] = ()
+    org_id: UUID | None = None
 
 
 def publish_item(cmd: PublishItem) -> list[DomainEvent]:
@@ -308,6 +309,7 @@ def publish_item(cmd: PublishItem) -> list[DomainEvent]:
             standard=cmd.standard,
             quota_per_year=cmd.quota_per_year,
             service_points=tuple(cmd.service_points),
+            org_id=cmd.org_id,
         )
     ]
 

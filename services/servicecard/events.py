@@ -125,6 +125,7 @@ class ServiceItemPublished(DomainEvent):
     standard: str
     quota_per_year: int | None = None  # None: no limit
     service_points: tuple[ServicePoint, ...] = ()
+    org_id: UUID | None = None  # the organisation offering it; None: the whole federation
 
     def partition_key(self) -> str:
         return str(self.item_id)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.servicecard.api import router
 from services.servicecard.service import ServicecardService, ServicecardSettings
 from shared.app import create_app
+from shared.auth import TokenVerifier
 from shared.telemetry import setup_telemetry
 
 
@@ -24,4 +25,10 @@ def build_app(settings: ServicecardSettings | None = None) -> FastAPI:
         await service.runtime.stop()
 
     setup_telemetry("servicecard")
-    return create_app("servicecard", lifespan, [router], lambda _: service.runtime.ready_checks())
+    return create_app(
+        "servicecard",
+        lifespan,
+        [router],
+        TokenVerifier.from_settings(service.settings),
+        lambda _: service.runtime.ready_checks(),
+    )

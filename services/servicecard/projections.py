@@ -118,7 +118,7 @@ async def on_service_item_published(conn: asyncpg.Connection, e: Recorded) -> No
     ev = _event(e, ServiceItemPublished)
     await conn.execute(
         "INSERT INTO catalog_items (item_id, name, category, provider, standard, quota_per_year, service_points, "
-        "published_at) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8) ON CONFLICT (item_id) DO NOTHING",
+        "published_at, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (item_id) DO NOTHING",
         ev.item_id,
         ev.name,
         ev.category,
@@ -127,6 +127,7 @@ async def on_service_item_published(conn: asyncpg.Connection, e: Recorded) -> No
         ev.quota_per_year,
         json.dumps([p.model_dump(mode="json") for p in ev.service_points], ensure_ascii=False),
         e.recorded_at,
+        ev.org_id,
     )
 
 

@@ -35,6 +35,7 @@ def _item(row: asyncpg.Record) -> JSON:
         k: row[k]
         for k in (
             "item_id",
+            "org_id",
             "name",
             "category",
             "provider",
@@ -104,13 +105,18 @@ async def redemption(conn: asyncpg.Connection, redemption_id: UUID) -> JSON:
 
 
 async def usage_stats(conn: asyncpg.Connection, org_id: UUID | None, category: str | None, month: str | None) -> JSON:
-    """Services given (not reversed), by organisation, category and month."""
+    """Services given (not reversed), by organisation, category and month; `org_id` and everything below it."""
     rows = await conn.fetch(
         """
+        WITH RECURSIVE subtree(org_id) AS (
+            SELECT $1::uuid WHERE $1::uuid IS NOT NULL
+            UNION SELECT t.org_id FROM org_tree t JOIN subtree s ON t.parent_id = s.org_id
+        )
         SELECT org_id, category, month, count(*) AS redemptions, sum(units) AS units,
                count(DISTINCT member_id) AS members
         FROM redemptions
-        WHERE status = 'redeemed' AND ($1::uuid IS NULL OR org_id = $1) AND ($2::text IS NULL OR category = $2)
+        WHERE status = 'redeemed' AND ($1::uuid IS NULL OR org_id IN (SELECT org_id FROM subtree))
+          AND ($2::text IS NULL OR category = $2)
           AND ($3::text IS NULL OR month = $3)
         GROUP BY org_id, category, month
         ORDER BY month, org_id, category

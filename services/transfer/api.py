@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.transfer import queries
+from services.transfer import access, queries
 from services.transfer.domain import TransferStatus
 from services.transfer.handlers import Transfers
 from services.transfer.service import ServiceDep
 from shared.app import request_metadata, run_command
+from shared.auth import CurrentPrincipal, Target
 
 router = APIRouter()
 
@@ -31,11 +32,11 @@ class TransferIn(Body):
     member_id: UUID
     to_org_id: UUID
     reason: Text
-    requested_by: Actor
+    requested_by: Actor | None = Field(None, description="shown as the requester; default: the token's name")
 
 
 class StepIn(Body):
-    by: Actor
+    by: Actor | None = Field(None, description="shown as who acted; default: the token's name")
     org_id: UUID | None = Field(None, description="the organisation acting; after escalation, the common parent")
 
 
@@ -44,7 +45,7 @@ class RejectIn(StepIn):
 
 
 class CancelIn(Body):
-    by: Actor
+    by: Actor | None = None
     reason: Text | None = None
 
 
@@ -52,7 +53,7 @@ class BulkIn(Body):
     member_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_BULK)]
     to_org_id: UUID
     reason: Text
-    requested_by: Actor = "bulk"
+    requested_by: Actor | None = None
 
 
 def _transfers(service: ServiceDep) -> Transfers:
@@ -64,15 +65,17 @@ TransfersDep = Annotated[Transfers, Depends(_transfers)]
 
 @router.post("/transfers", status_code=201, tags=["transfers"])
 async def request_transfer(
-    body: TransferIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    body: TransferIn, request: Request, service: ServiceDep, transfers: TransfersDep, principal: CurrentPrincipal
 ) -> JSONResponse:
-    """Ask to move a member to another organisation."""
-    meta = request_metadata(request, actor=body.requested_by)
+    """Ask to move a member to another organisation: the member themselves, or their organisation's staff."""
+    await access.guard.check(
+        service.pool, principal, "transfer.request", await access.member(service.pool, body.member_id)
+    )
+    meta = request_metadata(request, principal)
+    requested_by = body.requested_by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        transfer_id = await transfers.request(
-            conn, body.member_id, body.to_org_id, body.reason, body.requested_by, meta
-        )
+        transfer_id = await transfers.request(conn, body.member_id, body.to_org_id, body.reason, requested_by, meta)
         return await queries.transfer(conn, transfer_id)
 
     return await run_command(request, service.pool, run, 201)
@@ -80,15 +83,16 @@ async def request_transfer(
 
 @router.post("/transfers/bulk", status_code=202, tags=["transfers"])
 async def request_bulk_transfer(
-    body: BulkIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    body: BulkIn, request: Request, service: ServiceDep, transfers: TransfersDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Move many members to one organisation (after a unit union is founded); progress at /transfers/bulk/{id}."""
-    meta = request_metadata(request, actor=body.requested_by)
+    target = await access.members(service.pool, body.member_ids, body.to_org_id)
+    await access.guard.check(service.pool, principal, "bulk.request", target)
+    meta = request_metadata(request, principal)
+    requested_by = body.requested_by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        batch_id = await transfers.request_bulk(
-            conn, body.member_ids, body.to_org_id, body.reason, body.requested_by, meta
-        )
+        batch_id = await transfers.request_bulk(conn, body.member_ids, body.to_org_id, body.reason, requested_by, meta)
         return {"batch_id": batch_id, "status": "pending"}
 
     response = await run_command(request, service.pool, run, 202)
@@ -97,28 +101,41 @@ async def request_bulk_transfer(
 
 
 @router.get("/transfers/bulk/{batch_id}", tags=["transfers"])
-async def get_bulk_transfer(batch_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_bulk_transfer(batch_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A bulk transfer's progress: members requested, refused (with the reason) and still pending."""
     async with service.pool.acquire() as conn:
-        return await queries.batch(conn, batch_id)
+        batch = await queries.batch(conn, batch_id)
+    target = Target(orgs=(batch["to_org_id"],), label=f"batch:{batch_id}")
+    await access.guard.check(service.pool, principal, "bulk.read", target)
+    return batch
 
 
 @router.get("/transfers/{transfer_id}", tags=["transfers"])
-async def get_transfer(transfer_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_transfer(transfer_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A transfer and its steps."""
+    t = await access.transfer(service.pool, transfer_id)
+    await access.guard.check(service.pool, principal, "transfer.read", t.target(*t.parties))
     async with service.pool.acquire() as conn:
         return await queries.transfer(conn, transfer_id)
 
 
 @router.post("/transfers/{transfer_id}/release", tags=["transfers"])
 async def release_transfer(
-    transfer_id: UUID, body: StepIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    transfer_id: UUID,
+    body: StepIn,
+    request: Request,
+    service: ServiceDep,
+    transfers: TransfersDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """The source organisation lets the member go."""
-    meta = request_metadata(request, actor=body.by)
+    t = await access.transfer(service.pool, transfer_id)
+    await access.guard.check(service.pool, principal, "transfer.release", t.acting(t.from_org_id, body.org_id))
+    meta = request_metadata(request, principal)
+    by = body.by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.release(conn, transfer_id, body.by, body.org_id, meta)
+        await transfers.release(conn, transfer_id, by, body.org_id, meta)
         return await queries.transfer(conn, transfer_id)
 
     return await run_command(request, service.pool, run)
@@ -126,13 +143,21 @@ async def release_transfer(
 
 @router.post("/transfers/{transfer_id}/accept", tags=["transfers"])
 async def accept_transfer(
-    transfer_id: UUID, body: StepIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    transfer_id: UUID,
+    body: StepIn,
+    request: Request,
+    service: ServiceDep,
+    transfers: TransfersDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """The target organisation takes the member: the transfer completes."""
-    meta = request_metadata(request, actor=body.by)
+    t = await access.transfer(service.pool, transfer_id)
+    await access.guard.check(service.pool, principal, "transfer.accept", t.acting(t.to_org_id, body.org_id))
+    meta = request_metadata(request, principal)
+    by = body.by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.accept(conn, transfer_id, body.by, body.org_id, meta)
+        await transfers.accept(conn, transfer_id, by, body.org_id, meta)
         return await queries.transfer(conn, transfer_id)
 
     return await run_command(request, service.pool, run)
@@ -140,13 +165,23 @@ async def accept_transfer(
 
 @router.post("/transfers/{transfer_id}/reject", tags=["transfers"])
 async def reject_transfer(
-    transfer_id: UUID, body: RejectIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    transfer_id: UUID,
+    body: RejectIn,
+    request: Request,
+    service: ServiceDep,
+    transfers: TransfersDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
     """Either side refuses the transfer, with the reason."""
-    meta = request_metadata(request, actor=body.by)
+    t = await access.transfer(service.pool, transfer_id)
+    org_id = body.org_id or await access.rejecting_org(service.pool, principal, t)
+    target = t.acting(t.from_org_id, org_id, t.to_org_id) if org_id else t.target(*t.parties)
+    await access.guard.check(service.pool, principal, "transfer.reject", target)
+    meta = request_metadata(request, principal)
+    by = body.by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.reject(conn, transfer_id, body.by, body.reason, body.org_id, meta)
+        await transfers.reject(conn, transfer_id, by, body.reason, org_id, meta)
         return await queries.transfer(conn, transfer_id)
 
     return await run_command(request, service.pool, run)
@@ -154,21 +189,30 @@ async def reject_transfer(
 
 @router.post("/transfers/{transfer_id}/cancel", tags=["transfers"])
 async def cancel_transfer(
-    transfer_id: UUID, body: CancelIn, request: Request, service: ServiceDep, transfers: TransfersDep
+    transfer_id: UUID,
+    body: CancelIn,
+    request: Request,
+    service: ServiceDep,
+    transfers: TransfersDep,
+    principal: CurrentPrincipal,
 ) -> JSONResponse:
-    """The requester withdraws the transfer before it completes."""
-    meta = request_metadata(request, actor=body.by)
+    """The requester withdraws the transfer before it completes: the member, or the source side."""
+    t = await access.transfer(service.pool, transfer_id)
+    await access.guard.check(service.pool, principal, "transfer.cancel", t.target(t.from_org_id))
+    meta = request_metadata(request, principal)
+    by = body.by or principal.display_name
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.cancel(conn, transfer_id, body.by, body.reason, meta)
+        await transfers.cancel(conn, transfer_id, by, body.reason, meta)
         return await queries.transfer(conn, transfer_id)
 
     return await run_command(request, service.pool, run)
 
 
 @router.get("/members/{member_id}/transfers", tags=["transfers"])
-async def get_member_transfers(member_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_member_transfers(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """A member's transfers, oldest first; 404 until transfer has heard of the member."""
+    await access.guard.check(service.pool, principal, "member.transfers", await access.member(service.pool, member_id))
     async with service.pool.acquire() as conn:
         return await queries.member_transfers(conn, member_id)
 
@@ -177,17 +221,20 @@ async def get_member_transfers(member_id: UUID, service: ServiceDep) -> dict[str
 async def get_organization_transfers(
     org_id: UUID,
     service: ServiceDep,
+    principal: CurrentPrincipal,
     direction: Literal["in", "out"] | None = None,
     status: TransferStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """Transfers into (`in`) or out of (`out`) the organisation, newest first."""
+    await access.guard.check(service.pool, principal, "organization.transfers", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.organization_transfers(conn, org_id, direction, status, limit)
 
 
 @router.get("/organizations/{org_id}/transfer-stats", tags=["organizations"])
-async def get_transfer_stats(org_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_transfer_stats(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Time from request to completion (count, mean, p50, p90 in seconds), in and out, and counts by status."""
+    await access.guard.check(service.pool, principal, "organization.transfer_stats", access.organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.transfer_stats(conn, org_id)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.transfer.api import router
 from services.transfer.service import TransferService, TransferSettings
 from shared.app import create_app
+from shared.auth import TokenVerifier
 from shared.telemetry import setup_telemetry
 
 
@@ -24,4 +25,6 @@ def build_app(settings: TransferSettings | None = None) -> FastAPI:
         await service.stop()
 
     setup_telemetry("transfer")
-    return create_app("transfer", lifespan, [router], lambda _: service.ready_checks())
+    return create_app(
+        "transfer", lifespan, [router], TokenVerifier.from_settings(service.settings), lambda _: service.ready_checks()
+    )

@@ -16,6 +16,7 @@ from devstack import procs
 from devstack.platform import Platform, all_topic_names, available_services
 from shared.messaging import create_topics
 from tests.conftest import Stack
+from tests.support import auth
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "RELAY_POLL_INTERVAL": "0.05",
         "LOG_LEVEL": "INFO",
         "TRANSFER_EXPIRY_DAYS": "30",
+        "APPLICATION_RATE_PER_ADDRESS": "100000/minute",  # every test applies from 127.0.0.1
     }
     services = available_services()
     running = Platform(
@@ -49,7 +51,10 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture
 async def clients(platform: Platform) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    made = {name: httpx.AsyncClient(base_url=platform.url(name), timeout=30) for name in platform.processes}
+    admin = auth.bearer("admin", name="e2e-admin")
+    made = {
+        name: httpx.AsyncClient(base_url=platform.url(name), timeout=30, headers=admin) for name in platform.processes
+    }
     try:
         yield made
     finally:

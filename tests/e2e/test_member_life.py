@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import eventually
-from tests.support import data
+from tests.support import auth, data
 
 JSON = {"content-type": "application/json"}
 
@@ -122,9 +122,14 @@ async def test_members_vote_the_campaign_closes_results_appear(clients: dict[str
 
     campaign_id = (await eventually(opened))["campaign_id"]
     for voter, score in zip(voters, [5, 4, 4, 3, 5, 2], strict=True):
-        r = await f.post(f"/campaigns/{campaign_id}/ballots", json={"voter_id": voter, "score": score})
+        # each member votes with their own token: the voter is who the token says
+        r = await f.post(
+            f"/campaigns/{campaign_id}/ballots", json={"score": score}, headers=auth.bearer("member", member_id=voter)
+        )
         assert r.status_code == 201, r.text
-    again = await f.post(f"/campaigns/{campaign_id}/ballots", json={"voter_id": voters[0], "score": 1})
+    again = await f.post(
+        f"/campaigns/{campaign_id}/ballots", json={"score": 1}, headers=auth.bearer("member", member_id=voters[0])
+    )
     assert (again.status_code, again.json()["code"]) == (409, "already_voted")
     early = await f.get(f"/campaigns/{campaign_id}/results")
     assert early.status_code == 409

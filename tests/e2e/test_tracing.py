@@ -21,6 +21,7 @@ from shared.messaging import create_topics
 from tests.conftest import Stack
 from tests.e2e.conftest import eventually
 from tests.e2e.test_member_life import join, org
+from tests.support import auth
 
 
 class Receiver(ThreadingHTTPServer):
@@ -86,8 +87,8 @@ async def test_one_trace_from_the_http_request_to_the_card_services_consumer(
 ) -> None:
     platform, receiver = traced
     async with (
-        httpx.AsyncClient(base_url=platform.url("membership"), timeout=30) as m,
-        httpx.AsyncClient(base_url=platform.url("servicecard"), timeout=30) as c,
+        httpx.AsyncClient(base_url=platform.url("membership"), timeout=30, headers=auth.bearer()) as m,
+        httpx.AsyncClient(base_url=platform.url("servicecard"), timeout=30, headers=auth.bearer()) as c,
     ):
         county = await org(m, "county")
         member_id = (await join(m, await org(m, "township", county)))["member_id"]

@@ -16,6 +16,7 @@ from shared.messaging import create_topics
 from shared.runtime import Runtime
 from shared.settings import KernelSettings
 from tests.conftest import Stack
+from tests.support import auth
 
 
 @pytest.fixture
@@ -78,7 +79,11 @@ class ServiceUnderTest:
 async def serve_in_process(app: FastAPI) -> AsyncIterator[ServiceUnderTest]:
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers=auth.bearer("admin", name="test-admin"),
+        ) as http,
     ):
         yield ServiceUnderTest(http, app)
 
@@ -107,6 +112,8 @@ def membership_settings(stack: Stack, unique: str, topic_prefix: str, pii_keys: 
         relay_poll_interval=0.05,
         founding_threshold=3,
         run_consumers=False,
+        application_rate_per_address="100000/minute",  # the suite applies from one address; see test_security
+        application_rate_per_person="100/minute",
         **pii_keys,
     )
 

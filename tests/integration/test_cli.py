@@ -25,7 +25,7 @@ from tests.integration.test_store import append_one
 from tests.support.kafka import produce, read_topic
 
 VERBS = [[], ["tail"], ["stream"], ["lag"], ["verify"], ["rebuild"], ["dlq"], ["dlq", "list"], ["dlq", "inspect"]]
-VERBS += [["dlq", "replay"]]
+VERBS += [["dlq", "replay"], ["audit"]]
 
 
 @pytest.fixture(autouse=True)

@@ -190,3 +190,46 @@ async def test_a_rebuilt_projection_equals_the_live_one(
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
     assert len(live) == 72 + 50
     assert checkpoint == last
+
+
+async def test_a_consumer_that_crashed_is_restarted_with_a_new_client_and_misses_nothing(
+    stack: Stack, kernel_settings: KernelSettings, topics: list[str]
+) -> None:
+    """Anything that escapes the message loop (here: the offset commit failing once) ends that run; the
+    runtime's supervisor starts it again, which needs a fresh aiokafka consumer (a stopped one cannot start)."""
+    from devstack import probe  # noqa: PLC0415
+
+    definition = probe.definition({"union.remote.v1": record_effect})
+    runtime = Runtime(definition, kernel_settings.model_copy(update={"run_consumers": True}))
+    await runtime.start()
+    try:
+        assert runtime.consumer is not None
+        first_client = runtime.consumer.consumer
+        real_commit = first_client.commit
+        failures = 0
+
+        async def commit_fails_once(*args: object, **kwargs: object) -> None:
+            nonlocal failures
+            if failures == 0:
+                failures += 1
+                raise RuntimeError("the group coordinator went away")
+            await real_commit(*args, **kwargs)  # type: ignore[arg-type]
+
+        first_client.commit = commit_fails_once  # type: ignore[method-assign]
+        counters = [uuid.uuid4(), uuid.uuid4()]
+        await produce(stack.bootstrap, topics[1], [remote_event(counters[0], by=2)])
+
+        async def replaced() -> bool:
+            return runtime.consumer is not None and runtime.consumer.consumer is not first_client
+
+        await wait_for(replaced)
+        await produce(stack.bootstrap, topics[1], [remote_event(counters[1], by=3)])
+
+        async def both_counted() -> bool:
+            return len(await effects(runtime)) == 2
+
+        await wait_for(both_counted, timeout=45)
+        assert sorted((await effects(runtime)).values()) == [1, 1]  # the redelivered first message: no second effect
+        assert failures == 1
+    finally:
+        await runtime.stop()

@@ -41,6 +41,14 @@ REQUIRED = {
     "FEEDBACK_DB_PASSWORD": "feedback-secret",
     "PII_MASTER_KEY": "bWFzdGVyLWtleQ==",
     "BLIND_INDEX_KEY": "YmxpbmQtaW5kZXg=",
+    "AUTH_JWKS": "https://idp.example/.well-known/jwks.json",
+    # Kafka's SASL/SCRAM principals (tests/integration/test_kafka_security.py)
+    "KAFKA_ADMIN_PASSWORD": "kafka-admin-secret",
+    "KAFKA_MEMBERSHIP_PASSWORD": "kafka-membership-secret",
+    "KAFKA_TRANSFER_PASSWORD": "kafka-transfer-secret",
+    "KAFKA_SERVICECARD_PASSWORD": "kafka-servicecard-secret",
+    "KAFKA_FEEDBACK_PASSWORD": "kafka-feedback-secret",
+    "KAFKA_REGIONAL_PASSWORD": "kafka-regional-secret",
 }
 
 

@@ -19,6 +19,7 @@ from shared.envelope import Envelope
 from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
+from tests.support import auth
 from tests.support.kafka import produce, read_topic
 
 HOUR = timedelta(hours=1)
@@ -121,10 +122,21 @@ async def open_campaign(f: ServiceUnderTest, body: dict[str, object]) -> str:
 
 
 async def vote(
-    f: ServiceUnderTest, campaign_id: str, voter_id: str, score: int, comment: str | None = None, **kwargs: Any
+    f: ServiceUnderTest,
+    campaign_id: str,
+    voter_id: str,
+    score: int,
+    comment: str | None = None,
+    *,
+    as_org: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str | None]:
+    """A ballot cast by the voter themselves: a member's token, or the voting organisation's staff's."""
+    token = auth.bearer("staff", org_id=voter_id) if as_org else auth.bearer("member", member_id=voter_id)
     r = await f.post(
-        f"/campaigns/{campaign_id}/ballots", {"voter_id": voter_id, "score": score, "comment": comment}, **kwargs
+        f"/campaigns/{campaign_id}/ballots",
+        {"voter_id": voter_id, "score": score, "comment": comment},
+        headers={**token, **(headers or {})},
     )
     if r.status_code == 201:
         assert r.json() == {"campaign_id": campaign_id, "accepted": True}  # no ballot id, no receipt
@@ -165,7 +177,8 @@ async def test_one_ballot_per_eligible_voter_and_results_once_closed(
     newcomer = (await join(membership, orgs["township"]))["member_id"]
     await directory_knows(feedback, {newcomer: "active"})
     for stranger in (outsider, suspended, newcomer, orgs["township"]):
-        assert await vote(feedback, campaign_id, stranger, 5) == (409, "not_eligible")
+        as_org = stranger == orgs["township"]
+        assert await vote(feedback, campaign_id, stranger, 5, as_org=as_org) == (409, "not_eligible")
     r = await feedback.get(f"/campaigns/{campaign_id}/results")
     assert (r.status_code, r.json()["code"]) == (409, "campaign_open")
 
@@ -260,10 +273,10 @@ async def test_lower_organisations_rate_the_organisation_above_them(
     assert r.json()["eligible"] == 5
     campaign_id = r.json()["campaign_id"]
     for stranger in (grandchild, dissolved, member, county):
-        assert await vote(feedback, campaign_id, stranger, 5) == (409, "not_eligible")
+        assert await vote(feedback, campaign_id, stranger, 5, as_org=stranger != member) == (409, "not_eligible")
     for org, score in zip(below, [5, 5, 4, 3, 5], strict=True):
-        assert await vote(feedback, campaign_id, org, score) == (201, None)
-    assert await vote(feedback, campaign_id, below[0], 1) == (409, "already_voted")
+        assert await vote(feedback, campaign_id, org, score, as_org=True) == (201, None)
+    assert await vote(feedback, campaign_id, below[0], 1, as_org=True) == (409, "already_voted")
     assert (await feedback.post(f"/campaigns/{campaign_id}/close")).status_code == 200
     results = (await feedback.get(f"/campaigns/{campaign_id}/results")).json()
     assert (results["turnout"], results["eligible"], results["average"]) == (5, 5, 4.4)
@@ -287,9 +300,17 @@ async def test_campaign_input_is_checked(membership: ServiceUnderTest, feedback:
         assert r.status_code == status, (what, r.text)
         assert what in (r.json()["code"] if status != 422 else r.json()["errors"][0]["field"])
     campaign_id = await open_campaign(feedback, campaign_body(orgs["township"], min_turnout=3))
-    r = await feedback.post(f"/campaigns/{campaign_id}/ballots", {"voter_id": voters[0], "score": 6})
+    r = await feedback.post(
+        f"/campaigns/{campaign_id}/ballots",
+        {"voter_id": voters[0], "score": 6},
+        headers=auth.bearer("member", member_id=voters[0]),
+    )
     assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "score")
-    r = await feedback.post(f"/campaigns/{uuid.uuid4()}/ballots", {"voter_id": voters[0], "score": 3})
+    r = await feedback.post(
+        f"/campaigns/{uuid.uuid4()}/ballots",
+        {"voter_id": voters[0], "score": 3},
+        headers=auth.bearer("member", member_id=voters[0]),
+    )
     assert (r.status_code, r.json()["code"]) == (404, "campaign_not_found")
     assert await fetchval(feedback, "SELECT count(*) FROM voted") == 0  # refused ballots leave nothing
 
@@ -345,7 +366,7 @@ async def test_no_ballot_can_be_tied_to_its_voter(
     caplog.clear()
     for voter, score, comment in ballots:
         # a client's Idempotency-Key is not remembered: that record would timestamp the voter
-        headers = {"Idempotency-Key": f"ballot-{uuid.uuid4()}", "X-Actor": voter}
+        headers = {"Idempotency-Key": f"ballot-{uuid.uuid4()}"}
         assert await vote(feedback, campaign_id, voter, score, comment, headers=headers) == (201, None)
     assert await vote(feedback, campaign_id, voters[0], 2) == (409, "already_voted")
     voting_logs = list(caplog.records)
@@ -503,7 +524,9 @@ async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
     await eventually(reversal_consumed)
     for (redemption_id, _), (who, *_, score) in zip(made, plan, strict=True):
         r = await feedback.post(
-            "/ratings", {"redemption_id": redemption_id, "member_id": who, "score": score, "comment": "态度很好"}
+            "/ratings",
+            {"redemption_id": redemption_id, "member_id": who, "score": score, "comment": "态度很好"},
+            headers=auth.bearer("member", member_id=who),
         )
         assert r.status_code == 201, r.text
     first = made[0][0]
@@ -515,7 +538,7 @@ async def test_a_redemption_is_rated_once_and_averages_by_category_and_month(
         ({"redemption_id": first, "member_id": alice, "score": 0}, 422, "invalid_input"),
     ]
     for body, status, expected in refusals:
-        r = await feedback.post("/ratings", body)
+        r = await feedback.post("/ratings", body, headers=auth.bearer("member", member_id=body["member_id"]))
         assert (r.status_code, r.json()["code"]) == (status, expected)
 
     satisfaction = (await feedback.get(f"/organizations/{township}/satisfaction", params={"subtree": False})).json()
@@ -623,3 +646,13 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     ]
     assert all("拖欠".encode() not in r.value for r in published)  # the text stays in the service
     assert {r.key.decode() for r in published} == {member}
+
+
+async def test_a_nul_character_in_a_request_gets_422(feedback: ServiceUnderTest) -> None:
+    # found by tests/integration/test_fuzz.py: PostgreSQL text cannot hold U+0000, the append answered 500
+    body = {"member_id": str(uuid.uuid4()), "category": "wages", "text": "拖欠\u0000工资"}
+    r = await feedback.post("/requests", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"field": "text", "reason": "contains a NUL character (U+0000), which text cannot hold"}
+    ]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import typer
 
-from services.membership.importer import COLUMNS, run_import
+from services.membership.importer import COLUMNS, read_roster, run_import
 from tests.integration.conftest import ServiceUnderTest
 from tests.integration.test_membership import tree
 from tests.support import data
@@ -25,7 +25,7 @@ def write_roster(path: Path, org_id: str, n: int, **overrides: dict[int, dict[st
     for i in range(n):
         row = {
             "org_id": org_id,
-            "name": f"工人{i}",
+            "name": f"工人{chr(0x4E00 + i % 20_000)}",  # names have no digits; bench imports 100,000 of these
             "id_number": data.identity_number(),
             "phone": data.phone(),
             "employer_credit_code": "",
@@ -75,6 +75,16 @@ async def test_errors_are_reported_by_line_and_nothing_is_imported(
     assert "line 7: id_number: the same person as line 2" in err
     assert f"org_id {orgs['county']}: does not hold members" in err
     assert await members_in(membership, orgs["township"]) == 0
+
+
+def test_a_roster_saved_in_gbk_is_refused_with_the_line_and_how_to_fix_it(tmp_path: Path) -> None:
+    roster = tmp_path / "excel.csv"
+    header = ",".join(COLUMNS)
+    line = ",".join(["00000000-0000-0000-0000-000000000001", "李娜", "11010519491231002X", "13812345678"] + [""] * 5)
+    roster.write_bytes(f"{header}\n{line}\n".encode("gbk"))
+    members, errors = read_roster(roster)
+    assert members == []
+    assert errors == ["line 2: the file is not UTF-8 (from Excel, save as 'CSV UTF-8'; GBK: iconv -f GBK -t UTF-8)"]
 
 
 async def test_a_killed_import_rerun_imports_only_what_is_missing(

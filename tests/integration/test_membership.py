@@ -354,3 +354,67 @@ async def test_erasure_leaves_an_anonymous_history(membership: ServiceUnderTest)
     # the person's join-once record stays: they still cannot join again
     r = await membership.post("/applications", data.application(orgs["township"], id_number=joined["id_number"]))
     assert r.json()["code"] == "already_member"
+
+
+# --- hostile input (found by tests/integration/test_fuzz.py) ---
+
+
+async def test_a_nul_character_in_any_input_gets_422_naming_the_field(membership: ServiceUnderTest) -> None:
+    # PostgreSQL text cannot hold U+0000: it used to reach the event store and answer 500
+    county = await make_org(membership, "county")
+    body = {"name": "工会\u0000", "type": "county", "region_code": "310115"}
+    for r, field in [
+        (await membership.post("/organizations", body), "name"),
+        (await membership.post("/organizations", {**body, "name": "x", "industry": ["\u0000"]}), "industry.0"),
+        (await membership.post(f"/organizations/{county}/dissolve", {"reason": "a\u0000"}), "reason"),
+        (await membership.get(f"/organizations/{county}/members", params={"cursor": "\u0000"}), "query.cursor"),
+    ]:
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [
+            {"field": field, "reason": "contains a NUL character (U+0000), which text cannot hold"}
+        ]
+    # an escaped backslash before "u0000" is text like any other
+    r = await membership.post("/organizations", {**body, "name": "工会\\u0000"})
+    assert r.status_code == 201, r.text
+
+
+async def test_a_cursor_that_decodes_to_a_nul_gets_422(membership: ServiceUnderTest) -> None:
+    org = await make_org(membership)
+    r = await membership.get(f"/organizations/{org}/members", params={"cursor": "AA=="})  # base64 of one NUL byte
+    assert (r.status_code, r.json()["code"]) == (422, "invalid_cursor")
+
+
+async def test_as_of_without_a_time_zone_gets_422(membership: ServiceUnderTest) -> None:
+    # a naive time used to be compared with the events' aware times: TypeError, 500
+    org = await make_org(membership)
+    member_id = (await join(membership, org))["member_id"]
+    r = await membership.get(f"/members/{member_id}", params={"as_of": "2020-01-01T00:00:00"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "query.as_of"
+    r = await membership.get(f"/members/{member_id}", params={"as_of": "2020-01-01T00:00:00+08:00"})
+    assert (r.status_code, r.json()["code"]) == (404, "not_yet_member")
+
+
+async def test_an_idempotency_key_longer_than_255_characters_gets_422(membership: ServiceUnderTest) -> None:
+    # the key is indexed: a long random one used to exceed PostgreSQL's index row limit, 500
+    org = await make_org(membership, "county")
+    long_key = "".join(uuid.uuid4().hex for _ in range(200))  # random: PostgreSQL cannot compress it below the limit
+    r = await membership.post(f"/organizations/{org}/dissolve", headers={"Idempotency-Key": long_key})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "header.idempotency-key"
+    key = uuid.uuid4().hex * 8  # 256 is too long by one; 255 is fine
+    r = await membership.post(f"/organizations/{org}/dissolve", headers={"Idempotency-Key": key[:255]})
+    assert r.status_code == 200, r.text
+
+
+async def test_the_published_422_schema_is_the_body_sent(membership: ServiceUnderTest) -> None:
+    # FastAPI documents {"detail": [...]} for 422; the app answers {code, errors, detail}
+    schemas = (await membership.get("/openapi.json")).json()["components"]["schemas"]
+    published = schemas["HTTPValidationError"]
+    assert "ValidationError" not in schemas
+    r = await membership.post("/organizations", {"name": "x", "type": "county", "region_code": "99"})
+    assert r.status_code == 422
+    sent = r.json()
+    assert set(published["required"]) <= set(sent) <= set(published["properties"])
+    assert isinstance(sent["detail"], str)
+    assert all(set(e) == {"field", "reason"} for e in sent["errors"])

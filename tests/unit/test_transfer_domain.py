@@ -201,8 +201,9 @@ def test_the_requester_cancels_before_completion() -> None:
         assert given_(*history, event).status is TransferStatus.CANCELLED
 
 
-def test_only_the_requester_cancels() -> None:
-    refused("not_requester", lambda: domain.cancel(given_(requested()), CancelTransfer("someone-else")))
+def test_a_cancel_records_who_cancelled() -> None:
+    [event] = domain.cancel(given_(requested()), CancelTransfer("member-7", "stayed"))
+    assert (event.by, event.reason) == ("member-7", "stayed")
 
 
 # --- nothing happens to a closed transfer --------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Identity numbers, credit codes, mobile and card numbers: known examples and check-character properties."""
+"""Identity numbers, credit codes, mobile and card numbers: known examples and check-character properties.
+Person names: what is accepted as written, what is tidied, and what is refused with which reason."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, timedelta
 
 import pytest
@@ -23,6 +25,7 @@ from shared.validators import (
     validate_division_code,
     validate_identity_number,
     validate_mobile,
+    validate_person_name,
 )
 
 ID_CHECK_CHARS = "0123456789X"
@@ -447,3 +450,188 @@ def test_identity_mask_needs_18_characters(value):
 def test_mobile_mask_needs_11_digits(value):
     with pytest.raises(ValueError):
         mask_mobile(value)
+
+
+# --- person names -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "张伟",
+        "欧阳娜娜",
+        "𠮷田 春",  # U+20BB7, Extension B
+        "张𪚥",  # U+2A6A5, Extension B
+        "刘䶮",  # U+4DAE, Extension A
+        "王𰻞",  # U+30EDE, Extension G
+        "李\U00031350",  # Extension H: newer than this Python's unicodedata, accepted all the same
+        "阿沛·阿旺晋美",  # the middle dot of minority and transliterated names
+        "爱新觉罗·溥仪",
+        "伊丽莎白·亚历山德拉·玛丽·温莎",
+        "བཀྲ་ཤིས་བདེ་ལེགས",  # Tibetan, tsheg between syllables
+        "བསྟན་འཛིན་རྒྱ་མཚོ",  # stacked consonants: several combining marks on one letter
+        "ئابدۇرېھىم",  # Uyghur in Arabic script
+        "ᠴᠢᠩᠭᠢᠰ",  # Mongolian script
+        "ᠬᠠ\u180eᠭ",  # the Mongolian vowel separator inside a Mongolian word
+        "김민준",  # Korean (朝鲜族)
+        "ꆈꌠ",  # Yi
+        "O'Brien",
+        "Jean-Luc Picard",
+        "José María García-Márquez",
+        "J. R. R. Tolkien",
+        "Nguyễn Thị Minh Khai",
+        "Ngũgĩ wa Thiong'o",
+        "Иван Петров",
+        "Νίκος Καζαντζάκης",
+    ],
+)
+def test_names_as_people_write_them_are_accepted_unchanged(name):
+    assert validate_person_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("  张伟\n", "张伟"),  # trimmed
+        ("张\u3000伟", "张 伟"),  # any Unicode space becomes one ASCII space
+        ("Mary  \u00a0Jane", "Mary Jane"),
+        ("阿沛 · 阿旺晋美", "阿沛·阿旺晋美"),  # no spaces around the middle dot
+        ("阿沛・阿旺晋美", "阿沛·阿旺晋美"),  # U+30FB katakana middle dot, as Chinese input methods type it
+        ("阿沛•阿旺晋美", "阿沛·阿旺晋美"),  # U+2022 bullet
+        ("阿沛‧阿旺晋美", "阿沛·阿旺晋美"),  # U+2027 hyphenation point (Big5)
+        ("阿沛･阿旺晋美", "阿沛·阿旺晋美"),  # U+FF65 half-width katakana middle dot
+        ("阿沛\u0387阿旺晋美", "阿沛·阿旺晋美"),  # Greek ano teleia: NFC makes it U+00B7
+        ("O\u2019Brien", "O'Brien"),  # typographic apostrophe
+        ("Mary\u2013Jane", "Mary-Jane"),  # en dash from a word processor
+        ("ＪＯＨＮ ＳＭＩＴＨ", "JOHN SMITH"),  # full-width Latin from a Chinese input method
+        ("Jose\u0301", "José"),  # NFC
+        ("\u1100\u1161\u11a8", "각"),  # Hangul jamo compose under NFC
+    ],
+)
+def test_names_are_tidied(written, kept):
+    assert validate_person_name(written) == kept
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "name must not be empty"),
+        (" \u3000 ", "name must not be empty"),
+        ("张" * 61, "name is longer than 60 characters (61)"),
+        ("张" * 10_000, "name is longer than 60 characters"),
+        ("张\u200b伟", "contains an invisible character U+200B ZERO WIDTH SPACE"),
+        ("张\u200c伟", "contains an invisible character U+200C"),
+        ("张\u200d伟", "contains an invisible character U+200D"),
+        ("张\u2060伟", "contains an invisible character U+2060"),
+        ("张\ufeff伟", "contains an invisible character U+FEFF"),
+        ("张\u00ad伟", "contains an invisible character U+00AD"),
+        ("张\u3164伟", "contains an invisible character U+3164 HANGUL FILLER"),  # a blank "letter"
+        ("张\u034f伟", "contains an invisible character U+034F"),
+        ("张\u180e伟", "contains an invisible character U+180E"),  # outside a Mongolian word
+        ("张伟\u202e", "contains a bidirectional control character U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("\u202a张伟", "contains a bidirectional control character U+202A"),
+        ("张\u2066伟\u2069", "contains a bidirectional control character U+2066"),
+        ("张\u200f伟", "contains a bidirectional control character U+200F"),
+        ("张\u0000伟", "contains a control character U+0000"),
+        ("张\t伟", "contains a control character U+0009"),
+        ("张\n伟", "contains a control character U+000A"),
+        ("张\u2028伟", "contains a line break U+2028"),
+        ("张\U000e0041伟", "contains an invisible formatting character U+E0041 TAG LATIN CAPITAL LETTER A"),
+        ("张\ud800伟", "contains a lone surrogate U+D800"),
+        ("张\ue000伟", "contains a private-use character U+E000"),
+        ("张\U000f0000", "contains a private-use character U+F0000"),
+        ("张\u0378", "contains an unassigned code point U+0378"),
+        ("张\U0003ffff", "contains an unassigned code point U+3FFFF"),
+        ("张伟1", "contains a digit or number '1' (U+0031 DIGIT ONE): a name has no digits"),
+        ("张伟３", "contains a digit or number '３' (U+FF13 FULLWIDTH DIGIT THREE)"),
+        ("张伟Ⅲ", "contains a digit or number 'Ⅲ' (U+2162 ROMAN NUMERAL THREE)"),
+        ("张伟😀", "contains a symbol or emoji '😀' (U+1F600 GRINNING FACE)"),
+        ("张伟❤", "contains a symbol or emoji '❤'"),
+        ("张伟\u2764\ufe0f", "contains a symbol or emoji '❤'"),
+        ("张伟$", "contains a symbol or emoji '$'"),
+        ("⼈张", "contains a symbol or emoji '⼈' (U+2F08 KANGXI RADICAL MAN)"),  # looks like 人
+        ("张伟\U0001f3fb", "contains a symbol or emoji"),  # a skin-tone modifier
+        ("张\ufe00", "contains a variation selector U+FE00"),
+        ("张\U000e0100", "contains a variation selector U+E0100"),
+        ("محمـد", "contains the Arabic tatweel"),
+        ("a\u20dd", "contains an enclosing mark U+20DD"),
+        ("山田はなこ", "contains 'は' (U+306F HIRAGANA LETTER HA), which is not a letter of the scripts names are"),
+        ("ʻIolani", "contains 'ʻ' (U+02BB MODIFIER LETTER TURNED COMMA), which is not a letter"),
+        ("Zhang伟", "name mixes Latin and Han letters"),
+        ("张Wei", "name mixes Han and Latin letters"),
+        ("Pаvel", "name mixes Latin and Cyrillic letters ('P' (U+0050 LATIN CAPITAL LETTER P) and 'а' (U+0430"),
+        ("Ivan Петров", "letters that look alike across these scripts forge names"),
+        ("Αlex", "name mixes Greek and Latin letters"),  # a Greek capital alpha
+        ("张김", "name mixes Han and Hangul letters"),
+        ("·张伟", "should start with a letter, not '·' (U+00B7 MIDDLE DOT)"),
+        ("-Jean", "should start with a letter"),
+        ("\u0301a", "should start with a letter"),
+        ("张伟·", "has the middle dot · where it separates no two parts"),
+        ("阿沛··阿旺", "has the middle dot · where it separates no two parts"),
+        ("张-伟", "contains '-' (U+002D HYPHEN-MINUS): a Han name has only letters, spaces and the middle dot ·"),
+        ("张.伟", "a Han name has only letters, spaces and the middle dot ·"),
+        ("张伟。", "contains '。' (U+3002 IDEOGRAPHIC FULL STOP)"),
+        ("Jean-", "has '-' (U+002D HYPHEN-MINUS) where it joins or ends no part of the name"),
+        ("Jean--Luc", "has '-'"),
+        ("J..", "has '.' (U+002E FULL STOP) where it joins or ends no part of the name"),
+        ("Mary, Jane", "contains ',' (U+002C COMMA): a Latin name has only letters, spaces and the middle dot"),
+        ("Jean (Luc)", "contains '('"),
+        ('张"伟', "contains '\"'"),
+        ("张<b>", "contains a symbol or emoji '<'"),
+        ("བཀྲ་ཤིས།", "contains '།' (U+0F0D TIBETAN MARK SHAD)"),
+        ("张\u0f0b伟", "contains '་' (U+0F0B TIBETAN MARK INTERSYLLABIC TSHEG): a Han name has only"),
+        ("张\u0301", "has a combining mark U+0301 COMBINING ACUTE ACCENT on a Han character, which takes none"),
+        ("a\u0f71", "has a combining mark U+0F71 TIBETAN VOWEL SIGN AA that Latin letters do not take"),
+        ("Jose \u0301", "has a combining mark U+0301 COMBINING ACUTE ACCENT that is not on a letter"),
+        ("Ze\u0301\u0302\u0303\u0304\u0306\u0307", "stacks more than 4 combining marks on one letter"),
+        ("Z" + "\u0489" * 30, "contains an enclosing mark"),
+    ],
+)
+def test_refused_names_say_what_is_wrong(name, reason):
+    with pytest.raises(ValueError) as exc:
+        validate_person_name(name)
+    assert reason in str(exc.value)
+    assert str(exc.value).startswith("name ")
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u202e", "\ud800", "\ue000", "\u0000", "\u3164", "\u180e"])
+def test_a_reason_never_shows_an_invisible_character_itself(char):
+    with pytest.raises(ValueError) as exc:
+        validate_person_name(f"张{char}伟")
+    assert char not in str(exc.value)
+    str(exc.value).encode()  # a lone surrogate in the reason would break the 422's JSON
+
+
+def test_a_longer_limit_can_be_asked_for():
+    assert validate_person_name("张" * 80, max_length=80) == "张" * 80
+
+
+@given(st.text(st.characters(exclude_categories=()), max_size=80))
+def test_no_text_makes_the_name_validator_fail_other_than_with_a_value_error(text):
+    try:
+        name = validate_person_name(text)
+    except ValueError as exc:
+        str(exc).encode()
+    else:
+        assert validate_person_name(name) == name  # tidying twice changes nothing
+        assert unicodedata.is_normalized("NFC", name)
+        assert 1 <= len(name) <= 60
+
+
+names_in_one_script = st.one_of(
+    st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=20),
+    st.text(st.characters(min_codepoint=0x20000, max_codepoint=0x2A6DF, categories=["Lo"]), min_size=1, max_size=20),
+    st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzéèüñçåø"), min_size=1, max_size=20),
+)
+
+
+@given(names_in_one_script)
+def test_letters_of_one_script_are_kept_as_they_are(name):
+    assert validate_person_name(name) == name
+
+
+@given(names_in_one_script, st.sampled_from(["\u200b", "\u200d", "\u2060", "\ufeff", "\u202e", "\u2066"]), st.data())
+def test_an_invisible_character_anywhere_is_refused(name, invisible, data):
+    at = data.draw(st.integers(0, len(name)))
+    with pytest.raises(ValueError, match=r"invisible|bidirectional"):
+        validate_person_name(name[:at] + invisible + name[at:])

@@ -1,0 +1,320 @@
+"""Who is asking, and whether they may: bearer tokens verified with the issuer's public keys, and each
+service's table of who may do what, checked in one place.
+
+A token is a JWT signed by the platform's identity provider (in development, `make token`). Every service
+verifies the signature with the issuer's public keys (a JWKS file or URL), the issuer, the audience and the
+expiry; the algorithm comes from the key, never from the token. Its claims give the principal:
+
+    role       admin | staff | member | system
+    org_id     staff: the organisation they work for (they act on it and its whole subtree)
+    member_id  member: themselves
+    scope      system: space-separated grants, e.g. "members:read stats:read"
+
+There is no setting that turns the checks off: a service without AUTH_JWKS does not start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.errors import DomainError
+
+log = logging.getLogger("shared.auth")
+
+# asymmetric algorithms only: a service holds public keys and can never mint a token
+ACCEPTED_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"})
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    MEMBER = "member"
+    SYSTEM = "system"
+
+
+class Principal(BaseModel):
+    """The authenticated caller, from a verified token's claims."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    subject: str = Field(alias="sub", min_length=1, max_length=200)
+    role: Role
+    org_id: UUID | None = None
+    member_id: UUID | None = None
+    name: str | None = Field(None, max_length=200)
+    scopes: frozenset[str] = Field(frozenset(), alias="scope")
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split_scope(cls, value: object) -> object:
+        return frozenset(value.split()) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _role_claims(self) -> Principal:
+        if self.role is Role.STAFF and self.org_id is None:
+            raise ValueError("a staff token names its organisation (org_id)")
+        if self.role is Role.MEMBER and self.member_id is None:
+            raise ValueError("a member token names the member (member_id)")
+        return self
+
+    @property
+    def actor(self) -> str:
+        """How events' metadata and the audit log name this caller."""
+        return f"{self.role}:{self.subject}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.subject
+
+
+class UnauthenticatedError(DomainError):
+    status_code = 401
+
+    def __init__(self, code: str, message: str) -> None:
+        error = "invalid_request" if code == "unauthenticated" else "invalid_token"
+        super().__init__(code, message, headers={"WWW-Authenticate": f'Bearer error="{error}"'})
+
+
+class ForbiddenError(DomainError):
+    status_code = 403
+
+
+# --- verifying tokens -------------------------------------------------------------------------------------
+
+
+class KeySet:
+    """The issuer's public keys: a JWKS document from a file (re-read when it changes) or an http(s) URL."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._client = jwt.PyJWKClient(source, cache_keys=True, lifespan=300) if "://" in source else None
+        self._mtime = -1.0
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        if self._client is None:
+            self._load_file()
+
+    def _load_file(self) -> None:
+        path = Path(self.source)
+        mtime = path.stat().st_mtime
+        if mtime == self._mtime:
+            return
+        document = json.loads(path.read_text())
+        keys = [jwt.PyJWK(k) for k in document.get("keys", [])]
+        if not keys:
+            raise ValueError(f"{self.source} holds no keys")
+        self._keys = {k.key_id: k for k in keys}
+        if len(keys) == 1:
+            self._keys.setdefault(None, keys[0])
+        self._mtime = mtime
+
+    async def get(self, kid: str | None) -> jwt.PyJWK | None:
+        if self._client is not None:
+            client = self._client
+            try:
+                if kid is None:
+                    keys = await asyncio.to_thread(client.get_signing_keys)
+                    return keys[0] if len(keys) == 1 else None
+                return await asyncio.to_thread(client.get_signing_key, kid)
+            except jwt.PyJWKClientError as exc:
+                log.warning("token key %s not found at the JWKS URL: %s", kid, exc)
+                return None
+        if kid not in self._keys:
+            try:
+                self._load_file()  # a rotated key: the file changed since it was read
+            except (OSError, ValueError) as exc:  # mid-rotation or broken: keep the keys we had
+                log.warning("cannot re-read the token keys from %s: %s", self.source, exc)
+        return self._keys.get(kid)
+
+
+_TOKEN_ERRORS: dict[type[Exception], tuple[str, str]] = {
+    jwt.ExpiredSignatureError: ("token_expired", "the token has expired"),
+    jwt.InvalidAudienceError: ("invalid_token", "the token is not for this audience"),
+    jwt.InvalidIssuerError: ("invalid_token", "the token is from another issuer"),
+    jwt.InvalidSignatureError: ("invalid_token", "the token's signature does not verify"),
+    jwt.ImmatureSignatureError: ("invalid_token", "the token is not valid yet"),
+}
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySet, issuer: str, audience: str, leeway: float = 30) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TokenVerifier:
+        source = getattr(settings, "auth_jwks", None)
+        if not source:
+            raise ValueError("AUTH_JWKS is required: the token issuer's public keys (a JWKS file path or URL)")
+        return cls(KeySet(source), settings.auth_issuer, settings.auth_audience)
+
+    def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            code, reason = _TOKEN_ERRORS.get(type(exc), ("invalid_token", f"the token is not valid: {exc}"))
+            raise UnauthenticatedError(code, reason) from exc
+        return claims
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise UnauthenticatedError("invalid_token", f"the token cannot be read: {exc}") from exc
+        alg = header.get("alg")
+        if alg not in ACCEPTED_ALGORITHMS:
+            raise UnauthenticatedError("invalid_token", f"tokens signed with {alg!r} are not accepted")
+        key = await self.keys.get(header.get("kid"))
+        if key is None:
+            raise UnauthenticatedError("invalid_token", "the token is signed by a key this service does not know")
+        if key.algorithm_name != alg:
+            raise UnauthenticatedError("invalid_token", f"the key is for {key.algorithm_name}, the token says {alg}")
+        claims = self._decode(token, key)
+        try:
+            return Principal.model_validate(claims)
+        except ValidationError as exc:
+            reason = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            raise UnauthenticatedError("invalid_token", f"the token's claims are not usable: {reason}") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="a token from the platform's issuer")
+
+
+async def authenticate(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise UnauthenticatedError("unauthenticated", "this needs a bearer token (Authorization: Bearer <token>)")
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = await verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+# --- deciding -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may take an action. Admins may, unless `admin=False` (a member's own opinion: ratings, ballots)."""
+
+    staff: bool = False  # staff of the target's organisation or of any organisation above it
+    member: bool = False  # the member the target is about
+    scope: str | None = None  # system principals granted this scope
+    anyone: bool = False  # every authenticated caller
+    admin: bool = True
+    audit: bool = False  # an allowed call is written to the audit log (reads of a person's data)
+    anonymous: bool = False  # never written to the audit log, even when refused (ballots)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action touches: organisations (staff must cover one, or all with `all_orgs`) and a member."""
+
+    orgs: tuple[UUID, ...] = ()
+    member_id: UUID | None = None
+    label: str = ""
+    all_orgs: bool = False
+    complete: bool = True  # False: part of what it touches is unknown here, so only admins may act
+
+
+# the organisations a staff token covers: its own and every one below it
+_COVERS = """
+WITH RECURSIVE chain(target, org_id, parent_id, depth) AS (
+    SELECT o.org_id, o.org_id, o.parent_id, 0 FROM org_tree o WHERE o.org_id = ANY($1::uuid[])
+    UNION ALL
+    SELECT c.target, t.org_id, t.parent_id, c.depth + 1
+    FROM org_tree t JOIN chain c ON t.org_id = c.parent_id WHERE c.depth < 64
+)
+SELECT t.target, (t.target = $2::uuid OR EXISTS (
+    SELECT 1 FROM chain WHERE chain.target = t.target AND chain.org_id = $2::uuid
+)) AS covered
+FROM unnest($1::uuid[]) WITH ORDINALITY AS t(target, n) ORDER BY t.n
+"""
+
+
+async def covered_orgs(conn: asyncpg.Connection | asyncpg.Pool, staff_org: UUID, orgs: tuple[UUID, ...]) -> list[bool]:
+    """For each organisation, whether it is `staff_org` or below it, from the org tree this service knows."""
+    rows = await conn.fetch(_COVERS, list(orgs), staff_org)
+    return [bool(r["covered"]) for r in rows]
+
+
+class Guard:
+    """A service's rules by action name, and the one check every route calls."""
+
+    def __init__(self, rules: Mapping[str, Rule]) -> None:
+        self.rules = dict(rules)
+
+    async def check(
+        self, pool: asyncpg.Pool, principal: Principal, action: str, target: Target = Target()
+    ) -> Principal:
+        rule = self.rules[action]
+        refusal = await self._refusal(pool, principal, rule, target)
+        if not rule.anonymous and (refusal is not None or rule.audit):
+            await record_access(pool, principal, action, target, refusal)
+        if refusal is not None:
+            code, message = refusal
+            raise ForbiddenError(code, message)
+        return principal
+
+    async def _refusal(  # noqa: PLR0911 - one answer per role
+        self, pool: asyncpg.Pool, principal: Principal, rule: Rule, target: Target
+    ) -> tuple[str, str] | None:
+        role = principal.role
+        if rule.anyone or (role is Role.ADMIN and rule.admin):
+            return None
+        if role is Role.STAFF and rule.staff:
+            assert principal.org_id is not None
+            covered = await covered_orgs(pool, principal.org_id, target.orgs) if target.orgs else []
+            if target.complete and covered and (all(covered) if target.all_orgs else any(covered)):
+                return None
+            return "outside_organization", "this belongs to an organisation outside the one your token names"
+        if role is Role.MEMBER and rule.member:
+            if target.member_id is not None and target.member_id == principal.member_id:
+                return None
+            return "not_own_record", "a member may act only for themselves"
+        if role is Role.SYSTEM and rule.scope is not None:
+            if rule.scope in principal.scopes:
+                return None
+            return "scope_missing", f"this needs the scope {rule.scope}"
+        return "role_not_permitted", f"a {role} token may not do this"
+
+
+async def record_access(
+    pool: asyncpg.Pool, principal: Principal, action: str, target: Target, refusal: tuple[str, str] | None
+) -> None:
+    """One audit row: who, what, on what, allowed or refused (with the code). Outside any command's transaction."""
+    await pool.execute(
+        "INSERT INTO audit_log (actor, role, action, target, outcome) VALUES ($1, $2, $3, $4, $5)",
+        principal.actor,
+        principal.role.value,
+        action,
+        target.label or ",".join(str(o) for o in target.orgs),
+        "allowed" if refusal is None else f"refused:{refusal[0]}",
+    )
