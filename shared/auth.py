@@ -31,7 +31,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.errors import DomainError
+from shared.errors import DomainError, NotFoundError
 
 log = logging.getLogger("shared.auth")
 
@@ -242,6 +242,22 @@ class Target:
     label: str = ""
     all_orgs: bool = False
     complete: bool = True  # False: part of what it touches is unknown here, so only admins may act
+
+
+def organization(org_id: UUID | None) -> Target:
+    """An organisation itself (none: the whole federation, which only admins act on)."""
+    return Target(orgs=(org_id,) if org_id else (), label=f"organization:{org_id}")
+
+
+async def target_of(pool: asyncpg.Pool, sql: str, key: object, what: str, label: str) -> Target:
+    """What a row of this service's read model touches: its `org_id`, and its `member_id` when it has one.
+
+    `sql` selects that one row by `key` ($1); no row is 404 `<what>_not_found`."""
+    row = await pool.fetchrow(sql, key)
+    if row is None:
+        raise NotFoundError(what, key)
+    org_id, member_id = row["org_id"], row.get("member_id")
+    return Target(orgs=(org_id,) if org_id else (), member_id=member_id, label=label)
 
 
 # the organisations a staff token covers: its own and every one below it

@@ -12,8 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.auth import ForbiddenError, Guard, Principal, Role, Rule, Target
-from shared.errors import InvalidInputError, NotFoundError
+from shared.auth import ForbiddenError, Guard, Principal, Role, Rule, Target, target_of
+from shared.errors import InvalidInputError
 
 guard = Guard(
     {
@@ -29,10 +29,6 @@ guard = Guard(
         "organization.requests": Rule(staff=True),
     }
 )
-
-
-def organization(org_id: UUID) -> Target:
-    return Target(orgs=(org_id,), label=f"organization:{org_id}")
 
 
 def for_member(principal: Principal, member_id: UUID | None) -> Target:
@@ -54,14 +50,10 @@ def voter(principal: Principal, voter_id: UUID | None) -> tuple[UUID | None, Tar
 
 
 async def campaign(pool: asyncpg.Pool, campaign_id: UUID) -> Target:
-    org_id = await pool.fetchval("SELECT electorate_org_id FROM campaigns WHERE campaign_id = $1", campaign_id)
-    if org_id is None:
-        raise NotFoundError("campaign", campaign_id)
-    return Target(orgs=(org_id,), label=f"campaign:{campaign_id}")
+    sql = "SELECT electorate_org_id AS org_id FROM campaigns WHERE campaign_id = $1"
+    return await target_of(pool, sql, campaign_id, "campaign", f"campaign:{campaign_id}")
 
 
 async def request(pool: asyncpg.Pool, request_id: UUID) -> Target:
-    row = await pool.fetchrow("SELECT member_id, org_id FROM requests WHERE request_id = $1", request_id)
-    if row is None:
-        raise NotFoundError("request", request_id)
-    return Target(orgs=(row["org_id"],), member_id=row["member_id"], label=f"request:{request_id}")
+    sql = "SELECT org_id, member_id FROM requests WHERE request_id = $1"
+    return await target_of(pool, sql, request_id, "request", f"request:{request_id}")

@@ -14,7 +14,7 @@ from services.feedback import access, domain, queries
 from services.feedback.handlers import Feedback
 from services.feedback.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentPrincipal, organization
 
 router = APIRouter()
 
@@ -103,7 +103,7 @@ async def get_satisfaction(
     org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
 ) -> dict[str, Any]:
     """Average ratings of the services an organisation gave (its whole subtree by default), by category and month."""
-    await access.guard.check(service.pool, principal, "satisfaction.read", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "satisfaction.read", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.satisfaction(conn, org_id, subtree)
 
@@ -116,7 +116,7 @@ async def open_campaign(
     body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Open an evaluation campaign; its electorate is fixed now."""
-    await access.guard.check(service.pool, principal, "campaign.open", access.organization(body.electorate_org_id))
+    await access.guard.check(service.pool, principal, "campaign.open", organization(body.electorate_org_id))
     cmd = domain.OpenCampaign(campaign_id=uuid4(), **body.model_dump())
     meta = request_metadata(request, principal)
 
@@ -248,6 +248,6 @@ async def get_requests(
     status: Literal["open", "answered"] | None = None,
 ) -> dict[str, Any]:
     """The requests an organisation received, oldest first, with their age."""
-    await access.guard.check(service.pool, principal, "organization.requests", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.requests", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.requests(conn, org_id, status, feedback.clock())

@@ -11,8 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.auth import Guard, Rule, Target
-from shared.errors import NotFoundError
+from shared.auth import Guard, Rule, Target, target_of
 
 guard = Guard(
     {
@@ -32,19 +31,11 @@ guard = Guard(
 )
 
 
-def organization(org_id: UUID | None) -> Target:
-    return Target(orgs=(org_id,) if org_id else (), label=f"organization:{org_id}")
-
-
 async def application(pool: asyncpg.Pool, application_id: UUID) -> Target:
-    org_id = await pool.fetchval("SELECT org_id FROM applications WHERE application_id = $1", application_id)
-    if org_id is None:
-        raise NotFoundError("application", application_id)
-    return Target(orgs=(org_id,), label=f"application:{application_id}")
+    sql = "SELECT org_id FROM applications WHERE application_id = $1"
+    return await target_of(pool, sql, application_id, "application", f"application:{application_id}")
 
 
 async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
-    org_id = await pool.fetchval("SELECT org_id FROM members WHERE member_id = $1", member_id)
-    if org_id is None:
-        raise NotFoundError("member", member_id)
-    return Target(orgs=(org_id,), member_id=member_id, label=f"member:{member_id}")
+    sql = "SELECT org_id, member_id FROM members WHERE member_id = $1"
+    return await target_of(pool, sql, member_id, "member", f"member:{member_id}")

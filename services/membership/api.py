@@ -14,7 +14,7 @@ from services.membership import access, domain, queries
 from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role
+from shared.auth import CurrentPrincipal, Role, organization
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -88,7 +88,7 @@ async def register_organization(
     body: OrganizationIn, request: Request, service: ServiceDep, membership: MembershipDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Register a union organisation under its parent."""
-    await access.guard.check(service.pool, principal, "organization.register", access.organization(body.parent_id))
+    await access.guard.check(service.pool, principal, "organization.register", organization(body.parent_id))
     cmd = domain.RegisterOrganization(org_id=uuid4(), **body.model_dump())
     meta = request_metadata(request, principal)
 
@@ -101,7 +101,7 @@ async def register_organization(
 @router.get("/organizations/{org_id}", tags=["organizations"])
 async def get_organization(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """An organisation, with its active member count."""
-    await access.guard.check(service.pool, principal, "organization.read", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.organization(conn, org_id)
 
@@ -116,7 +116,7 @@ async def get_roster(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """The organisation's members, paged by cursor."""
-    await access.guard.check(service.pool, principal, "organization.roster", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.roster", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.roster(conn, service.vault, org_id, status, limit, cursor)
 
@@ -126,7 +126,7 @@ async def get_stats(
     org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
 ) -> dict[str, Any]:
     """Member counts by status, household type and employment type (of the whole subtree by default)."""
-    await access.guard.check(service.pool, principal, "organization.stats", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.stats", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.stats(conn, org_id, subtree)
 
@@ -141,7 +141,7 @@ async def dissolve_organization(
     body: EmptyIn | None = None,
 ) -> JSONResponse:
     """Dissolve an organisation that holds no members."""
-    await access.guard.check(service.pool, principal, "organization.dissolve", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.dissolve", organization(org_id))
     meta = request_metadata(request, principal)
     reason = body.reason if body and body.reason else "dissolved"
 
@@ -318,6 +318,6 @@ async def get_founding_suggestions(
     Staff see their own organisation's subtree unless they name an organisation inside it."""
     if org_id is None and principal.role is Role.STAFF:
         org_id = principal.org_id
-    await access.guard.check(service.pool, principal, "founding.read", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "founding.read", organization(org_id))
     async with service.pool.acquire() as conn:
         return {"items": await queries.founding_suggestions(conn, org_id)}

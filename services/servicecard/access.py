@@ -12,8 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.auth import Guard, Rule, Target
-from shared.errors import InvalidInputError, NotFoundError
+from shared.auth import Guard, Rule, Target, target_of
+from shared.errors import InvalidInputError
 from shared.validators import validate_card_number
 
 guard = Guard(
@@ -32,16 +32,10 @@ guard = Guard(
 )
 
 
-def organization(org_id: UUID | None) -> Target:
-    return Target(orgs=(org_id,) if org_id else (), label=f"organization:{org_id}")
-
-
 async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
     """The member's organisation as their current card says; 404 for someone who holds no card."""
-    org_id = await pool.fetchval("SELECT org_id FROM cards WHERE member_id = $1 AND replaced_by IS NULL", member_id)
-    if org_id is None:
-        raise NotFoundError("card", member_id)
-    return Target(orgs=(org_id,), member_id=member_id, label=f"member:{member_id}")
+    sql = "SELECT org_id, member_id FROM cards WHERE member_id = $1 AND replaced_by IS NULL"
+    return await target_of(pool, sql, member_id, "card", f"member:{member_id}")
 
 
 async def card(pool: asyncpg.Pool, card_no: str) -> Target:
@@ -49,21 +43,15 @@ async def card(pool: asyncpg.Pool, card_no: str) -> Target:
         card_no = validate_card_number(card_no)
     except ValueError as exc:
         raise InvalidInputError("card_no", str(exc)) from exc
-    row = await pool.fetchrow("SELECT member_id, org_id FROM cards WHERE card_no = $1", card_no)
-    if row is None:
-        raise NotFoundError("card", card_no)
-    return Target(orgs=(row["org_id"],), member_id=row["member_id"], label=f"member:{row['member_id']}")
+    sql = "SELECT org_id, member_id FROM cards WHERE card_no = $1"
+    return await target_of(pool, sql, card_no, "card", f"card:{card_no}")
 
 
 async def item(pool: asyncpg.Pool, item_id: UUID) -> Target:
-    row = await pool.fetchrow("SELECT org_id FROM catalog_items WHERE item_id = $1", item_id)
-    if row is None:
-        raise NotFoundError("item", item_id)
-    return organization(row["org_id"])
+    sql = "SELECT org_id FROM catalog_items WHERE item_id = $1"
+    return await target_of(pool, sql, item_id, "item", f"item:{item_id}")
 
 
 async def redemption(pool: asyncpg.Pool, redemption_id: UUID) -> Target:
-    row = await pool.fetchrow("SELECT member_id, org_id FROM redemptions WHERE redemption_id = $1", redemption_id)
-    if row is None:
-        raise NotFoundError("redemption", redemption_id)
-    return Target(orgs=(row["org_id"],), member_id=row["member_id"], label=f"redemption:{redemption_id}")
+    sql = "SELECT org_id, member_id FROM redemptions WHERE redemption_id = $1"
+    return await target_of(pool, sql, redemption_id, "redemption", f"redemption:{redemption_id}")

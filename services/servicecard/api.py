@@ -16,7 +16,7 @@ from services.servicecard.events import OpeningHours, ServicePoint, Weekday
 from services.servicecard.handlers import Servicecard
 from services.servicecard.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role
+from shared.auth import CurrentPrincipal, Role, organization
 
 router = APIRouter()
 
@@ -149,7 +149,7 @@ async def publish_item(
     body: ItemIn, request: Request, service: ServiceDep, servicecard: ServicecardDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """Publish a service item to the catalogue, with its service points and opening hours."""
-    await access.guard.check(service.pool, principal, "catalog.publish", access.organization(body.org_id))
+    await access.guard.check(service.pool, principal, "catalog.publish", organization(body.org_id))
     cmd = domain.PublishItem(
         item_id=uuid4(),
         name=body.name,
@@ -294,6 +294,6 @@ async def get_usage_stats(
     Staff see their own organisation unless they name one inside it."""
     if org_id is None and principal.role is Role.STAFF:
         org_id = principal.org_id
-    await access.guard.check(service.pool, principal, "usage.read", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "usage.read", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.usage_stats(conn, org_id, category, month)

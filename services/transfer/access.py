@@ -11,7 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.auth import Guard, Principal, Role, Rule, Target, covered_orgs
+from shared.auth import Guard, Principal, Role, Rule, Target, covered_orgs, target_of
 from shared.errors import NotFoundError
 
 guard = Guard(
@@ -68,10 +68,8 @@ async def transfer(pool: asyncpg.Pool, transfer_id: UUID) -> TransferParties:
 
 
 async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
-    org_id = await pool.fetchval("SELECT org_id FROM members WHERE member_id = $1", member_id)
-    if org_id is None:
-        raise NotFoundError("member", member_id)
-    return Target(orgs=(org_id,), member_id=member_id, label=f"member:{member_id}")
+    sql = "SELECT org_id, member_id FROM members WHERE member_id = $1"
+    return await target_of(pool, sql, member_id, "member", f"member:{member_id}")
 
 
 async def members(pool: asyncpg.Pool, member_ids: list[UUID], to_org_id: UUID) -> Target:
@@ -93,7 +91,3 @@ async def rejecting_org(pool: asyncpg.Pool, principal: Principal, t: TransferPar
     sides = (t.from_org_id, t.to_org_id) if t.status == "requested" else (t.to_org_id, t.from_org_id)
     covered = await covered_orgs(pool, principal.org_id, sides)
     return next((org for org, ok in zip(sides, covered, strict=True) if ok), None)
-
-
-def organization(org_id: UUID) -> Target:
-    return Target(orgs=(org_id,), label=f"organization:{org_id}")

@@ -15,7 +15,7 @@ from services.transfer.domain import TransferStatus
 from services.transfer.handlers import Transfers
 from services.transfer.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Target
+from shared.auth import CurrentPrincipal, Target, organization
 
 router = APIRouter()
 
@@ -119,48 +119,43 @@ async def get_transfer(transfer_id: UUID, service: ServiceDep, principal: Curren
         return await queries.transfer(conn, transfer_id)
 
 
-@router.post("/transfers/{transfer_id}/release", tags=["transfers"])
-async def release_transfer(
-    transfer_id: UUID,
-    body: StepIn,
-    request: Request,
-    service: ServiceDep,
-    transfers: TransfersDep,
-    principal: CurrentPrincipal,
-) -> JSONResponse:
-    """The source organisation lets the member go."""
-    t = await access.transfer(service.pool, transfer_id)
-    await access.guard.check(service.pool, principal, "transfer.release", t.acting(t.from_org_id, body.org_id))
-    meta = request_metadata(request, principal)
-    by = body.by or principal.display_name
+def _side_step(verb: Literal["release", "accept"], summary: str) -> None:
+    """Release belongs to the source side and acceptance to the target side (or to the escalation organisation)."""
 
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.release(conn, transfer_id, by, body.org_id, meta)
-        return await queries.transfer(conn, transfer_id)
+    async def endpoint(
+        transfer_id: UUID,
+        body: StepIn,
+        request: Request,
+        service: ServiceDep,
+        transfers: TransfersDep,
+        principal: CurrentPrincipal,
+    ) -> JSONResponse:
+        t = await access.transfer(service.pool, transfer_id)
+        side = t.from_org_id if verb == "release" else t.to_org_id
+        await access.guard.check(service.pool, principal, f"transfer.{verb}", t.acting(side, body.org_id))
+        meta = request_metadata(request, principal)
+        by = body.by or principal.display_name
+        take_step = transfers.release if verb == "release" else transfers.accept
 
-    return await run_command(request, service.pool, run)
+        async def run(conn: asyncpg.Connection) -> dict[str, Any]:
+            await take_step(conn, transfer_id, by, body.org_id, meta)
+            return await queries.transfer(conn, transfer_id)
+
+        return await run_command(request, service.pool, run)
+
+    endpoint.__doc__ = summary
+    router.add_api_route(
+        f"/transfers/{{transfer_id}}/{verb}",
+        endpoint,
+        methods=["POST"],
+        tags=["transfers"],
+        name=f"{verb}_transfer",
+        summary=summary,
+    )
 
 
-@router.post("/transfers/{transfer_id}/accept", tags=["transfers"])
-async def accept_transfer(
-    transfer_id: UUID,
-    body: StepIn,
-    request: Request,
-    service: ServiceDep,
-    transfers: TransfersDep,
-    principal: CurrentPrincipal,
-) -> JSONResponse:
-    """The target organisation takes the member: the transfer completes."""
-    t = await access.transfer(service.pool, transfer_id)
-    await access.guard.check(service.pool, principal, "transfer.accept", t.acting(t.to_org_id, body.org_id))
-    meta = request_metadata(request, principal)
-    by = body.by or principal.display_name
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await transfers.accept(conn, transfer_id, by, body.org_id, meta)
-        return await queries.transfer(conn, transfer_id)
-
-    return await run_command(request, service.pool, run)
+_side_step("release", "The source organisation lets the member go.")
+_side_step("accept", "The target organisation takes the member: the transfer completes.")
 
 
 @router.post("/transfers/{transfer_id}/reject", tags=["transfers"])
@@ -227,7 +222,7 @@ async def get_organization_transfers(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
     """Transfers into (`in`) or out of (`out`) the organisation, newest first."""
-    await access.guard.check(service.pool, principal, "organization.transfers", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.transfers", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.organization_transfers(conn, org_id, direction, status, limit)
 
@@ -235,6 +230,6 @@ async def get_organization_transfers(
 @router.get("/organizations/{org_id}/transfer-stats", tags=["organizations"])
 async def get_transfer_stats(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Time from request to completion (count, mean, p50, p90 in seconds), in and out, and counts by status."""
-    await access.guard.check(service.pool, principal, "organization.transfer_stats", access.organization(org_id))
+    await access.guard.check(service.pool, principal, "organization.transfer_stats", organization(org_id))
     async with service.pool.acquire() as conn:
         return await queries.transfer_stats(conn, org_id)
