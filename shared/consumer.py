@@ -9,6 +9,7 @@ fault: those are retried until the database is back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -92,14 +93,78 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 for tp, messages in batches.items():
-                    for message in messages:
-                        await self.handle(message)
-                        self.positions[tp] = message.offset + 1
+                    await self.handle_batch(messages)
+                    self.positions[tp] = messages[-1].offset + 1
                     await self.consumer.commit({tp: messages[-1].offset + 1})
         finally:
             await self.consumer.stop()
             if self.remake is not None and not self._stopping.is_set():
                 self.consumer = self.remake()  # what was handled but not committed is redelivered: the inbox dedups
+
+    async def handle_batch(self, messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """A partition's batch in one transaction (one commit, one fsync), each message under its own savepoint:
+        a message that breaks a rule rolls back alone and goes to the DLQ once the batch committed. Anything
+        else (the database gone, a transient error) rolls the whole batch back, which is then handled one
+        message at a time with retries, as `handle` does."""
+        if len(messages) == 1:
+            await self.handle(messages[0])
+            return
+        try:
+            applied, duplicates, poisoned = await self._apply_together(messages)
+        except Exception as exc:
+            log.info("consumer: a batch of %d failed together (%r); one at a time", len(messages), exc)
+            for message in messages:
+                await self.handle(message)
+            return
+        self._count(messages[0].topic, applied, duplicates)
+        for message, error in poisoned:
+            await self.dead_letter(message, error, attempts=1)
+
+    async def _apply_together(
+        self, messages: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[int, int, list[tuple[ConsumerRecord[bytes, bytes], BaseException]]]:
+        applied = duplicates = 0
+        poisoned: list[tuple[ConsumerRecord[bytes, bytes], BaseException]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for message in messages:
+                try:
+                    envelope = Envelope.from_kafka(list(message.headers), message.value)
+                except Exception as exc:
+                    poisoned.append((message, exc))
+                    continue
+                try:
+                    with self._span(message, envelope):
+                        async with conn.transaction():  # a savepoint: this message alone rolls back
+                            if await self._apply_in(conn, message, envelope):
+                                applied += 1
+                            else:
+                                duplicates += 1
+                except PERMANENT as exc:
+                    poisoned.append((message, exc))
+        return applied, duplicates, poisoned
+
+    def _span(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(continued(envelope.traceparent))
+        stack.enter_context(
+            tracer("shared.consumer").start_as_current_span(
+                f"{message.topic} process",
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": message.topic,
+                    "messaging.consumer.group.name": self.group_id,
+                    "messaging.message.id": str(envelope.id),
+                },
+            )
+        )
+        return stack
+
+    def _count(self, topic: str, applied: int, duplicates: int) -> None:
+        self.handled += applied
+        self.duplicates += duplicates
+        if applied:
+            metrics.messages_handled.add(applied, {"topic": topic, "group": self.group_id})
 
     async def handle(self, message: ConsumerRecord[bytes, bytes]) -> None:
         try:
@@ -111,19 +176,7 @@ class ConsumerRunner:
         while True:
             attempts += 1
             try:
-                with (
-                    continued(envelope.traceparent),
-                    tracer("shared.consumer").start_as_current_span(
-                        f"{message.topic} process",
-                        kind=SpanKind.CONSUMER,
-                        attributes={
-                            "messaging.system": "kafka",
-                            "messaging.destination.name": message.topic,
-                            "messaging.consumer.group.name": self.group_id,
-                            "messaging.message.id": str(envelope.id),
-                        },
-                    ),
-                ):
+                with self._span(message, envelope):
                     await self.apply(message, envelope)
             except INFRASTRUCTURE as exc:
                 log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
@@ -140,34 +193,38 @@ class ConsumerRunner:
                 return
 
     async def apply(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
-        handler = self.handlers.get(message.topic)
         async with self.pool.acquire() as conn, conn.transaction():
-            position = await conn.fetchval(
-                """
-                INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset,
-                                   envelope)
-                VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7, $8)
-                ON CONFLICT (source, event_id) DO NOTHING RETURNING position
-                """,
-                self.store.namespace,
-                envelope.source,
-                envelope.id,
-                envelope.type,
-                message.topic,
-                message.partition,
-                message.offset,
-                envelope.model_dump_json(),
-            )
-            if position is None:
-                self.duplicates += 1
-                return
-            entry = consumed_entry(position, envelope.model_dump(mode="json"))
-            if handler is not None:
-                await handler(conn, entry)
-            for projection in self.projections:
-                await projection.apply(conn, entry)
-        self.handled += 1
-        metrics.messages_handled.add(1, {"topic": message.topic, "group": self.group_id})
+            applied = await self._apply_in(conn, message, envelope)
+        self._count(message.topic, int(applied), int(not applied))
+
+    async def _apply_in(
+        self, conn: asyncpg.Connection, message: ConsumerRecord[bytes, bytes], envelope: Envelope
+    ) -> bool:
+        """Record the message in the inbox and apply it; False for a redelivery (already in the inbox)."""
+        handler = self.handlers.get(message.topic)
+        position = await conn.fetchval(
+            """
+            INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
+            VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7, $8)
+            ON CONFLICT (source, event_id) DO NOTHING RETURNING position
+            """,
+            self.store.namespace,
+            envelope.source,
+            envelope.id,
+            envelope.type,
+            message.topic,
+            message.partition,
+            message.offset,
+            envelope.model_dump_json(),
+        )
+        if position is None:
+            return False
+        entry = consumed_entry(position, envelope.model_dump(mode="json"))
+        if handler is not None:
+            await handler(conn, entry)
+        for projection in self.projections:
+            await projection.apply(conn, entry)
+        return True
 
     async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
         await self.connect_producer()

@@ -1,7 +1,7 @@
 """The kernel test service as a process, for tests that SIGKILL it: `python -m tests.support.kernel_proc`.
 
 Settings come from the environment like any service's. CRASH_AFTER_HANDLED=N kills the process (SIGKILL)
-right after the N-th consumed message's transaction commits, before its offset is committed.
+right after the transaction that consumed the N-th message commits, before its offset is committed.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ async def record_effect(conn: asyncpg.Connection, entry: Recorded) -> None:
 
 
 def crash_after(runner: ConsumerRunner, limit: int) -> None:
-    original = runner.apply
+    original = runner._count
 
-    async def apply_then_maybe_die(message, envelope) -> None:  # type: ignore[no-untyped-def]
-        await original(message, envelope)
+    def count_then_maybe_die(topic: str, applied: int, duplicates: int) -> None:
+        original(topic, applied, duplicates)
         if runner.handled >= limit:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    runner.apply = apply_then_maybe_die  # type: ignore[method-assign]
+    runner._count = count_then_maybe_die  # type: ignore[method-assign]
 
 
 async def main() -> None:
