@@ -48,7 +48,7 @@ async def on_counter_incremented(conn: asyncpg.Connection, entry: Recorded) -> N
     )
 
 
-@totals.on("RemoteCounterIncremented")
+@totals.on("RemoteCounterIncremented", source="/union/remote")
 async def on_remote_counter_incremented(conn: asyncpg.Connection, entry: Recorded) -> None:
     await on_counter_incremented(conn, entry)
 

@@ -160,7 +160,9 @@ async def run_command(
     command: Callable[[asyncpg.Connection], Awaitable[Any]],
     status_code: int = 200,
 ) -> JSONResponse:
-    """Run a command in one transaction; with an `Idempotency-Key`, a retry gets the first outcome back."""
+    """Run a command in one transaction; with an `Idempotency-Key`, a retry gets the first outcome back.
+
+    Keys are the caller's own: the scope holds the token's actor, so nobody replays another caller's key."""
 
     async def outcome(conn: asyncpg.Connection) -> tuple[int, Any]:
         return status_code, jsonable_encoder(await command(conn))
@@ -171,5 +173,7 @@ async def run_command(
             "header.idempotency-key", f"an Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters"
         )
     fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
-    status, body = await run_once(pool, f"{request.method} {request.url.path}", key, fingerprint, outcome)
+    principal: Principal | None = getattr(request.state, "principal", None)  # set by shared.auth.authenticate
+    scope = f"{principal.actor if principal is not None else 'public'} {request.method} {request.url.path}"
+    status, body = await run_once(pool, scope, key, fingerprint, outcome)
     return JSONResponse(status_code=status, content=body)

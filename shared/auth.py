@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
@@ -97,18 +99,33 @@ class ForbiddenError(DomainError):
 
 
 class KeySet:
-    """The issuer's public keys: a JWKS document from a file (re-read when it changes) or an http(s) URL."""
+    """The issuer's public keys: a JWKS document from a file or an https URL, kept fresh both ways.
 
-    def __init__(self, source: str) -> None:
+    A file is looked at again at most every `recheck` seconds and re-read when it changed, so a key added
+    is used and a key removed stops verifying within that time. A URL's document is cached for `recheck`
+    seconds (no key outlives it) and fetched again at once for an unknown `kid` (PyJWT allows one such
+    fetch every 30 s). Plain http is refused except on the loopback address (tests, a local issuer)."""
+
+    def __init__(self, source: str, recheck: float = 300) -> None:
         self.source = source
-        self._client = jwt.PyJWKClient(source, cache_keys=True, lifespan=300) if "://" in source else None
+        self.recheck = recheck
+        self._client: jwt.PyJWKClient | None = None
+        if "://" in source:
+            url = urlsplit(source)
+            if url.scheme != "https" and not (
+                url.scheme == "http" and url.hostname in {"127.0.0.1", "::1", "localhost"}
+            ):
+                raise ValueError(f"AUTH_JWKS must be an https URL (or a file): {source}")
+            self._client = jwt.PyJWKClient(source, cache_keys=False, cache_jwk_set=True, lifespan=recheck)
         self._mtime = -1.0
+        self._checked = 0.0
         self._keys: dict[str | None, jwt.PyJWK] = {}
         if self._client is None:
             self._load_file()
 
     def _load_file(self) -> None:
         path = Path(self.source)
+        self._checked = time.monotonic()
         mtime = path.stat().st_mtime
         if mtime == self._mtime:
             return
@@ -132,9 +149,9 @@ class KeySet:
             except jwt.PyJWKClientError as exc:
                 log.warning("token key %s not found at the JWKS URL: %s", kid, exc)
                 return None
-        if kid not in self._keys:
+        if kid not in self._keys or time.monotonic() - self._checked > self.recheck:
             try:
-                self._load_file()  # a rotated key: the file changed since it was read
+                self._load_file()  # a key added or removed since the file was read
             except (OSError, ValueError) as exc:  # mid-rotation or broken: keep the keys we had
                 log.warning("cannot re-read the token keys from %s: %s", self.source, exc)
         return self._keys.get(kid)
@@ -161,7 +178,7 @@ class TokenVerifier:
         source = getattr(settings, "auth_jwks", None)
         if not source:
             raise ValueError("AUTH_JWKS is required: the token issuer's public keys (a JWKS file path or URL)")
-        return cls(KeySet(source), settings.auth_issuer, settings.auth_audience)
+        return cls(KeySet(source, settings.auth_keys_recheck), settings.auth_issuer, settings.auth_audience)
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:
@@ -227,7 +244,7 @@ class Rule:
     staff: bool = False  # staff of the target's organisation or of any organisation above it
     member: bool = False  # the member the target is about
     scope: str | None = None  # system principals granted this scope
-    anyone: bool = False  # every authenticated caller
+    anyone: bool = False  # every authenticated person (admin, staff, member); system tokens still need `scope`
     admin: bool = True
     audit: bool = False  # an allowed call is written to the audit log (reads of a person's data)
     anonymous: bool = False  # never written to the audit log, even when refused (ballots)
@@ -303,7 +320,7 @@ class Guard:
         self, pool: asyncpg.Pool, principal: Principal, rule: Rule, target: Target
     ) -> tuple[str, str] | None:
         role = principal.role
-        if rule.anyone or (role is Role.ADMIN and rule.admin):
+        if (rule.anyone and role is not Role.SYSTEM) or (role is Role.ADMIN and rule.admin):
             return None
         if role is Role.STAFF and rule.staff:
             assert principal.org_id is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -32,6 +33,21 @@ Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
 # class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
 PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError, asyncpg.DataError)
 INFRASTRUCTURE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError)
+
+
+# a platform service's topic (`[prefix.]union.<service>.v<N>`) carries that service's events only
+_SERVICE_TOPIC = re.compile(r"(?:^|\.)union\.([a-z]+)\.v\d+$")
+
+
+def check_source(topic: str, source: str) -> None:
+    """Refuse an event on a topic its source does not own: a service's topic carries only that service's
+    events, and any other topic (the regional one) none that claim a platform service as their source.
+    Write ACLs keep this true on the broker; this keeps it true in every consumer."""
+    owner = _SERVICE_TOPIC.search(topic)
+    if owner is not None and source != f"/union/{owner.group(1)}":
+        raise ValueError(f"{source} does not publish on {topic}: only /union/{owner.group(1)} does")
+    if owner is None and source.startswith("/union/"):
+        raise ValueError(f"{source} is a platform service; it does not publish on {topic}")
 
 
 class ConsumerRunner:
@@ -201,6 +217,7 @@ class ConsumerRunner:
         self, conn: asyncpg.Connection, message: ConsumerRecord[bytes, bytes], envelope: Envelope
     ) -> bool:
         """Record the message in the inbox and apply it; False for a redelivery (already in the inbox)."""
+        check_source(message.topic, envelope.source)
         handler = self.handlers.get(message.topic)
         position = await conn.fetchval(
             """

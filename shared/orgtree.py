@@ -16,10 +16,8 @@ MEMBERSHIP_SOURCE = "/union/membership"
 org_tree = Projection("org_tree", tables=["org_tree"])
 
 
-@org_tree.on("OrganizationRegistered")
+@org_tree.on("OrganizationRegistered", source=MEMBERSHIP_SOURCE)
 async def on_organization_registered(conn: asyncpg.Connection, entry: Recorded) -> None:
-    if entry.source != MEMBERSHIP_SOURCE:
-        return
     await conn.execute(
         "INSERT INTO org_tree (org_id, parent_id) VALUES ($1::uuid, $2::uuid) ON CONFLICT (org_id) DO NOTHING",
         entry.data["org_id"],

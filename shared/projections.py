@@ -21,19 +21,26 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class Projection:
+    """Handlers by (source, event name). `on(name)` is for the service's own events; another service's events
+    are named with their source (`on(name, source="/union/membership")`): a namesake from anywhere else is
+    never applied, so no other topic can write this read model."""
+
     name: str
     tables: Sequence[str]
-    handlers: dict[str, ProjectionHandler] = field(default_factory=dict)
+    handlers: dict[tuple[str | None, str], ProjectionHandler] = field(default_factory=dict)
+    own_source: str | None = None  # set by the Runtime; unset (kernel tests): `on(name)` takes any source
 
-    def on(self, event_name: str) -> Callable[[ProjectionHandler], ProjectionHandler]:
+    def on(self, event_name: str, source: str | None = None) -> Callable[[ProjectionHandler], ProjectionHandler]:
         def register(fn: ProjectionHandler) -> ProjectionHandler:
-            self.handlers[event_name] = fn
+            self.handlers[(source, event_name)] = fn
             return fn
 
         return register
 
     async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None:
-        handler = self.handlers.get(entry.name)
+        handler = self.handlers.get((entry.source, entry.name))
+        if handler is None and (self.own_source is None or entry.source == self.own_source):
+            handler = self.handlers.get((None, entry.name))
         if handler is not None:
             await handler(conn, entry)
 

@@ -44,6 +44,8 @@ class Runtime:
         self.settings = settings
         # every service keeps the organisation tree: staff tokens are checked against it (shared.auth)
         self.all_projections: list[Projection] = [*definition.projections, org_tree]
+        for projection in definition.projections:
+            projection.own_source = definition.registry.source  # `on(name)` means this service's own events
         self._tasks: list[asyncio.Task[None]] = []
         self._unobserve: list[Callable[[], None]] = []
         self._workers: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], None] | None]] = {}

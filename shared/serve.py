@@ -11,6 +11,9 @@ from shared.logs import setup_logging
 
 def serve(factory: str, service: str, default_port: int) -> None:
     setup_logging(service, os.environ.get("LOG_LEVEL", "INFO"))
+    # X-Forwarded-For is believed only from the proxies named here (none by default): the client address is
+    # what rate limits count by, so a header any client can write must not choose it
+    trusted_proxies = os.environ.get("FORWARDED_ALLOW_IPS", "")
     uvicorn.run(
         factory,
         factory=True,
@@ -18,6 +21,8 @@ def serve(factory: str, service: str, default_port: int) -> None:
         port=int(os.environ.get("PORT", default_port)),
         log_config=None,
         access_log=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

@@ -42,9 +42,12 @@ class KernelSettings(BaseSettings):
     relay_poll_interval: float = 0.5
     log_level: str = "INFO"
     # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
-    auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or http(s) URL")
+    auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or https URL")
     auth_issuer: str = Field("union-platform", description="the `iss` every token must carry")
     auth_audience: str = Field("union-platform", description="the `aud` every token must carry")
+    auth_keys_recheck: float = Field(
+        300, gt=0, le=86_400, description="seconds before the issuer's keys are looked at again (a removed key stops)"
+    )
 
     @field_validator("db_schema")
     @classmethod

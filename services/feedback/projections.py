@@ -25,18 +25,11 @@ MEMBERSHIP = "/union/membership"
 SERVICECARD = "/union/servicecard"
 
 
-def _from(entry: Recorded, source: str) -> bool:
-    """Consumed events are matched by name; this keeps another source's namesake out."""
-    return entry.source == source
-
-
 # --- the directory, from union.membership.v1 ---
 
 
-@directory.on("OrganizationRegistered")
+@directory.on("OrganizationRegistered", source=MEMBERSHIP)
 async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> None:
-    if not _from(e, MEMBERSHIP):
-        return
     d = e.data
     await conn.execute(
         "INSERT INTO directory_orgs (org_id, parent_id, name, type) VALUES ($1::uuid, $2::uuid, $3, $4) "
@@ -48,16 +41,13 @@ async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> N
     )
 
 
-@directory.on("OrganizationDissolved")
+@directory.on("OrganizationDissolved", source=MEMBERSHIP)
 async def on_organization_dissolved(conn: asyncpg.Connection, e: Recorded) -> None:
-    if _from(e, MEMBERSHIP):
-        await conn.execute("UPDATE directory_orgs SET dissolved = true WHERE org_id = $1::uuid", e.data["org_id"])
+    await conn.execute("UPDATE directory_orgs SET dissolved = true WHERE org_id = $1::uuid", e.data["org_id"])
 
 
-@directory.on("MemberJoined")
+@directory.on("MemberJoined", source=MEMBERSHIP)
 async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
-    if not _from(e, MEMBERSHIP):
-        return
     d = e.data
     await conn.execute(
         "INSERT INTO directory_members (member_id, member_no, org_id, status) VALUES ($1::uuid, $2, $3::uuid, 'active')"
@@ -69,35 +59,33 @@ async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
 
 
 async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
-    if _from(e, MEMBERSHIP):
-        await conn.execute(
-            "UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status
-        )
+    await conn.execute(
+        "UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status
+    )
 
 
-@directory.on("MemberSuspended")
+@directory.on("MemberSuspended", source=MEMBERSHIP)
 async def on_member_suspended(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "suspended")
 
 
-@directory.on("MemberReinstated")
+@directory.on("MemberReinstated", source=MEMBERSHIP)
 async def on_member_reinstated(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "active")
 
 
-@directory.on("MemberTerminated")
+@directory.on("MemberTerminated", source=MEMBERSHIP)
 async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "terminated")
 
 
-@directory.on("MemberOrganizationChanged")
+@directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
 async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
-    if _from(e, MEMBERSHIP):
-        await conn.execute(
-            "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            e.data["to_org_id"],
-        )
+    await conn.execute(
+        "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
+        e.data["member_id"],
+        e.data["to_org_id"],
+    )
 
 
 # --- redemptions, from union.servicecard.v1 ---
@@ -107,10 +95,8 @@ def _time(value: Any, fallback: datetime) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else fallback
 
 
-@redemptions.on("BenefitRedeemed")
+@redemptions.on("BenefitRedeemed", source=SERVICECARD)
 async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
-    if not _from(e, SERVICECARD):
-        return
     d = e.data
     await conn.execute(
         "INSERT INTO redemptions (redemption_id, member_id, item_id, category, org_id, redeemed_at) "
@@ -124,12 +110,9 @@ async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
     )
 
 
-@redemptions.on("RedemptionReversed")
+@redemptions.on("RedemptionReversed", source=SERVICECARD)
 async def on_redemption_reversed(conn: asyncpg.Connection, e: Recorded) -> None:
-    if _from(e, SERVICECARD):
-        await conn.execute(
-            "UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"]
-        )
+    await conn.execute("UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"])
 
 
 # --- own events ---

@@ -16,7 +16,7 @@ from shared.auth import Guard, Rule, Target, target_of
 guard = Guard(
     {
         "organization.register": Rule(staff=True),  # under an organisation the staff covers; roots: admins
-        "organization.read": Rule(anyone=True),
+        "organization.read": Rule(anyone=True, scope="organizations:read"),
         "organization.roster": Rule(staff=True, scope="members:read", audit=True),
         "organization.stats": Rule(staff=True, scope="stats:read"),
         "organization.dissolve": Rule(staff=True),

@@ -21,7 +21,7 @@ guard = Guard(
         "card.read": Rule(staff=True, member=True, scope="cards:read"),
         "card.reissue": Rule(staff=True, member=True),
         "catalog.publish": Rule(staff=True),
-        "catalog.read": Rule(anyone=True),
+        "catalog.read": Rule(anyone=True, scope="cards:read"),
         "catalog.withdraw": Rule(staff=True),
         "redemption.create": Rule(staff=True, scope="redemptions:write"),
         "redemption.read": Rule(staff=True, member=True, scope="cards:read"),

@@ -21,7 +21,7 @@ guard = Guard(
         "transfer.release": Rule(staff=True),
         "transfer.accept": Rule(staff=True),
         "transfer.reject": Rule(staff=True),
-        "transfer.cancel": Rule(staff=True, member=True),  # the member, or the source side
+        "transfer.cancel": Rule(staff=True, member=True),  # the requester: see TransferParties.cancelling
         "member.transfers": Rule(staff=True, member=True, scope="transfers:read"),
         "organization.transfers": Rule(staff=True, scope="transfers:read"),
         "organization.transfer_stats": Rule(staff=True, scope="stats:read"),
@@ -39,9 +39,19 @@ class TransferParties:
         self.to_org_id: UUID = row["to_org_id"]
         self.escalated_to: UUID | None = row["escalated_to"]
         self.status: str = row["status"]
+        self.requester: str | None = row["requester"]
 
     def target(self, *orgs: UUID) -> Target:
         return Target(orgs=orgs, member_id=self.member_id, label=f"transfer:{self.transfer_id}")
+
+    def cancelling(self) -> Target:
+        """The requester may cancel: the member for their own request, else the source side (or above it)."""
+        label = self.target().label
+        if self.requester is None:  # requested before requesters were recorded: the member or the source side
+            return self.target(self.from_org_id)
+        if self.requester.startswith(f"{Role.MEMBER}:"):
+            return Target(member_id=self.member_id, label=label)
+        return Target(orgs=(self.from_org_id,), label=label)
 
     @property
     def parties(self) -> tuple[UUID, ...]:
@@ -58,7 +68,7 @@ class TransferParties:
 
 async def transfer(pool: asyncpg.Pool, transfer_id: UUID) -> TransferParties:
     row = await pool.fetchrow(
-        "SELECT transfer_id, member_id, from_org_id, to_org_id, escalated_to, status FROM transfers "
+        "SELECT transfer_id, member_id, from_org_id, to_org_id, escalated_to, status, requester FROM transfers "
         "WHERE transfer_id = $1",
         transfer_id,
     )

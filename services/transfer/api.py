@@ -193,7 +193,7 @@ async def cancel_transfer(
 ) -> JSONResponse:
     """The requester withdraws the transfer before it completes: the member, or the source side."""
     t = await access.transfer(service.pool, transfer_id)
-    await access.guard.check(service.pool, principal, "transfer.cancel", t.target(t.from_org_id))
+    await access.guard.check(service.pool, principal, "transfer.cancel", t.cancelling())
     meta = request_metadata(request, principal)
     by = body.by or principal.display_name
 

@@ -105,6 +105,7 @@ class RequestTransfer:
     now: datetime
     expires_in: timedelta
     batch_id: UUID | None = None
+    requester: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,7 @@ def request_transfer(
             requested_at=cmd.now,
             expires_at=cmd.now + cmd.expires_in,
             batch_id=cmd.batch_id,
+            requester=cmd.requester,
         )
     ]
 
@@ -274,6 +276,7 @@ class Batch:
     member_ids: tuple[UUID, ...]
     outcomes: Mapping[UUID, str] = field(default_factory=lambda: MappingProxyType({}))
     finished: bool = False
+    requester: str | None = None
 
     @property
     def pending(self) -> list[UUID]:
@@ -287,6 +290,7 @@ class RequestBulkTransfer:
     to_org_id: UUID
     reason: str
     requested_by: str
+    requester: str | None = None
 
 
 def request_bulk(cmd: RequestBulkTransfer, target: OrgInfo | None) -> list[DomainEvent]:
@@ -304,6 +308,7 @@ def request_bulk(cmd: RequestBulkTransfer, target: OrgInfo | None) -> list[Domai
             reason=cmd.reason,
             requested_by=cmd.requested_by,
             member_ids=members,
+            requester=cmd.requester,
         )
     ]
 
@@ -384,7 +389,14 @@ def _evolve_transfer(state: State, event: DomainEvent) -> State:  # noqa: PLR091
 def _evolve_batch(state: State, event: DomainEvent) -> State:
     match event:
         case BulkTransferRequested():
-            return Batch(event.batch_id, event.to_org_id, event.reason, event.requested_by, tuple(event.member_ids))
+            return Batch(
+                event.batch_id,
+                event.to_org_id,
+                event.reason,
+                event.requested_by,
+                tuple(event.member_ids),
+                requester=event.requester,
+            )
         case BulkTransferItemRequested() | BulkTransferItemRefused() if isinstance(state, Batch):
             outcome = "requested" if isinstance(event, BulkTransferItemRequested) else "refused"
             return replace(state, outcomes=MappingProxyType({**state.outcomes, event.member_id: outcome}))

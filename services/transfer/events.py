@@ -28,6 +28,7 @@ class TransferRequested(TransferEvent):
     requested_at: datetime
     expires_at: datetime  # the deadline the scheduler keeps: escalation, or expiry without a common parent
     batch_id: UUID | None = None
+    requester: str | None = None  # the actor who asked, from their token (`requested_by` is a label): who may cancel
 
 
 @registry.register
@@ -96,6 +97,7 @@ class BulkTransferRequested(BatchEvent):
     reason: str
     requested_by: str
     member_ids: list[UUID]
+    requester: str | None = None  # the actor who asked, from their token: the actor of every transfer it requests
 
 
 @registry.register

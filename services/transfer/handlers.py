@@ -135,7 +135,15 @@ class Transfers:
         # one request per member at a time: a second one waits here, then sees the first as open
         await conn.execute("SELECT pg_advisory_xact_lock(6, hashtext($1))", str(member_id))
         cmd = domain.RequestTransfer(
-            transfer_id or uuid4(), member_id, to_org_id, reason, requested_by, self.clock(), self.expires_in, batch_id
+            transfer_id or uuid4(),
+            member_id,
+            to_org_id,
+            reason,
+            requested_by,
+            self.clock(),
+            self.expires_in,
+            batch_id,
+            requester=meta.actor,
         )
         member = await self.member_info(conn, member_id)
         target = await self.org_info(conn, to_org_id)
@@ -206,7 +214,7 @@ class Transfers:
         requested_by: str,
         meta: Metadata,
     ) -> UUID:
-        cmd = domain.RequestBulkTransfer(uuid4(), member_ids, to_org_id, reason, requested_by)
+        cmd = domain.RequestBulkTransfer(uuid4(), member_ids, to_org_id, reason, requested_by, requester=meta.actor)
         events = domain.request_bulk(cmd, await self.org_info(conn, to_org_id))
         await self.store.append(conn, Stream(batch_stream(cmd.batch_id)), events, meta)
         return cmd.batch_id
@@ -216,7 +224,8 @@ class Transfers:
         stream, batch = await self.batch(conn, batch_id)
         # members in id order: two chunks running at once take their members' locks in one order
         members = sorted(batch.pending[:chunk], key=str)
-        meta = Metadata(actor=batch.requested_by, correlation_id=str(batch_id), causation_id=str(batch_id))
+        actor = batch.requester or batch.requested_by  # batches from before requesters were recorded: the label
+        meta = Metadata(actor=actor, correlation_id=str(batch_id), causation_id=str(batch_id))
         for member_id in members:
             try:
                 async with conn.transaction():  # a savepoint: a refused member leaves nothing behind

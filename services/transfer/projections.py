@@ -17,6 +17,8 @@ batches = Projection("batches", tables=["batches", "batch_items"])
 
 ALL = [directory, transfers, batches]
 
+MEMBERSHIP = "/union/membership"
+
 
 def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
@@ -25,7 +27,7 @@ def _time(value: Any) -> datetime:
 # --- the directory: organisations and members as membership publishes them -----------------------------
 
 
-@directory.on("OrganizationRegistered")
+@directory.on("OrganizationRegistered", source=MEMBERSHIP)
 async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> None:
     d = e.data
     await conn.execute(
@@ -43,12 +45,12 @@ async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> N
     )
 
 
-@directory.on("OrganizationDissolved")
+@directory.on("OrganizationDissolved", source=MEMBERSHIP)
 async def on_organization_dissolved(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute("UPDATE organizations SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])
 
 
-@directory.on("MemberJoined")
+@directory.on("MemberJoined", source=MEMBERSHIP)
 async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
     d = e.data
     await conn.execute(
@@ -71,22 +73,22 @@ async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> Non
     )
 
 
-@directory.on("MemberSuspended")
+@directory.on("MemberSuspended", source=MEMBERSHIP)
 async def on_member_suspended(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "suspended")
 
 
-@directory.on("MemberReinstated")
+@directory.on("MemberReinstated", source=MEMBERSHIP)
 async def on_member_reinstated(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "active")
 
 
-@directory.on("MemberTerminated")
+@directory.on("MemberTerminated", source=MEMBERSHIP)
 async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
     await _set_status(conn, e, "terminated")
 
 
-@directory.on("MemberOrganizationChanged")
+@directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
 async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
     # a move that one of our own transfers caused was applied when it completed (on_transfer_moved_member):
     # applying its echo again could step back over a later transfer that membership has not echoed yet
@@ -100,7 +102,7 @@ async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) 
     )
 
 
-@directory.on("PersonalDataErased")
+@directory.on("PersonalDataErased", source=MEMBERSHIP)
 async def on_personal_data_erased(conn: asyncpg.Connection, e: Recorded) -> None:
     # an erased person can no longer be found by identity number
     await conn.execute(
@@ -163,8 +165,8 @@ async def on_transfer_requested(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         """
         INSERT INTO transfers (transfer_id, member_id, member_no, from_org_id, to_org_id, status, reason, requested_by,
-                               requested_at, expires_at, batch_id, updated_at)
-        VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5::uuid, 'requested', $6, $7, $8, $9, $10::uuid, $11)
+                               requested_at, expires_at, batch_id, updated_at, requester)
+        VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5::uuid, 'requested', $6, $7, $8, $9, $10::uuid, $11, $12)
         ON CONFLICT (transfer_id) DO NOTHING
         """,
         d["transfer_id"],
@@ -178,6 +180,7 @@ async def on_transfer_requested(conn: asyncpg.Connection, e: Recorded) -> None:
         expires_at,
         d.get("batch_id"),
         e.recorded_at,
+        d.get("requester"),
     )
     await _step(conn, e, "requested", d["requested_by"], d["from_org_id"], d["reason"])
     await conn.execute(

@@ -250,12 +250,17 @@ async def pool_member(w: World, _role: str) -> Ctx:
     return {"member_id": w.fresh()}
 
 
-async def requested_transfer(w: World, role: str) -> Ctx:
-    """A transfer of a fresh member from A to D, requested in the caller's name (only the requester cancels)."""
+async def requested_transfer(w: World, role: str, as_: str = "admin") -> Ctx:
+    """A transfer of a fresh member from A to D."""
     member = w.fresh()
     body = {"member_id": member, "to_org_id": w.orgs["D"], "reason": "new job", "requested_by": name_of(role)}
-    transfer = await w.call("transfer", "POST", "/transfers", body)
+    transfer = await w.call("transfer", "POST", "/transfers", body, as_=as_, member_id=member)
     return {"member_id": member, "transfer_id": str(transfer["transfer_id"])}
+
+
+async def own_request(w: World, role: str) -> Ctx:
+    """A transfer the caller asked for, when they may ask (else an admin did): only the requester cancels."""
+    return await requested_transfer(w, role, as_=role if role in {"self", "staff", "parent", "admin"} else "admin")
 
 
 async def released_transfer(w: World, role: str) -> Ctx:
@@ -296,10 +301,11 @@ async def campaign_over_a(w: World, _role: str) -> Ctx:
 
 
 async def request_of_self(w: World, _role: str) -> Ctx:
-    return {"request_id": str((await w.call("feedback", "POST", "/requests", new_request(w, w.base)))["request_id"])}
+    raised = await w.call("feedback", "POST", "/requests", new_request(w, w.base), as_="self", **w.base)
+    return {"request_id": str(raised["request_id"])}
 
 
-POOLED: set[Setup] = {pool_member, requested_transfer, released_transfer, fresh_card}
+POOLED: set[Setup] = {pool_member, requested_transfer, own_request, released_transfer, fresh_card}
 WORLD_MEMBERS = 5  # self, the bulk batch's member, three voters
 
 
@@ -358,7 +364,7 @@ TABLE = [
     Row(T, "POST", "/transfers/{transfer_id}/release",          "4 3 3 2 3 2 2 3", requested_transfer, empty),
     Row(T, "POST", "/transfers/{transfer_id}/accept",           "4 3 3 3 3 2 2 3", released_transfer, empty),  # D acts
     Row(T, "POST", "/transfers/{transfer_id}/reject",           "4 3 3 2 3 2 2 3", requested_transfer, reason("no")),
-    Row(T, "POST", "/transfers/{transfer_id}/cancel",           "4 2 3 2 3 2 2 3", requested_transfer, empty),
+    Row(T, "POST", "/transfers/{transfer_id}/cancel",           "4 2 3 2 3 2 2 3", own_request, empty),
     Row(T, "GET", "/members/{member_id}/transfers",             "4 2 3 2 3 2 2 2"),
     Row(T, "GET", "/organizations/{org_id}/transfers",          "4 3 3 2 3 2 2 2"),
     Row(T, "GET", "/organizations/{org_id}/transfer-stats",     "4 3 3 2 3 2 2 2"),
@@ -384,7 +390,7 @@ TABLE = [
     Row(F, "POST", "/campaigns/{campaign_id}/ballots",          "4 2 3 3 3 3 3 3", campaign_over_a, ballot),
     Row(F, "POST", "/campaigns/{campaign_id}/close",            "4 3 3 2 3 2 2 3", campaign_over_a),
     Row(F, "GET", "/campaigns/{campaign_id}/results",           "4 2 2 2 2 2 2 2", use={"campaign_id": "closed"}),
-    Row(F, "POST", "/requests",                                 "4 2 3 3 3 3 2 3", body=new_request),
+    Row(F, "POST", "/requests",                                 "4 2 3 3 3 3 3 3", body=new_request),
     Row(F, "GET", "/requests/{request_id}",                     "4 2 3 2 3 2 2 3"),
     Row(F, "POST", "/requests/{request_id}/answer",             "4 3 3 2 3 2 2 3", request_of_self, answer),
     Row(F, "GET", "/organizations/{org_id}/requests",           "4 3 3 2 3 2 2 3"),

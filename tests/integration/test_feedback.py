@@ -369,6 +369,14 @@ async def test_no_ballot_can_be_tied_to_its_voter(
         headers = {"Idempotency-Key": f"ballot-{uuid.uuid4()}"}
         assert await vote(feedback, campaign_id, voter, score, comment, headers=headers) == (201, None)
     assert await vote(feedback, campaign_id, voters[0], 2) == (409, "already_voted")
+    # refused ballots leave no audit row either: a row with a time and the token's subject would pair them
+    r = await feedback.post(f"/campaigns/{campaign_id}/ballots", {"voter_id": voters[1], "score": 3})  # an admin
+    assert (r.status_code, r.json()["code"]) == (403, "role_not_permitted")
+    someone_else = auth.bearer("member", member_id=voters[0])
+    r = await feedback.post(
+        f"/campaigns/{campaign_id}/ballots", {"voter_id": voters[1], "score": 3}, headers=someone_else
+    )
+    assert (r.status_code, r.json()["code"]) == (403, "not_the_voter")
     voting_logs = list(caplog.records)
     during = await dump_schema(feedback, schema)
 
@@ -589,7 +597,10 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     await membership.post(f"/members/{leaver}/terminate", {"reason": "withdrew"})
     await directory_knows(feedback, {member: "active", leaver: "terminated"}, [county, township, other])
 
-    r = await feedback.post("/requests", {"member_id": member, "category": "wages", "text": "企业拖欠加班费"})
+    as_member = auth.bearer("member", member_id=member)  # a request is the member's own
+    r = await feedback.post(
+        "/requests", {"member_id": member, "category": "wages", "text": "企业拖欠加班费"}, headers=as_member
+    )
     assert r.status_code == 201, r.text
     first = r.json()["request_id"]
     for body, status, code in [
@@ -597,7 +608,7 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
         ({"member_id": str(uuid.uuid4()), "category": "wages", "text": "x"}, 404, "member_not_found"),
         ({"member_id": member, "category": "wages", "text": ""}, 422, "invalid_input"),
     ]:
-        r = await feedback.post("/requests", body)
+        r = await feedback.post("/requests", body, headers=auth.bearer("member", member_id=body["member_id"]))
         assert (r.status_code, r.json()["code"]) == (status, code)
 
     # the member moves: their next request goes to the new organisation
@@ -616,7 +627,9 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
 
     await eventually(moved)
     second = (
-        await feedback.post("/requests", {"member_id": member, "category": "safety", "text": "车间通风差"})
+        await feedback.post(
+            "/requests", {"member_id": member, "category": "safety", "text": "车间通风差"}, headers=as_member
+        )
     ).json()["request_id"]
 
     clock(feedback).offset = timedelta(days=3, hours=1)
@@ -651,7 +664,7 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
 async def test_a_nul_character_in_a_request_gets_422(feedback: ServiceUnderTest) -> None:
     # found by tests/integration/test_fuzz.py: PostgreSQL text cannot hold U+0000, the append answered 500
     body = {"member_id": str(uuid.uuid4()), "category": "wages", "text": "拖欠\u0000工资"}
-    r = await feedback.post("/requests", body)
+    r = await feedback.post("/requests", body, headers=auth.bearer("member", member_id=body["member_id"]))
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == [
         {"field": "text", "reason": "contains a NUL character (U+0000), which text cannot hold"}

@@ -23,7 +23,7 @@ from shared.settings import KernelSettings
 from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
-from tests.support import data
+from tests.support import auth, data
 from tests.support.fuzz import FuzzReport, count_operations, fuzz
 
 # examples per operation and generation mode (positive; negative where the operation takes input)
@@ -156,7 +156,7 @@ async def seeded_feedback(m: ServiceUnderTest, settings: Any) -> AsyncIterator[S
         body = {"member_id": world["member_id"], "category": "wages", "text": "工资拖欠"}
 
         async def raised() -> str | None:
-            r = await f.post("/requests", body)
+            r = await f.post("/requests", body, headers=auth.bearer("member", member_id=world["member_id"]))
             return str(r.json()["request_id"]) if r.status_code == 201 else None
 
         request_id = await eventually(raised, "feedback to hear of the member")

@@ -63,11 +63,11 @@ def on_the_wire(case: str, envelope: Envelope) -> Message:
     return KEY, [*headers, (CASE, case.encode())], value
 
 
-def ce_headers(case: str) -> list[tuple[str, bytes]]:
+def ce_headers_from(case: str, source: str) -> list[tuple[str, bytes]]:
     return [
         ("ce_specversion", b"1.0"),
         ("ce_id", str(uuid.uuid4()).encode()),
-        ("ce_source", b"/union/somewhere"),
+        ("ce_source", source.encode()),
         ("ce_type", b"union.somewhere.SomethingHappened.v1"),
         ("ce_time", datetime.now(UTC).isoformat().encode()),
         ("content-type", b"application/json"),
@@ -80,8 +80,19 @@ def nested(depth: int) -> bytes:
 
 
 # (case, message, what the dlq_error header says): what every consumed topic gets, whatever it carries
-def hostile_to_every_topic() -> list[tuple[str, Message, str]]:
+def hostile_to_every_topic(source: str) -> list[tuple[str, Message, str]]:
+    """What every consumed topic gets; `source` is the topic's rightful one, so each case fails for its own
+    reason (a wrong source is a case of its own)."""
+
+    def ce_headers(case: str) -> list[tuple[str, bytes]]:
+        return ce_headers_from(case, source)
+
     return [
+        (
+            "someone else's topic",
+            (KEY, ce_headers_from("someone else's topic", "/union/impostor"), b'{"member_id": "x"}'),
+            "does not publish on",
+        ),
         ("not json", (KEY, ce_headers("not json"), b"\xff\xfe{not json"), "MalformedMessageError: value is not JSON"),
         ("not an object", (KEY, ce_headers("not an object"), b"[1, 2]"), "value is not a JSON object"),
         (
@@ -401,8 +412,9 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_carries_on(
                 await produce(stack.bootstrap, topic_prefix + topic, [on_the_wire("setup", envelope)])
             for _, envelope in first:
                 await eventually(lambda e=envelope: w.consumed(e), "the setup messages to be consumed")
-        expected = {case: reason for case, _, reason in hostile_to_every_topic()}
-        messages = [message for _, message, _ in hostile_to_every_topic()]
+        hostile = hostile_to_every_topic(SOURCES.get(consumed.topic, "/regional/sh-hrss"))
+        expected = {case: reason for case, _, reason in hostile}
+        messages = [message for _, message, _ in hostile]
         for broken in consumed.broken(w):
             expected[broken.case] = broken.reason
             messages.append(on_the_wire(broken.case, event(consumed.topic, broken.name, broken.payload)))

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,10 +27,14 @@ from typer.testing import CliRunner
 
 from devstack.tokens import Issuer
 from shared import cli
-from shared.auth import KeySet, TokenVerifier
+from shared.auth import KeySet, TokenVerifier, UnauthenticatedError
+from shared.envelope import Envelope
+from tests.conftest import Stack
+from tests.e2e.conftest import eventually
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
+from tests.support.kafka import produce, read_topic
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -134,6 +139,26 @@ async def test_keys_can_come_from_the_issuers_jwks_url(jwks_server: str, tmp_pat
     assert (principal.role, principal.display_name) == ("staff", "Li Lei")
     with pytest.raises(Exception, match="does not know"):
         await verifier.verify(Issuer.open(tmp_path).mint("admin"))
+
+
+async def test_a_key_removed_from_the_jwks_file_stops_verifying(tmp_path: Path) -> None:
+    ours, theirs = Issuer.open(tmp_path / "ours"), Issuer.open(tmp_path / "theirs")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(ours.jwks_path.read_text())
+    verifier = TokenVerifier(KeySet(str(jwks), recheck=0.05), "union-platform", "union-platform")
+    token = ours.mint("admin")
+    assert (await verifier.verify(token)).role == "admin"
+    jwks.write_text(theirs.jwks_path.read_text())  # rotated: our key is gone, theirs is in
+    os.utime(jwks, (1, 1))  # a different mtime even within the file system's clock resolution
+    await asyncio.sleep(0.1)
+    with pytest.raises(UnauthenticatedError, match="does not know"):
+        await verifier.verify(token)
+    assert (await verifier.verify(theirs.mint("admin"))).role == "admin"
+
+
+def test_keys_are_never_fetched_over_plain_http_from_elsewhere() -> None:
+    with pytest.raises(ValueError, match="https"):
+        KeySet("http://idp.example/.well-known/jwks.json")
 
 
 async def audit_rows(m: ServiceUnderTest, target: str) -> list[tuple[str, str, str]]:
@@ -259,3 +284,59 @@ async def test_oversized_and_hostile_bodies_never_reach_the_handler(membership: 
     deep = "[" * 10_000 + "]" * 10_000
     r = await membership.http.post("/organizations", content=deep, headers={"Content-Type": "application/json"})
     assert (r.status_code, r.json()["code"]) == (422, "invalid_input")
+
+
+async def test_no_other_topic_can_move_a_member_out_of_their_organisation(
+    membership_consuming: ServiceUnderTest, stack: Stack, topic_prefix: str
+) -> None:
+    """Membership consumes the service card topic for the dossier; a message there that names itself
+    membership's MemberOrganizationChanged (with membership's source, or with its own) must not move anyone,
+    or staff of the new organisation would read the member's personal data."""
+    m = membership_consuming
+    county = await make_org(m, "county")
+    township, sibling = await make_org(m, "township", county), await make_org(m, "township", county)
+    member_id = (await join(m, township))["member_id"]
+    moved = {"member_id": member_id, "from_org_id": township, "to_org_id": sibling, "transfer_id": str(uuid.uuid4())}
+    forged = [
+        Envelope(
+            id=uuid.uuid4(),
+            source=source,
+            type=f"union.{source.rsplit('/', 1)[1]}.MemberOrganizationChanged.v1",
+            subject=f"member-{member_id}",
+            time=datetime.now(UTC),
+            partitionkey=member_id,
+            data=moved,
+        )
+        for source in ("/union/membership", "/union/servicecard")
+    ]
+    await produce(stack.bootstrap, f"{topic_prefix}union.servicecard.v1", [e.to_kafka() for e in forged])
+    [dead] = await read_topic(stack.bootstrap, f"{topic_prefix}union.servicecard.v1.dlq", expect=1)
+    assert "does not publish on" in dict(dead.headers)["dlq_error"].decode()
+
+    async def kept_for_the_dossier() -> bool:
+        return bool(await m.service.pool.fetchval("SELECT 1 FROM inbox WHERE event_id = $1", forged[1].id))
+
+    await eventually(kept_for_the_dossier)
+    assert (
+        str(await m.service.pool.fetchval("SELECT org_id FROM members WHERE member_id = $1", uuid.UUID(member_id)))
+        == township
+    )
+    r = await m.get(f"/members/{member_id}/personal-data", headers=auth.bearer("staff", org_id=sibling))
+    assert (r.status_code, r.json()["code"]) == (403, "outside_organization")
+
+
+async def test_a_system_token_reads_only_what_its_scopes_grant(membership: ServiceUnderTest) -> None:
+    township = await make_org(membership, "township")
+    member_id = (await join(membership, township))["member_id"]
+    reads = [f"/organizations/{township}", f"/organizations/{township}/members", f"/members/{member_id}"]
+    unscoped = auth.bearer("system", name="payroll", scope="")
+    for path in reads:
+        r = await membership.get(path, headers=unscoped)
+        assert (r.status_code, r.json()["code"]) == (403, "scope_missing"), path
+    scoped = auth.bearer("system", name="statistics", scope="organizations:read members:read")
+    assert [(await membership.get(path, headers=scoped)).status_code for path in reads] == [200, 200, 200]
+    # no scope makes a system token a member's reader of unmasked data, or a writer
+    r = await membership.get(f"/members/{member_id}/personal-data", headers=scoped)
+    assert (r.status_code, r.json()["code"]) == (403, "role_not_permitted")
+    r = await membership.post(f"/members/{member_id}/suspend", {"reason": "x"}, headers=scoped)
+    assert (r.status_code, r.json()["code"]) == (403, "role_not_permitted")

@@ -242,24 +242,36 @@ async def test_rejected_at_release_and_at_accept(
     await requested(t, first["member_id"], orgs["b"])
 
 
-async def test_the_member_or_the_source_side_cancels(
-    membership_consuming: ServiceUnderTest, transfer: ServiceUnderTest
-) -> None:
+async def test_only_the_requester_cancels(membership_consuming: ServiceUnderTest, transfer: ServiceUnderTest) -> None:
     m, t = membership_consuming, transfer
     orgs = await county_tree(m)
-    joined = await join(m, orgs["a"])
-    await heard_of(t, [joined["member_id"]], [orgs["b"]])
-    transfer_id = await requested(t, joined["member_id"], orgs["b"], by="member:self")
-    await step(t, transfer_id, "release")
+    mine, theirs = (await join(m, orgs["a"]))["member_id"], (await join(m, orgs["a"]))["member_id"]
+    await heard_of(t, [mine, theirs], [orgs["b"]])
+    member = auth.bearer("member", member_id=mine)
+    source_staff = auth.bearer("staff", org_id=orgs["a"], subject="clerk-a")
     target_staff = auth.bearer("staff", org_id=orgs["b"])
-    r = await t.post(f"/transfers/{transfer_id}/cancel", {}, headers=target_staff)
-    assert (r.status_code, r.json()["code"]) == (403, "outside_organization")  # the target side may reject instead
-    member = auth.bearer("member", member_id=joined["member_id"])
-    r = await t.post(f"/transfers/{transfer_id}/cancel", {"reason": "stayed after all"}, headers=member)
+
+    # the member asked: the member may cancel; the source side may not do it for them, nor may the target side
+    r = await t.post("/transfers", {"member_id": mine, "to_org_id": orgs["b"], "reason": "new job"}, headers=member)
+    assert r.status_code == 201, r.text
+    own_request = r.json()["transfer_id"]
+    await step(t, own_request, "release")
+    for stranger in (source_staff, target_staff):
+        r = await t.post(f"/transfers/{own_request}/cancel", {}, headers=stranger)
+        assert (r.status_code, r.json()["code"]) == (403, "outside_organization")
+    r = await t.post(f"/transfers/{own_request}/cancel", {"reason": "stayed after all"}, headers=member)
     assert r.status_code == 200, r.text
-    view = r.json()
-    assert (view["status"], view["closed_reason"]) == ("cancelled", "stayed after all")
-    assert (await step(t, transfer_id, "accept", 409))["code"] == "transfer_closed"
+    assert (r.json()["status"], r.json()["closed_reason"]) == ("cancelled", "stayed after all")
+    assert (await step(t, own_request, "accept", 409))["code"] == "transfer_closed"
+
+    # the union asked: its side cancels, the member may not
+    body = {"member_id": theirs, "to_org_id": orgs["b"], "reason": "reorganisation"}
+    r = await t.post("/transfers", body, headers=source_staff)
+    unions_request = r.json()["transfer_id"]
+    r = await t.post(f"/transfers/{unions_request}/cancel", {}, headers=auth.bearer("member", member_id=theirs))
+    assert (r.status_code, r.json()["code"]) == (403, "not_own_record")
+    r = await t.post(f"/transfers/{unions_request}/cancel", {}, headers=source_staff)
+    assert r.status_code == 200, r.text
 
 
 async def test_what_is_refused(membership_consuming: ServiceUnderTest, transfer: ServiceUnderTest) -> None:
@@ -582,6 +594,13 @@ async def test_a_bulk_transfer_reports_its_progress(
             "county-staff",
             batch_id,
         )
+    # "county-staff" is a label; every event the batch caused names the token's actor
+    actors = await t.service.pool.fetch(
+        "SELECT DISTINCT metadata->>'actor' AS actor FROM events WHERE stream_id = $1 OR data->>'batch_id' = $2",
+        f"batch-{batch_id}",
+        batch_id,
+    )
+    assert [r["actor"] for r in actors] == ["admin:test-admin"]
     assert (await t.get(f"/transfers/{busy}")).json()["status"] == "requested"
     r = await t.post("/transfers/bulk", {"member_ids": ids, "to_org_id": orgs["county"], "reason": "x"})
     assert (r.status_code, r.json()["code"]) == (409, "target_not_accepting")
