@@ -14,9 +14,10 @@ from services.feedback import access, domain, queries
 from services.feedback.handlers import Feedback
 from services.feedback.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, organization
+from shared.auth import CurrentPrincipal, authenticate, organization
 
-router = APIRouter()
+# every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
+router = APIRouter(dependencies=[Depends(authenticate)])
 
 Score = Annotated[int, Field(ge=1, le=5)]
 Comment = Annotated[str, Field(max_length=domain.COMMENT_MAX)]

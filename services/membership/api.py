@@ -14,7 +14,7 @@ from services.membership import access, domain, queries
 from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role, organization
+from shared.auth import CurrentPrincipal, Role, authenticate, organization
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -23,7 +23,9 @@ from shared.validators import (
     validate_person_name,
 )
 
-router = APIRouter()
+# every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
+router = APIRouter(dependencies=[Depends(authenticate)])
+public = APIRouter()  # applying to join, and reading the application's status: no account needed
 
 Name = Annotated[str, AfterValidator(validate_person_name)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -152,7 +154,7 @@ async def dissolve_organization(
     return await run_command(request, service.pool, run)
 
 
-@router.post("/applications", status_code=201, tags=["applications"])
+@public.post("/applications", status_code=201, tags=["applications"])
 async def submit_application(
     body: ApplicationIn, request: Request, service: ServiceDep, membership: MembershipDep
 ) -> JSONResponse:
@@ -179,7 +181,7 @@ async def submit_application(
     return await run_command(request, service.pool, run, 201)
 
 
-@router.get("/applications/{application_id}", tags=["applications"])
+@public.get("/applications/{application_id}", tags=["applications"])
 async def get_application(application_id: UUID, service: ServiceDep) -> dict[str, Any]:
     """An application's status and, once approved, its member: public, like submitting (no personal data)."""
     async with service.pool.acquire() as conn:

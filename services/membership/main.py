@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.membership.api import router
+from services.membership.api import public, router
 from services.membership.service import MembershipService, MembershipSettings
 from shared.app import create_app
 from shared.auth import TokenVerifier
@@ -28,7 +28,7 @@ def build_app(settings: MembershipSettings | None = None) -> FastAPI:
     return create_app(
         "membership",
         lifespan,
-        [router],
+        [router, public],
         TokenVerifier.from_settings(service.settings),
         lambda _: service.runtime.ready_checks(),
     )

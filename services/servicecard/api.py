@@ -16,9 +16,10 @@ from services.servicecard.events import OpeningHours, ServicePoint, Weekday
 from services.servicecard.handlers import Servicecard
 from services.servicecard.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role, organization
+from shared.auth import CurrentPrincipal, Role, authenticate, organization
 
-router = APIRouter()
+# every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
+router = APIRouter(dependencies=[Depends(authenticate)])
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

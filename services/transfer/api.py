@@ -15,9 +15,10 @@ from services.transfer.domain import TransferStatus
 from services.transfer.handlers import Transfers
 from services.transfer.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Target, organization
+from shared.auth import CurrentPrincipal, Target, authenticate, organization
 
-router = APIRouter()
+# every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
+router = APIRouter(dependencies=[Depends(authenticate)])
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Actor = Annotated[str, Field(min_length=1, max_length=200)]
