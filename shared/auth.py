@@ -239,7 +239,8 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may take an action. Admins may, unless `admin=False` (a member's own opinion: ratings, ballots)."""
+    """Who may take an action. Admins may, unless `admin=False` (a member speaks for themselves: ratings, ballots,
+    requests)."""
 
     staff: bool = False  # staff of the target's organisation or of any organisation above it
     member: bool = False  # the member the target is about
