@@ -352,3 +352,11 @@ async def record_access(
         target.label or ",".join(str(o) for o in target.orgs),
         "allowed" if refusal is None else f"refused:{refusal[0]}",
     )
+
+
+async def record_reads(pool: asyncpg.Pool, principal: Principal, action: str, targets: list[str]) -> None:
+    """One audit row per person a read showed (a roster page lists many)."""
+    await pool.executemany(
+        "INSERT INTO audit_log (actor, role, action, target, outcome) VALUES ($1, $2, $3, $4, 'allowed')",
+        [(principal.actor, principal.role.value, action, target) for target in targets],
+    )

@@ -17,7 +17,7 @@ guard = Guard(
     {
         "organization.register": Rule(staff=True),  # under an organisation the staff covers; roots: admins
         "organization.read": Rule(anyone=True, scope="organizations:read"),
-        "organization.roster": Rule(staff=True, scope="members:read", audit=True),
+        "organization.roster": Rule(staff=True, scope="members:read"),  # audited per member listed: api.get_roster
         "organization.stats": Rule(staff=True, scope="stats:read"),
         "organization.dissolve": Rule(staff=True),
         "founding.read": Rule(staff=True, scope="stats:read"),

@@ -14,7 +14,7 @@ from services.membership import access, domain, queries
 from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role, authenticate, organization
+from shared.auth import CurrentPrincipal, Role, authenticate, organization, record_reads
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -117,10 +117,14 @@ async def get_roster(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """The organisation's members, paged by cursor."""
+    """The organisation's members, paged by cursor; each member shown is an audit row (their name is shown)."""
     await access.guard.check(service.pool, principal, "organization.roster", organization(org_id))
     async with service.pool.acquire() as conn:
-        return await queries.roster(conn, service.vault, org_id, status, limit, cursor)
+        page = await queries.roster(conn, service.vault, org_id, status, limit, cursor)
+    await record_reads(
+        service.pool, principal, "organization.roster", [f"member:{m['member_id']}" for m in page["items"]]
+    )
+    return page
 
 
 @router.get("/organizations/{org_id}/stats", tags=["organizations"])

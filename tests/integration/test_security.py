@@ -192,12 +192,15 @@ async def test_reads_of_personal_data_and_refusals_are_audited_with_the_tokens_a
     other = uuid.uuid4()
     r = await membership.get(f"/members/{member_id}", headers=auth.bearer("member", member_id=other))
     assert (r.status_code, r.json()["code"]) == (403, "not_own_record")
+    r = await membership.get(f"/organizations/{township}/members", headers=clerk)
+    assert [m["member_id"] for m in r.json()["items"]] == [member_id]
 
     assert await audit_rows(membership, f"member:{member_id}") == [
         ("staff:clerk-7", "member.personal_data", "allowed"),
         ("staff:clerk-9", "member.personal_data", "refused:outside_organization"),
         (f"member:member-{member_id}", "member.read", "allowed"),
         (f"member:member-{other}", "member.read", "refused:not_own_record"),
+        ("staff:clerk-7", "organization.roster", "allowed"),  # a roster shows names: a row per member listed
     ]
 
 
