@@ -281,6 +281,7 @@ class Item:
     category: ServiceCategory
     quota_per_year: int | None
     withdrawn: bool = False
+    org_id: UUID | None = None  # offered to that organisation's members (and those below it); None: everyone
 
 
 @dataclass(frozen=True)
@@ -356,7 +357,9 @@ def withdraw_item(item: Item | None, item_id: UUID, reason: str) -> list[DomainE
 def evolve_item(item: Item | None, event: DomainEvent) -> Item | None:
     match event:
         case ServiceItemPublished():
-            return Item(event.item_id, event.name, ServiceCategory(event.category), event.quota_per_year)
+            return Item(
+                event.item_id, event.name, ServiceCategory(event.category), event.quota_per_year, org_id=event.org_id
+            )
         case ServiceItemWithdrawn() if item is not None:
             return replace(item, withdrawn=True)
     return item
@@ -425,13 +428,18 @@ class Redeem:
             raise InvalidInputError("units", "a redemption spends at least 1 unit")
 
 
-def redeem(card: Card | None, item: Item | None, usage: Usage, cmd: Redeem, now: datetime) -> list[DomainEvent]:
-    """Spend a service on a card: an active card, an item on offer, and quota left this year."""
+def redeem(
+    card: Card | None, item: Item | None, usage: Usage, cmd: Redeem, now: datetime, *, offered_here: bool = True
+) -> list[DomainEvent]:
+    """Spend a service on a card: an active card, an item on offer to the card's organisation (`offered_here`:
+    the item is the federation's, or its organisation is the card's or above it), and quota left this year."""
     usable = ensure_usable(card, cmd.card_no)
     if item is None:
         raise NotFoundError("item", cmd.item_id)
     if item.withdrawn:
         raise DomainError("item_withdrawn", f"{item.name} is no longer offered")
+    if not offered_here:
+        raise DomainError("item_not_offered_here", f"{item.name} is offered to another organisation's members")
     left = remaining(item.quota_per_year, usage.used)
     if left is not None and cmd.units > left:
         raise DomainError(

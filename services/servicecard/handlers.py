@@ -16,6 +16,7 @@ import asyncpg
 
 from services.servicecard import domain
 from services.servicecard.domain import Card, Item, MemberFact, Usage
+from shared.auth import covered_orgs
 from shared.errors import NotFoundError
 from shared.events import DomainEvent
 from shared.store import EventStore, Metadata, Stream, consumed_entry
@@ -141,8 +142,12 @@ class Servicecard:
         now = _now()
         _, card = await self.card(conn, member_id)
         _, item = await self.item(conn, cmd.item_id)
+        offered_here = True
+        if item is not None and item.org_id is not None and card is not None:
+            [offered_here] = await covered_orgs(conn, item.org_id, (card.org_id,))
         stream, usage = await self.usage(conn, member_id, cmd.item_id, domain.quota_year(now))
-        await self.store.append(conn, stream, domain.redeem(card, item, usage, cmd, now), meta)
+        events = domain.redeem(card, item, usage, cmd, now, offered_here=offered_here)
+        await self.store.append(conn, stream, events, meta)
         return cmd.redemption_id
 
     async def reverse(self, conn: asyncpg.Connection, redemption_id: UUID, reason: str, meta: Metadata) -> None:

@@ -533,3 +533,22 @@ async def test_invalid_redemptions_and_queries_get_422_naming_the_field(catalogu
     assert outcome(await redeem(catalogue, unknown, item)) == (404, "card_not_found")
     assert outcome(await catalogue.post(f"/cards/{unknown}/reissue", {"reason": "lost"})) == (404, "card_not_found")
     assert (await catalogue.get(f"/cards/{unknown}")).status_code == 404
+
+
+async def test_an_item_an_organisation_offers_is_for_its_members_and_those_below(
+    membership: ServiceUnderTest, servicecard: ServiceUnderTest
+) -> None:
+    orgs = await tree(membership)
+    card_no = (await card_of(servicecard, await join(membership, orgs["township"])))["card_no"]
+    offered = {}
+    for owner in ("county", "township", "sibling"):
+        r = await servicecard.post("/catalog/items", item_body("culture", None, org_id=orgs[owner]))
+        assert r.status_code == 201, r.text
+        offered[owner] = str(r.json()["item_id"])
+
+    async def county_item_redeemed() -> bool:  # the card service learns the tree from membership's topic
+        return (await redeem(servicecard, card_no, offered["county"])).status_code == 201
+
+    await eventually(county_item_redeemed, "the organisation tree to reach the card service")
+    assert outcome(await redeem(servicecard, card_no, offered["township"])) == (201, "")
+    assert outcome(await redeem(servicecard, card_no, offered["sibling"])) == (409, "item_not_offered_here")
