@@ -49,7 +49,7 @@ async def create_databases(dsn: str, names: list[str]) -> None:
         await conn.close()
 
 
-def main() -> None:  # noqa: C901 - one place that starts and stops everything, in order
+def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops everything, in order
     run = procs.run_dir()
     stopping = False
 
@@ -90,6 +90,7 @@ def main() -> None:  # noqa: C901 - one place that starts and stops everything, 
         platform = Platform(env, database_urls, run, services).start()
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")
+        print(f"{'tokens':<12}make token ROLE=admin  (ROLE=staff ORG=<id>, ROLE=member MEMBER=<id>; README)")
         print("ready: Ctrl-C stops everything", flush=True)
         while not stopping:
             for process in platform.processes.values():
