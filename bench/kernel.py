@@ -159,7 +159,7 @@ async def run(dsn: str, bootstrap: str, log_dir: Path) -> list[tuple[str, str, s
     await create_topics(bootstrap, [settings.topic("union.kerneltest.v1")], partitions=3)
     runtime = Runtime(probe.definition(), settings)
     await runtime.start(background=False)
-    runtime.store.inline.clear()  # the store's own cost: read models are the services' (and the rebuild's)
+    runtime.store.project = None  # the store's own cost: read models are the services' (and the rebuild's)
     rows: list[tuple[str, str, str]] = []
     try:
         await runtime.pool.execute(PLAIN)
@@ -185,7 +185,8 @@ async def run(dsn: str, bootstrap: str, log_dir: Path) -> list[tuple[str, str, s
         rows.append((f"read all ({count:,} events, pages of 5,000)", f"{rate:,.0f} events/s", ""))
         rows.append(("projection rebuild (counter totals)", f"{await rebuild_rate(runtime):,.0f} events/s", ""))
         async with runtime.pool.acquire() as conn:
-            await conn.execute("DELETE FROM outbox")  # the latency run measures fresh events only
+            # the latency run measures fresh events only: what is in the log already counts as published
+            await conn.execute("UPDATE relay_state SET position = (SELECT max(position) FROM events)")
         p50, p99 = await latency(settings, runtime, 500, log_dir)
         rows.append(
             (

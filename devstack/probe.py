@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from uuid import UUID
 
-import asyncpg
-
 from shared.events import DomainEvent, EventRegistry
-from shared.projections import Projection
+from shared.projections import Projection, Statements, stmt
 from shared.runtime import ServiceDefinition
 from shared.store import Recorded
 
@@ -39,18 +37,21 @@ totals = Projection("counter_totals", tables=["counter_totals"])
 
 
 @totals.on("CounterIncremented")
-async def on_counter_incremented(conn: asyncpg.Connection, entry: Recorded) -> None:
-    await conn.execute(
-        "INSERT INTO counter_totals (counter_id, total, events) VALUES ($1, $2, 1) "
-        "ON CONFLICT (counter_id) DO UPDATE SET total = counter_totals.total + $2, events = counter_totals.events + 1",
-        UUID(str(entry.data["counter_id"])),
-        int(entry.data["by"]),
-    )
+def on_counter_incremented(entry: Recorded) -> Statements:
+    return [
+        stmt(
+            "INSERT INTO counter_totals (counter_id, total, events) VALUES ($1, $2, 1) "
+            "ON CONFLICT (counter_id) DO UPDATE SET total = counter_totals.total + $2, events = "
+            "counter_totals.events + 1",
+            UUID(str(entry.data["counter_id"])),
+            int(entry.data["by"]),
+        )
+    ]
 
 
 @totals.on("RemoteCounterIncremented", source="/union/remote")
-async def on_remote_counter_incremented(conn: asyncpg.Connection, entry: Recorded) -> None:
-    await on_counter_incremented(conn, entry)
+def on_remote_counter_incremented(entry: Recorded) -> Statements:
+    return on_counter_incremented(entry)
 
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"

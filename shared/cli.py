@@ -26,8 +26,9 @@ from rich.table import Table
 from shared.envelope import Envelope, MalformedMessageError
 from shared.events import EventRegistry
 from shared.migrations import schema_namespace
+from shared.outbox import republish_from
 from shared.settings import KernelSettings
-from shared.store import EventStore
+from shared.store import EventStore, relay_channel
 
 app = typer.Typer(name="unionctl", help="Operate the union platform: topics, streams, DLQs, lag, integrity.")
 dlq_app = typer.Typer(help="Dead-letter topics: list, inspect and replay what consumers gave up on.")
@@ -294,7 +295,7 @@ def verify(database_url: DatabaseUrl = _DEFAULTS.database_url, schema: Schema = 
 
 async def _service_schemas(conn: asyncpg.Connection) -> list[str]:
     rows = await conn.fetch(
-        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' "
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'relay_state' "
         "AND table_schema IN (SELECT table_schema FROM information_schema.tables WHERE table_name = 'events') "
         "ORDER BY table_schema"
     )
@@ -308,7 +309,7 @@ def lag(
     ] = None,
     database_url: DatabaseUrl = _DEFAULTS.database_url,
 ) -> None:
-    """Per service schema: the outbox backlog (not yet on the broker), the inbox, projection checkpoints vs head."""
+    """Per service schema: the relay's backlog (events not yet on the broker), the inbox, projection checkpoints."""
 
     async def main() -> list[dict[str, Any]]:
         conn = await asyncpg.connect(database_url)
@@ -319,8 +320,8 @@ def lag(
                 await conn.execute(f'SET search_path TO "{name}"')
                 head = await conn.fetchval("SELECT safe_position($1)", schema_namespace(name))
                 backlog = await conn.fetchrow(
-                    "SELECT count(*) AS n, min(o.position) AS oldest, "
-                    "(SELECT recorded_at FROM events e WHERE e.position = min(o.position)) AS since FROM outbox o"
+                    "SELECT count(*) AS n, min(recorded_at) AS since FROM events"
+                    " WHERE position > (SELECT position FROM relay_state)"
                 )
                 inbox = await conn.fetchrow(
                     "SELECT count(*) AS n, max(position) AS last, max(received_at) AS at FROM inbox"
@@ -335,10 +336,10 @@ def lag(
 
     report = _run(main())
     if not report:
-        err.print("no service schemas found (tables events and outbox)")
+        err.print("no service schemas found (tables events and relay_state)")
         raise typer.Exit(1)
     table = Table(title="lag")
-    for column in ("schema", "head", "outbox backlog", "oldest unpublished", "inbox", "last consumed"):
+    for column in ("schema", "head", "relay backlog", "oldest unpublished", "inbox", "last consumed"):
         table.add_column(column)
     for r in report:
         since = r["outbox"]["since"]
@@ -369,6 +370,28 @@ def lag(
         "[dim]consumer-group lag is not reported: Tansu does not serve group offsets; "
         "watch the DLQ topics (`unionctl dlq list`) and the inbox instead[/dim]"
     )
+
+
+@app.command()
+def republish(
+    service: Annotated[str, typer.Argument(help="the service whose log goes to its topic again (its schema's name)")],
+    from_position: Annotated[int, typer.Option("--from-position", min=1, help="the first log position to send")] = 1,
+    reason: Annotated[str, typer.Option("--reason", help="why, for the relay's log")] = "asked by an operator",
+    database_url: DatabaseUrl = _DEFAULTS.database_url,
+    schema: Annotated[str | None, typer.Option("--schema", help="the service's schema (default: SERVICE)")] = None,
+) -> None:
+    """Publish a service's own events again from a log position (a regional system asking for a replay, a topic
+    restored from nothing). The running relay sends them; consumers dedupe by event id, so repeats do no harm."""
+    name = _schema(schema or service)
+
+    async def main() -> int:
+        async with _connect(database_url, name) as conn, conn.transaction():
+            events = await republish_from(conn, from_position, reason, forget_offsets=False)
+            await conn.execute("SELECT pg_notify($1, '')", relay_channel(name))  # wakes the relay after the commit
+            return events
+
+    events = _run(main())
+    out.print(f"{name}: {events} events from position {from_position} will be published again")
 
 
 @app.command()

@@ -1,9 +1,12 @@
-"""The consumer runner: one database transaction per message, recorded whole in the inbox.
+"""The consumer runner: a partition's fetched batch applied set-wise in one transaction, recorded whole in the inbox.
 
-A redelivered message finds its event id in the inbox and has no second effect; offsets are committed
-after the transaction. A message that keeps failing goes, after bounded retries, to `<topic>.dlq` with
-the error in its headers, and the consumer carries on. Lost database connections are not the message's
-fault: those are retried until the database is back.
+The fast path takes the whole batch at once: one statement records every message in the inbox (a redelivered
+message finds its event id there and has no second effect), the read models take the batch set-wise, and a
+handler that takes a batch (`batch_handler`) loads what the batch needs in one query, decides in memory and
+appends once. Offsets are committed after the transaction. If anything in the batch fails, the batch rolls back
+and is applied again message by message, each under its own savepoint: a message that breaks a rule rolls back
+alone and goes to `<topic>.dlq` with the error in its headers, and the consumer carries on. Lost database
+connections are not the message's fault: those are retried until the database is back.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -23,12 +27,40 @@ from pydantic import ValidationError
 from shared import metrics
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
-from shared.store import EventStore, InlineProjection, Recorded, consumed_entry
+from shared.projections import Projection, apply_batch
+from shared.store import EventStore, Recorded, entry_from_envelope
 from shared.telemetry import continued, tracer
 
 log = logging.getLogger("shared.consumer")
 
 Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, Sequence[Recorded]], Awaitable[None]]
+Message: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+def batch_handler(fn: BatchHandler) -> BatchHandler:
+    """Mark a handler that takes a batch's entries at once (in order); one message is a batch of one."""
+    fn.takes_batch = True  # type: ignore[attr-defined]
+    return fn
+
+
+async def call_handler(handler: Handler | BatchHandler, conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    if getattr(handler, "takes_batch", False):
+        await handler(conn, entries)  # type: ignore[arg-type]
+    else:
+        for entry in entries:
+            await handler(conn, entry)  # type: ignore[arg-type]
+
+
+_INBOX = """
+WITH pos AS (SELECT allocate_positions($1, $2) AS first)
+INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
+SELECT pos.first + t.i - 1, t.source, t.event_id, t.event_type, $3, $4, t.kafka_offset, t.envelope
+FROM pos, unnest($5::text[], $6::uuid[], $7::text[], $8::bigint[], $9::jsonb[])
+     WITH ORDINALITY AS t(source, event_id, event_type, kafka_offset, envelope, i)
+ON CONFLICT (source, event_id) DO NOTHING
+RETURNING position, source, event_id
+"""
 # failures that retrying cannot mend: straight to the dead-letter topic. asyncpg.DataError is PostgreSQL's
 # class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
 PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError, asyncpg.DataError)
@@ -57,8 +89,8 @@ class ConsumerRunner:
         store: EventStore,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
-        handlers: dict[str, Handler],
-        projections: Sequence[InlineProjection] = (),
+        handlers: Mapping[str, Handler | BatchHandler],
+        projections: Sequence[Projection] = (),
         *,
         group_id: str,
         max_retries: int = 3,
@@ -107,7 +139,7 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
         try:
             while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=200)
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
                 for tp, messages in batches.items():
                     await self.handle_batch(messages)
                     self.positions[tp] = messages[-1].offset + 1
@@ -117,60 +149,104 @@ class ConsumerRunner:
             if self.remake is not None and not self._stopping.is_set():
                 self.consumer = self.remake()  # what was handled but not committed is redelivered: the inbox dedups
 
-    async def handle_batch(self, messages: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        """A partition's batch in one transaction (one commit, one fsync), each message under its own savepoint:
-        a message that breaks a rule rolls back alone and goes to the DLQ once the batch committed. Anything
-        else (the database gone, a transient error) rolls the whole batch back, which is then handled one
-        message at a time with retries, as `handle` does."""
-        if len(messages) == 1:
-            await self.handle(messages[0])
-            return
-        try:
-            applied, duplicates, poisoned = await self._apply_together(messages)
-        except Exception as exc:
-            log.info("consumer: a batch of %d failed together (%r); one at a time", len(messages), exc)
-            for message in messages:
-                await self.handle(message)
-            return
-        self._count(messages[0].topic, applied, duplicates)
+    async def handle_batch(self, messages: Sequence[Message]) -> None:
+        """A partition's batch: set-wise in one transaction; on any failure, one message at a time under
+        savepoints (`_apply_each`), and if that too fails as a whole, one transaction per message (`handle`)."""
+        readable: list[tuple[Message, Envelope]] = []
+        poisoned: list[tuple[Message, BaseException]] = []
+        for message in messages:
+            try:
+                envelope = Envelope.from_kafka(list(message.headers), message.value)
+                check_source(message.topic, envelope.source)
+                readable.append((message, envelope))
+            except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
+                poisoned.append((message, exc))
+        if readable:
+            try:
+                applied, duplicates = await self._apply_set(readable)
+            except Exception as exc:
+                log.info("consumer: a batch of %d failed set-wise (%r); one message at a time", len(readable), exc)
+                await self._apply_each(readable)
+            else:
+                self._count(readable[0][0].topic, applied, duplicates)
         for message, error in poisoned:
             await self.dead_letter(message, error, attempts=1)
 
-    async def _apply_together(
-        self, messages: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> tuple[int, int, list[tuple[ConsumerRecord[bytes, bytes], BaseException]]]:
-        applied = duplicates = 0
-        poisoned: list[tuple[ConsumerRecord[bytes, bytes], BaseException]] = []
+    async def _apply_set(self, batch: Sequence[tuple[Message, Envelope]]) -> tuple[int, int]:
+        """The batch in one transaction: one inbox statement, the read models set-wise, the handler once."""
+        topic = batch[0][0].topic
         async with self.pool.acquire() as conn, conn.transaction():
-            for message in messages:
-                try:
-                    envelope = Envelope.from_kafka(list(message.headers), message.value)
-                except Exception as exc:
-                    poisoned.append((message, exc))
-                    continue
-                try:
-                    with self._span(message, envelope):
+            entries = await self._record(conn, batch)
+            with self._span(topic, len(batch), batch[0][1]):
+                await apply_batch(self.projections, conn, entries)
+                handler = self.handlers.get(topic)
+                if handler is not None and entries:
+                    await call_handler(handler, conn, entries)
+        return len(entries), len(batch) - len(entries)
+
+    async def _record(self, conn: asyncpg.Connection, batch: Sequence[tuple[Message, Envelope]]) -> list[Recorded]:
+        """Record the messages in the inbox; the entries of those seen for the first time, in order."""
+        message = batch[0][0]
+        rows = await conn.fetch(
+            _INBOX,
+            self.store.namespace,
+            len(batch),
+            message.topic,
+            message.partition,
+            [e.source for _, e in batch],
+            [e.id for _, e in batch],
+            [e.type for _, e in batch],
+            [m.offset for m, _ in batch],
+            [e.model_dump_json() for _, e in batch],
+        )
+        positions = {(r["source"], r["event_id"]): r["position"] for r in rows}
+        entries = []
+        for _, envelope in batch:
+            position = positions.pop((envelope.source, envelope.id), None)  # a second copy in the batch: a duplicate
+            if position is not None:
+                entries.append(entry_from_envelope(position, envelope))
+        return entries
+
+    async def _apply_each(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
+        """One transaction, each message under its own savepoint: a message that breaks a rule rolls back alone
+        and goes to the DLQ once the batch committed. Anything else (the database gone, a transient error) rolls
+        the whole batch back, which is then handled one message at a time with retries, as `handle` does."""
+        applied = duplicates = 0
+        poisoned: list[tuple[Message, BaseException]] = []
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                for message, envelope in batch:
+                    try:
                         async with conn.transaction():  # a savepoint: this message alone rolls back
                             if await self._apply_in(conn, message, envelope):
                                 applied += 1
                             else:
                                 duplicates += 1
-                except PERMANENT as exc:
-                    poisoned.append((message, exc))
-        return applied, duplicates, poisoned
+                    except PERMANENT as exc:
+                        poisoned.append((message, exc))
+        except Exception as exc:
+            log.info("consumer: a batch of %d failed together (%r); one at a time", len(batch), exc)
+            for message, envelope in batch:
+                await self.handle(message, envelope)
+            return
+        self._count(batch[0][0].topic, applied, duplicates)
+        for message, error in poisoned:
+            await self.dead_letter(message, error, attempts=1)
 
-    def _span(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> contextlib.ExitStack:
+    def _span(self, topic: str, count: int, first: Envelope) -> contextlib.ExitStack:
+        """One span per batch, continuing the trace of its first message (the others are linked by their ids)."""
         stack = contextlib.ExitStack()
-        stack.enter_context(continued(envelope.traceparent))
+        stack.enter_context(continued(first.traceparent))
         stack.enter_context(
             tracer("shared.consumer").start_as_current_span(
-                f"{message.topic} process",
+                f"{topic} process",
                 kind=SpanKind.CONSUMER,
                 attributes={
                     "messaging.system": "kafka",
-                    "messaging.destination.name": message.topic,
+                    "messaging.destination.name": topic,
                     "messaging.consumer.group.name": self.group_id,
-                    "messaging.message.id": str(envelope.id),
+                    "messaging.message.id": str(first.id),
+                    "messaging.batch.message_count": count,
                 },
             )
         )
@@ -182,18 +258,22 @@ class ConsumerRunner:
         if applied:
             metrics.messages_handled.add(applied, {"topic": topic, "group": self.group_id})
 
-    async def handle(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            envelope = Envelope.from_kafka(list(message.headers), message.value)
-        except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
-            await self.dead_letter(message, exc, attempts=1)
-            return
+    async def handle(self, message: Message, envelope: Envelope | None = None) -> None:
+        """One message in its own transaction, retried while the database is away, dead-lettered when it breaks
+        a rule or keeps failing."""
+        if envelope is None:
+            try:
+                envelope = Envelope.from_kafka(list(message.headers), message.value)
+            except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
+                await self.dead_letter(message, exc, attempts=1)
+                return
         attempts = 0
         while True:
             attempts += 1
             try:
-                with self._span(message, envelope):
-                    await self.apply(message, envelope)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    applied = await self._apply_in(conn, message, envelope)
+                self._count(message.topic, int(applied), int(not applied))
             except INFRASTRUCTURE as exc:
                 log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
@@ -208,42 +288,20 @@ class ConsumerRunner:
             else:
                 return
 
-    async def apply(self, message: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            applied = await self._apply_in(conn, message, envelope)
-        self._count(message.topic, int(applied), int(not applied))
-
-    async def _apply_in(
-        self, conn: asyncpg.Connection, message: ConsumerRecord[bytes, bytes], envelope: Envelope
-    ) -> bool:
-        """Record the message in the inbox and apply it; False for a redelivery (already in the inbox)."""
+    async def _apply_in(self, conn: asyncpg.Connection, message: Message, envelope: Envelope) -> bool:
+        """Record one message in the inbox and apply it; False for a redelivery (already in the inbox)."""
         check_source(message.topic, envelope.source)
-        handler = self.handlers.get(message.topic)
-        position = await conn.fetchval(
-            """
-            INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
-            VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (source, event_id) DO NOTHING RETURNING position
-            """,
-            self.store.namespace,
-            envelope.source,
-            envelope.id,
-            envelope.type,
-            message.topic,
-            message.partition,
-            message.offset,
-            envelope.model_dump_json(),
-        )
-        if position is None:
-            return False
-        entry = consumed_entry(position, envelope.model_dump(mode="json"))
-        if handler is not None:
-            await handler(conn, entry)
-        for projection in self.projections:
-            await projection.apply(conn, entry)
+        with self._span(message.topic, 1, envelope):
+            entries = await self._record(conn, [(message, envelope)])
+            if not entries:
+                return False
+            await apply_batch(self.projections, conn, entries)
+            handler = self.handlers.get(message.topic)
+            if handler is not None:
+                await call_handler(handler, conn, entries)
         return True
 
-    async def dead_letter(self, message: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int) -> None:
+    async def dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
         await self.connect_producer()
         reason = f"{type(error).__name__}: {error}"[:2000]
         headers = [

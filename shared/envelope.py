@@ -53,8 +53,7 @@ class Envelope(BaseModel):
 
     def to_kafka(self) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
         """(key, headers, value) per the CloudEvents Kafka protocol binding, binary content mode."""
-        headers = [(f"ce_{k}", v.encode()) for k, v in self.attributes().items()]
-        headers.append(("content-type", self.datacontenttype.encode()))
+        headers = kafka_headers(self.attributes(), self.datacontenttype)
         key = self.partitionkey.encode() if self.partitionkey else None
         value = json.dumps(self.data, ensure_ascii=False, separators=(",", ":")).encode()
         return key, headers, value
@@ -86,6 +85,13 @@ class Envelope(BaseModel):
             return cls(**known, datacontenttype=content_type, data=data)
         except ValidationError as exc:
             raise MalformedMessageError(f"invalid CloudEvents attributes: {exc.errors()[0]['msg']}") from None
+
+
+def kafka_headers(attributes: dict[str, str], content_type: str = "application/json") -> list[tuple[str, bytes]]:
+    """The binary-mode headers: one `ce_<attribute>` per CloudEvents attribute, and the content type."""
+    headers = [(f"ce_{k}", v.encode()) for k, v in attributes.items()]
+    headers.append(("content-type", content_type.encode()))
+    return headers
 
 
 def _read_headers(headers: Sequence[tuple[str, bytes]]) -> tuple[dict[str, Any], str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 from shared.settings import KafkaSecurity, KernelSettings
 
@@ -43,7 +44,7 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        max_poll_records=200,
+        max_poll_records=500,
         fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
@@ -74,3 +75,39 @@ async def create_topics(
         return wanted
     finally:
         await admin.close()
+
+
+async def missing_records(
+    settings: KernelSettings, offsets: Mapping[tuple[str, int], int], timeout: float = 2.0
+) -> set[tuple[str, int]]:
+    """The partitions (topic, partition) whose record at the given offset the broker does not serve within
+    `timeout`: deleted, truncated, or a broker that restarted empty. Reads with a client of its own, no group."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="none",
+        fetch_max_wait_ms=100,
+        request_timeout_ms=int(timeout * 1000) + 1000,
+        **settings.kafka_security(),
+    )
+    wanted = {TopicPartition(topic, partition): offset for (topic, partition), offset in offsets.items()}
+    found: set[TopicPartition] = set()
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        for tp, offset in wanted.items():
+            consumer.seek(tp, offset)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(found) < len(wanted) and (left := deadline - loop.time()) > 0:
+            try:
+                batches = await consumer.getmany(timeout_ms=int(left * 1000), max_records=len(wanted))
+            except (OffsetOutOfRangeError, UnknownTopicOrPartitionError):
+                break
+            for tp, messages in batches.items():
+                if any(m.offset == wanted[tp] for m in messages):
+                    found.add(tp)
+                    consumer.pause(tp)
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition) for tp in wanted if tp not in found}

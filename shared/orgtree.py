@@ -6,9 +6,7 @@ Only the parent is kept: subtrees are walked when a token is checked (shared.aut
 
 from __future__ import annotations
 
-import asyncpg
-
-from shared.projections import Projection
+from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 MEMBERSHIP_SOURCE = "/union/membership"
@@ -17,9 +15,11 @@ org_tree = Projection("org_tree", tables=["org_tree"])
 
 
 @org_tree.on("OrganizationRegistered", source=MEMBERSHIP_SOURCE)
-async def on_organization_registered(conn: asyncpg.Connection, entry: Recorded) -> None:
-    await conn.execute(
-        "INSERT INTO org_tree (org_id, parent_id) VALUES ($1::uuid, $2::uuid) ON CONFLICT (org_id) DO NOTHING",
-        entry.data["org_id"],
-        entry.data.get("parent_id"),
-    )
+def on_organization_registered(entry: Recorded) -> Statements:
+    return [
+        stmt(
+            "INSERT INTO org_tree (org_id, parent_id) VALUES ($1::uuid, $2::uuid) ON CONFLICT (org_id) DO NOTHING",
+            entry.data["org_id"],
+            entry.data.get("parent_id"),
+        )
+    ]

@@ -1,8 +1,17 @@
-"""The outbox relay: publishes committed outbox rows to Kafka in position order, then deletes them.
+"""The relay: the log is the outbox. It publishes the service's own events to Kafka in position order and
+remembers how far the broker acknowledged them.
 
-One relay is active per service schema (a session advisory lock elects it). It wakes when this process
-appends and on NOTIFY from other processes (sent after their commits, never inside them), polls
-as a fallback, and keeps every row while the broker is down: delivery is at-least-once.
+One relay is active per service schema (a session advisory lock elects it). It reads the log gap-free (never
+past an event that may still commit with a smaller position), publishes a batch, and only then moves
+`relay_state.position` on: delivery is at-least-once, and consumers' inbox dedup makes a repeat harmless.
+It wakes when a transaction of this process that appended has committed, and on NOTIFY from other processes
+(sent after their commits, never inside them), and polls as a fallback.
+
+Topics are a cache of the store. The relay keeps, per partition, the last offset the broker acknowledged; a
+broker that acknowledges an offset at or below it, or that no longer serves the record at it (checked every
+`verify_interval` while idle), has forgotten what it acknowledged (restarted empty, the topic deleted or
+recreated, a disaster): the relay then publishes the whole log again, by itself, and records it in
+`relay_log`. `republish(from_position)` does the same on request (unionctl republish).
 """
 
 from __future__ import annotations
@@ -11,16 +20,32 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from shared.envelope import SPEC_VERSION, kafka_headers
+from shared.events import UnknownEventError
 from shared.store import EventStore
 from shared.telemetry import continued, tracer
 
 log = logging.getLogger("shared.outbox")
+
+Partition = tuple[str, int]  # (topic, partition)
+# asks the broker which of these records (partition -> offset) it no longer serves
+Verifier = Callable[[Mapping[Partition, int]], Awaitable[set[Partition]]]
+
+_UNPUBLISHED = 0  # relay_state.position of a log nothing of which was published yet
+
+
+@dataclass(frozen=True)
+class Acked:
+    offset: int
+    position: int
 
 
 class OutboxRelay:
@@ -32,16 +57,23 @@ class OutboxRelay:
         *,
         poll_interval: float = 0.5,
         batch_size: int = 500,
+        verify: Verifier | None = None,
+        verify_interval: float = 10.0,
     ) -> None:
         self.pool = pool
         self.store = store
         self.producer = producer
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.verify = verify
+        self.verify_interval = verify_interval
         self.published = 0
+        self.republished = 0  # times the whole log (or a part) was published again
         self.connected = False
         self.healthy = True
-        self.backlog_seen = 0  # rows found waiting at the last look (a floor when a full batch was found)
+        self.backlog_seen = 0  # events found waiting at the last look (a floor when a full batch was found)
+        self.acked: dict[Partition, Acked] = {}
+        self._suspect: set[Partition] = set()  # missing at the last check; missing twice is forgotten
         self._wake = store.appended
         self._stopping = asyncio.Event()
         self._starting = asyncio.Lock()
@@ -60,26 +92,31 @@ class OutboxRelay:
                 if self._stopping.is_set():
                     return
             await conn.add_listener(self.store.channel, self._on_notify)
-            backoff = self.poll_interval
+            await self._load_acked()
+            loop = asyncio.get_running_loop()
+            backoff, verified_at = self.poll_interval, loop.time()
             while not self._stopping.is_set():
+                # cleared before looking, so a commit that lands while we publish wakes the next look
+                self._wake.clear()
                 try:
                     sent = await self.publish_batch()
+                    if sent < self.batch_size and loop.time() - verified_at >= self.verify_interval:
+                        verified_at = loop.time()
+                        await self.check_broker()
                     backoff = self.poll_interval
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     self.healthy = False
-                    log.warning("outbox relay: publishing failed, will retry", extra={"error": repr(exc)})
+                    log.warning("relay: publishing failed, will retry", extra={"error": repr(exc)})
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if sent < self.batch_size:
-                    self._wake.clear()
+                    # woken after a commit of this process (the pool's reset hook) or another's NOTIFY
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                    # woken by an append of this process: give its transaction a moment to commit
-                    await asyncio.sleep(0.002)
         finally:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(self.store.channel, self._on_notify)
@@ -96,55 +133,155 @@ class OutboxRelay:
                 await self.producer.start()
                 self.connected = True
 
+    async def _load_acked(self) -> None:
+        rows = await self.pool.fetch("SELECT topic, partition, last_offset, position FROM relay_offsets")
+        self.acked = {(r["topic"], r["partition"]): Acked(r["last_offset"], r["position"]) for r in rows}
+
     async def publish_batch(self) -> int:
+        """Publish the next events of the log; the number of log entries handled (published or kept inside)."""
         async with self.pool.acquire() as conn:
+            after = int(await conn.fetchval("SELECT position FROM relay_state"))
             safe = await self.store.safe_position(conn)
             rows = await conn.fetch(
-                "SELECT position, topic, key, headers, value FROM outbox WHERE position <= $1 "
-                "ORDER BY position LIMIT $2",
+                "SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata,"
+                " recorded_at, partition_key FROM events WHERE position > $1 AND position <= $2"
+                " ORDER BY position LIMIT $3",
+                after,
                 safe,
                 self.batch_size,
             )
         self.backlog_seen = len(rows)
         if not rows:
             return 0
-        await self.ensure_started()
+        records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]
+        if records:
+            await self.ensure_started()
         pending = []
-        for row in rows:
-            headers = [(k, v.encode()) for k, v in json.loads(row["headers"])]
+        for position, (key, headers, value) in records:
             traceparent = next((v.decode() for k, v in headers if k == "ce_traceparent"), None)
             with (
                 continued(traceparent),
                 tracer("shared.outbox").start_as_current_span(
-                    f"{row['topic']} publish",
+                    f"{self.store.topic} publish",
                     kind=SpanKind.PRODUCER,
-                    attributes={"messaging.system": "kafka", "messaging.destination.name": row["topic"]},
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": self.store.topic},
                 ),
             ):
-                headers = _with_current_traceparent(headers)
-                pending.append(
-                    await self.producer.send(
-                        row["topic"],
-                        bytes(row["value"]),
-                        key=bytes(row["key"]) if row["key"] else None,
-                        headers=headers,
-                    )
-                )
-        await asyncio.gather(*pending)
+                sent = await self.producer.send(self.store.topic, value, key=key, headers=_traced(headers))
+                pending.append((position, sent))
+        acks = [(position, await sent) for position, sent in pending]
         self.healthy = True
-        async with self.pool.acquire() as conn:
-            await conn.execute("DELETE FROM outbox WHERE position = ANY($1::bigint[])", [r["position"] for r in rows])
-        self.published += len(rows)
+        forgotten = sorted(
+            f"{md.topic}[{md.partition}] offset {md.offset} at or below {self.acked[tp].offset}"
+            for _, md in acks
+            if (tp := (md.topic, md.partition)) in self.acked and md.offset <= self.acked[tp].offset
+        )
+        if forgotten:
+            await self.republish(_UNPUBLISHED, "the broker forgot what it acknowledged: " + "; ".join(forgotten))
+            return len(rows)
+        latest: dict[Partition, Acked] = {}
+        for position, md in acks:
+            latest[(md.topic, md.partition)] = Acked(md.offset, position)
+        async with self.pool.acquire() as conn, conn.transaction():
+            # a republish asked for meanwhile (it moved the position back) wins
+            await conn.execute(
+                "UPDATE relay_state SET position = $2, updated_at = now() WHERE position = $1",
+                after,
+                rows[-1]["position"],
+            )
+            await conn.executemany(
+                "INSERT INTO relay_offsets (topic, partition, last_offset, position) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (topic, partition) DO UPDATE SET last_offset = $3, position = $4",
+                [(topic, partition, a.offset, a.position) for (topic, partition), a in latest.items()],
+            )
+        self.acked.update(latest)
+        self.published += len(records)
         if len(rows) < self.batch_size:
             self.backlog_seen = 0
         return len(rows)
 
+    def _record(self, row: asyncpg.Record) -> tuple[bytes, list[tuple[str, bytes]], bytes] | None:
+        """The Kafka record of an event (CloudEvents, binary mode), or None for an event kept inside the service."""
+        registry = self.store.registry
+        try:
+            cls = registry.get(row["event_type"])
+        except UnknownEventError:
+            raise RuntimeError(f"event type {row['event_type']} at {row['position']} is not this service's") from None
+        if not cls.published:
+            return None
+        key, data = row["partition_key"], row["data"]
+        if key is None or cls.private_fields or row["schema_version"] != cls.version:
+            # upcast an older payload, leave private fields out, or find the key of an event stored before it was kept
+            event = registry.decode(row["event_type"], row["schema_version"], json.loads(data))
+            key = key or event.partition_key() or row["stream_id"]
+            data = json.dumps(event.public_data(), ensure_ascii=False, separators=(",", ":"))
+        meta = json.loads(row["metadata"])
+        attributes = {
+            "specversion": SPEC_VERSION,
+            "id": str(row["event_id"]),
+            "source": registry.source,
+            "type": registry.wire_type(cls),
+            "time": row["recorded_at"].isoformat(),
+            "subject": row["stream_id"],
+            "partitionkey": key,
+            "sequence": str(row["version"]),
+        }
+        for name, field in (("correlationid", "correlation_id"), ("causationid", "causation_id")):
+            if meta.get(field) is not None:
+                attributes[name] = meta[field]
+        if meta.get("traceparent"):
+            attributes["traceparent"] = meta["traceparent"]
+        return key.encode(), kafka_headers(attributes), data.encode()
+
+    async def check_broker(self) -> bool:
+        """Does the broker still serve the last record it acknowledged on every partition? A partition missing at
+        two checks in a row has been forgotten: the log is published again. True when all is held."""
+        if self.verify is None or not self.acked:
+            return True
+        missing = await self.verify({tp: a.offset for tp, a in self.acked.items()})
+        forgotten, self._suspect = missing & self._suspect, missing
+        if forgotten:
+            where = ", ".join(f"{t}[{p}] offset {self.acked[(t, p)].offset}" for t, p in sorted(forgotten))
+            await self.republish(_UNPUBLISHED, f"the broker no longer holds {where}")
+            return False
+        return not missing
+
+    async def republish(self, from_position: int, reason: str) -> int:
+        """Publish the log again from `from_position` (0: all of it); returns the number of events it covers."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            events = await republish_from(conn, from_position, reason, forget_offsets=from_position == _UNPUBLISHED)
+        if from_position == _UNPUBLISHED:
+            self.acked.clear()
+        self._suspect.clear()
+        self.republished += 1
+        log.warning("relay: publishing the log again", extra={"from_position": from_position, "events": events})
+        return events
+
     async def backlog(self) -> int:
         async with self.pool.acquire() as conn:
-            return int(await conn.fetchval("SELECT count(*) FROM outbox"))
+            return int(
+                await conn.fetchval("SELECT count(*) FROM events WHERE position > (SELECT position FROM relay_state)")
+            )
 
 
-def _with_current_traceparent(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+async def republish_from(conn: asyncpg.Connection, from_position: int, reason: str, *, forget_offsets: bool) -> int:
+    """Move the relay back to just before `from_position` (never forward) and record it; in the caller's transaction.
+    The running relay (this process's or another's, woken by NOTIFY) takes it from there."""
+    start = max(from_position, 1) - 1
+    await conn.execute("UPDATE relay_state SET position = least(position, $1), updated_at = now()", start)
+    if forget_offsets:
+        await conn.execute("DELETE FROM relay_offsets")
+    events = int(await conn.fetchval("SELECT count(*) FROM events WHERE position > $1", start))
+    await conn.execute(
+        "INSERT INTO relay_log (action, from_position, events, reason) VALUES ('republish', $1, $2, $3)",
+        start + 1,
+        events,
+        reason,
+    )
+    return events
+
+
+def _traced(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """Point the message's trace context at the publish span, so the consumer's span is its child."""
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid:

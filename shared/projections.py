@@ -3,20 +3,39 @@
 Own events are projected inside their append; consumed messages inside their inbox transaction. So
 the read models are always at the head of the log, and a rebuild replays the log (own events and the
 inbox, in position order) into empty tables, then records the position it reached as the checkpoint.
+
+A handler is either a plain function that returns the statements an event means (`[(sql, args), ...]`),
+or a coroutine that runs what it needs on the connection (reads, decisions). Statement handlers are what
+make batches cheap: for a run of consecutive entries of one event type, their statements are grouped by
+SQL text, in the order each text first appeared, and each group goes to the server as one pipelined
+`executemany`. So a statement handler's statements must not depend on another entry's statements of a
+different text within the run (inserts into two tables, updates of one row's columns: fine).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
 from shared.store import EventStore, Recorded
 
-ProjectionHandler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
+Statement = tuple[str, Sequence[Any]]
+Statements = list[Statement]
+AsyncHandler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
+StatementHandler = Callable[[Recorded], Statements]
+ProjectionHandler = AsyncHandler | StatementHandler
 Progress = Callable[[int, int], None]
+H = TypeVar("H", AsyncHandler, StatementHandler)
+
+
+def stmt(sql: str, *args: Any) -> Statement:
+    """One statement of a statement handler: `return [stmt("UPDATE ...", a, b)]`."""
+    return sql, args
 
 
 @dataclass
@@ -30,19 +49,51 @@ class Projection:
     handlers: dict[tuple[str | None, str], ProjectionHandler] = field(default_factory=dict)
     own_source: str | None = None  # set by the Runtime; unset (kernel tests): `on(name)` takes any source
 
-    def on(self, event_name: str, source: str | None = None) -> Callable[[ProjectionHandler], ProjectionHandler]:
-        def register(fn: ProjectionHandler) -> ProjectionHandler:
+    def on(self, event_name: str, source: str | None = None) -> Callable[[H], H]:
+        def register(fn: H) -> H:
             self.handlers[(source, event_name)] = fn
             return fn
 
         return register
 
-    async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None:
+    def handler(self, entry: Recorded) -> ProjectionHandler | None:
         handler = self.handlers.get((entry.source, entry.name))
         if handler is None and (self.own_source is None or entry.source == self.own_source):
             handler = self.handlers.get((None, entry.name))
-        if handler is not None:
-            await handler(conn, entry)
+        return handler
+
+    async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None:
+        await apply_batch((self,), conn, (entry,))
+
+
+async def apply_batch(projections: Sequence[Projection], conn: asyncpg.Connection, entries: Iterable[Recorded]) -> None:
+    """Apply `entries`, in order, to every projection: statement handlers set-wise per run of one event type."""
+    pending: dict[str, list[Sequence[Any]]] = {}
+    run: tuple[str, str] | None = None
+    for entry in entries:
+        if (entry.source, entry.name) != run:
+            await _flush(conn, pending)
+            run = (entry.source, entry.name)
+        for projection in projections:
+            handler = projection.handler(entry)
+            if handler is None:
+                continue
+            if inspect.iscoroutinefunction(handler):
+                await _flush(conn, pending)
+                await cast("AsyncHandler", handler)(conn, entry)
+            else:
+                for sql, args in cast("StatementHandler", handler)(entry):
+                    pending.setdefault(sql, []).append(args)
+    await _flush(conn, pending)
+
+
+async def _flush(conn: asyncpg.Connection, pending: dict[str, list[Sequence[Any]]]) -> None:
+    for sql, rows in pending.items():
+        if len(rows) == 1:
+            await conn.execute(sql, *rows[0])
+        else:
+            await conn.executemany(sql, rows)
+    pending.clear()
 
 
 class ProjectionRunner:
@@ -67,8 +118,7 @@ class ProjectionRunner:
                 await conn.execute(f"DELETE FROM {table}")
             done, after = 0, 0
             while entries := await self.store.read_log(conn, after, batch):
-                for entry in entries:
-                    await projection.apply(conn, entry)
+                await apply_batch((projection,), conn, entries)
                 done += len(entries)
                 after = entries[-1].position
                 if progress is not None:

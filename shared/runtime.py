@@ -7,18 +7,19 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import asyncpg
 
 from shared import metrics
-from shared.consumer import ConsumerRunner, Handler
+from shared.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.events import EventRegistry
-from shared.messaging import make_consumer, make_producer
+from shared.messaging import make_consumer, make_producer, missing_records
 from shared.migrations import apply_migrations
 from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
-from shared.projections import Projection, ProjectionRunner
+from shared.projections import Projection, ProjectionRunner, apply_batch
 from shared.settings import KernelSettings
 from shared.store import EventStore
 
@@ -31,7 +32,7 @@ class ServiceDefinition:
     registry: EventRegistry
     migrations: Path
     projections: Sequence[Projection] = ()
-    consumes: Mapping[str, Handler] = field(default_factory=dict)  # topic (unprefixed) -> handler
+    consumes: Mapping[str, Handler | BatchHandler] = field(default_factory=dict)  # topic (unprefixed) -> handler
 
     @property
     def topic(self) -> str:
@@ -57,21 +58,36 @@ class Runtime:
 
     async def start(self, *, background: bool = True) -> None:
         s = self.settings
+
+        async def reset(conn: asyncpg.Connection) -> None:
+            # a connection comes back to the pool once its transaction ended: the moment to wake the relay
+            if hasattr(self, "store"):
+                self.store.committed(conn)
+            await conn.reset()
+
         self.pool = await asyncpg.create_pool(
             s.database_url,
             min_size=2,
             max_size=s.db_pool_size,
             server_settings={"search_path": s.db_schema, "application_name": self.definition.name},
+            reset=reset,
         )
         async with self.pool.acquire() as conn:
             await apply_migrations(conn, s.db_schema, self.definition.migrations)
         self.store = EventStore(
             self.pool, self.definition.registry, schema=s.db_schema, topic=s.topic(self.definition.topic)
         )
-        self.store.inline.extend(self.all_projections)
+        self.store.project = partial(apply_batch, self.all_projections)
         self.projections = ProjectionRunner(self.pool, self.store, self.all_projections)
         producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
-        self.relay = OutboxRelay(self.pool, self.store, producer, poll_interval=s.relay_poll_interval)
+        self.relay = OutboxRelay(
+            self.pool,
+            self.store,
+            producer,
+            poll_interval=s.relay_poll_interval,
+            verify=partial(missing_records, s),
+            verify_interval=s.relay_verify_interval,
+        )
         if self.definition.consumes and s.run_consumers:
             group = f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]

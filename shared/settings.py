@@ -40,6 +40,9 @@ class KernelSettings(BaseSettings):
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
     consumer_max_retries: int = 3
     relay_poll_interval: float = 0.5
+    relay_verify_interval: float = Field(
+        10.0, gt=0, description="seconds between checks, while idle, that the broker still holds what it acknowledged"
+    )
     log_level: str = "INFO"
     # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
     auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or https URL")

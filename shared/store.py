@@ -72,8 +72,10 @@ class Stream:
         return self.events[-1].hash if self.events else GENESIS
 
 
-class InlineProjection(Protocol):
-    async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None: ...
+class Project(Protocol):
+    """Applies entries to the read models, in the writing transaction (shared.projections.apply_batch)."""
+
+    async def __call__(self, conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,39 +89,61 @@ class Metadata:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+# a stream and the events to append to it, with the metadata of what caused them when it is not the call's
+Appending = tuple["Stream", Sequence[DomainEvent]] | tuple["Stream", Sequence[DomainEvent], Metadata]
+
+
 _APPEND = """
 WITH pos AS (SELECT allocate_positions($1, $2) AS first),
 ev AS (
     INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata,
-                        recorded_at, hash)
-    SELECT pos.first + t.i - 1, t.stream_id, t.version, t.event_id, t.event_type, t.schema_version, t.data, $9, $10,
-           t.hash
-    FROM pos, unnest($3::text[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $11::bytea[])
-         WITH ORDINALITY AS t(stream_id, version, event_id, event_type, schema_version, data, hash, i)
-),
-ob AS (
-    INSERT INTO outbox (position, topic, key, headers, value)
-    SELECT pos.first + o.i - 1, $12, o.key, o.headers, o.value
-    FROM pos, unnest($13::int[], $14::bytea[], $15::jsonb[], $16::bytea[]) AS o(i, key, headers, value)
+                        recorded_at, hash, partition_key)
+    SELECT pos.first + t.i - 1, t.stream_id, t.version, t.event_id, t.event_type, t.schema_version, t.data,
+           t.metadata, $10, t.hash, t.partition_key
+    FROM pos, unnest($3::text[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $9::jsonb[],
+                     $11::bytea[], $12::text[])
+         WITH ORDINALITY AS t(stream_id, version, event_id, event_type, schema_version, data, metadata, hash,
+                              partition_key, i)
 )
 SELECT first FROM pos
 """
 
 
 class EventStore:
-    """One service's store. Appends run in the caller's transaction, with outbox rows and inline projections."""
+    """One service's store. Appends run in the caller's transaction, with the inline projections; the relay
+    publishes the log itself (shared.outbox)."""
 
     def __init__(self, pool: asyncpg.Pool, registry: EventRegistry, *, schema: str, topic: str) -> None:
         self.pool = pool
         self.registry = registry
+        self.source = registry.source
         self.schema = schema
         self.topic = topic
         self.namespace = schema_namespace(schema)
-        self.channel = f"outbox_{schema}"
-        # set after every append in this process: the relay wakes on it (NOTIFY inside the append would
-        # serialise every writer's commit on the notification queue's lock)
+        self.channel = relay_channel(schema)
+        # set once a transaction that appended has committed (the pool's reset hook, see `committed`): the
+        # relay wakes on it. NOTIFY inside the append would serialise every writer's commit on the
+        # notification queue's lock, and a wake before the commit finds nothing to publish.
         self.appended = asyncio.Event()
-        self.inline: list[InlineProjection] = []
+        self.project: Project | None = None  # the inline read models, set by the Runtime
+        self._appended_on: set[int] = set()  # ids of the connections whose transaction appended
+
+    def committed(self, conn: object) -> None:
+        """Called when `conn` goes back to the pool, so after its transaction ended: wake the relay if it
+        appended (a rolled-back append wakes it for nothing, which costs one empty look)."""
+        if id(conn) in self._appended_on:
+            self._appended_on.discard(id(conn))
+            self.appended.set()
+
+    async def load_many(self, conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, Stream]:
+        """Several streams in one query (a consumer's batch): every id gets a Stream, empty if it has no events."""
+        streams = {stream_id: Stream(stream_id) for stream_id in stream_ids}
+        rows = await conn.fetch(
+            "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version", list(streams)
+        )
+        for row in rows:
+            streams[row["stream_id"]].events.append(self._own(row))
+        return streams
 
     async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
         rows = await conn.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
@@ -138,43 +162,48 @@ class EventStore:
     async def append_streams(
         self,
         conn: asyncpg.Connection,
-        batch: Sequence[tuple[Stream, Sequence[DomainEvent]]],
+        batch: Sequence[Appending],
         metadata: Metadata,
     ) -> list[Recorded]:
-        """Append to several streams in one statement (bulk imports): all or nothing."""
+        """Append to several streams in one statement (imports, a consumer's batch): all or nothing. An item may
+        carry its own metadata (the message that caused it); a stream may appear more than once, in order."""
         now = datetime.now(UTC)
-        meta = metadata.as_json()
+        default_meta = metadata.as_json()
         recorded: list[Recorded] = []
         data_json: list[str] = []
-        outbox: list[tuple[int, bytes | None, str, bytes]] = []
-        for stream, events in batch:
-            prev, version = stream.last_hash, stream.version
+        meta_json: list[str] = []
+        keys: list[str | None] = []
+        heads: dict[str, tuple[bytes, int]] = {}
+        for item in batch:
+            stream, events = item[0], item[1]
+            meta = item[2].as_json() if len(item) == 3 else default_meta
+            meta_text = json.dumps(meta)
+            prev, version = heads.get(stream.stream_id, (stream.last_hash, stream.version))
             for event in events:
                 version += 1
                 data = event.model_dump(mode="json")
                 data_json.append(canonical_json(data))
+                meta_json.append(meta_text)
                 event_id = uuid4()
-                prev = chain_hash(
-                    prev, stream.stream_id, version, event_id, event.event_name(), event.version, data_json[-1]
-                )
+                name = event.event_name()
+                prev = chain_hash(prev, stream.stream_id, version, event_id, name, event.version, data_json[-1])
                 entry = Recorded(
                     0,
                     stream.stream_id,
                     version,
                     event_id,
-                    event.event_name(),
+                    name,
                     event.version,
                     data,
                     meta,
                     now,
-                    self.registry.source,
+                    self.source,
                     prev,
                     event,
                 )
                 recorded.append(entry)
-                if event.published:
-                    key, headers, value = self.envelope(entry).to_kafka()
-                    outbox.append((len(recorded), key, json.dumps(headers_to_json(headers)), value))
+                keys.append(event.partition_key())
+            heads[stream.stream_id] = (prev, version)
         if not recorded:
             return []
         args = (
@@ -186,54 +215,29 @@ class EventStore:
             [r.name for r in recorded],
             [r.schema_version for r in recorded],
             data_json,
-            json.dumps(meta),
+            meta_json,
             now,
             [r.hash for r in recorded],
-            self.topic,
-            [o[0] for o in outbox],
-            [o[1] for o in outbox],
-            [o[2] for o in outbox],
-            [o[3] for o in outbox],
+            keys,
         )
         try:
             first = await conn.fetchval(_APPEND, *args)
         except asyncpg.UniqueViolationError as exc:
             stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
-        self.appended.set()
+        self._appended_on.add(id(_raw(conn)))
         metrics.events_appended.add(len(recorded), {"service": self.registry.service})
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
-        by_stream = {stream.stream_id: stream for stream, _ in batch}
+        by_stream = {item[0].stream_id: item[0] for item in batch}
         for entry in positioned:
             by_stream[entry.stream_id].events.append(entry)
-        for projection in self.inline:
-            for entry in positioned:
-                await projection.apply(conn, entry)
+        if self.project is not None:
+            await self.project(conn, positioned)
         return positioned
 
     async def notify(self, conn: asyncpg.Connection) -> None:
         """Wake relays in other processes, after a commit made outside a running service (imports, replays)."""
         await conn.execute("SELECT pg_notify($1, '')", self.channel)
-
-    def envelope(self, entry: Recorded) -> Envelope:
-        assert entry.event is not None
-        meta = entry.metadata
-        private = entry.event.private_fields
-        # built from values this store made itself: no validation on the append path
-        return Envelope.model_construct(
-            id=entry.event_id,
-            source=self.registry.source,
-            type=self.registry.wire_type(type(entry.event)),
-            subject=entry.stream_id,
-            time=entry.recorded_at,
-            partitionkey=entry.event.partition_key() or entry.stream_id,
-            sequence=str(entry.version),
-            correlationid=meta.get("correlation_id"),
-            causationid=meta.get("causation_id"),
-            traceparent=meta.get("traceparent"),
-            datacontenttype="application/json",
-            data={k: v for k, v in entry.data.items() if k not in private},
-        )
 
     async def safe_position(self, conn: asyncpg.Connection) -> int:
         return int(await conn.fetchval("SELECT safe_position($1)", self.namespace))
@@ -318,10 +322,34 @@ class EventStore:
         return problems
 
 
+def relay_channel(schema: str) -> str:
+    """The NOTIFY channel that wakes a schema's relay from another process."""
+    return f"outbox_{schema}"
+
+
+def _raw(conn: asyncpg.Connection) -> object:
+    """The connection under a pool's proxy: what the pool's reset hook is given back."""
+    return getattr(conn, "_con", None) or conn
+
+
 def consumed_entry(position: int, envelope: JSON) -> Recorded:
-    env = Envelope.model_validate(envelope)
-    name = env.type.split(".")[2] if env.type.count(".") == 3 else env.type
-    version = int(env.sequence) if env.sequence and env.sequence.isdigit() else 0
+    """A consumed message as a log entry, from the envelope kept in the inbox."""
+    return entry_from_envelope(position, Envelope.model_validate(envelope))
+
+
+def wire_name(wire_type: str) -> str:
+    """`union.membership.MemberJoined.v1` -> `MemberJoined`; another shape of type is kept whole."""
+    return wire_type.split(".")[2] if wire_type.count(".") == 3 else wire_type
+
+
+def wire_sequence(sequence: str | None) -> int:
+    """The event's version in its stream, from the envelope's `sequence` (0 when absent or not a number)."""
+    return int(sequence) if sequence and sequence.isdigit() else 0
+
+
+def entry_from_envelope(position: int, env: Envelope) -> Recorded:
+    name = wire_name(env.type)
+    version = wire_sequence(env.sequence)
     return Recorded(
         position,
         env.subject or "",
@@ -334,7 +362,3 @@ def consumed_entry(position: int, envelope: JSON) -> Recorded:
         env.time,
         env.source,
     )
-
-
-def headers_to_json(headers: list[tuple[str, bytes]]) -> list[list[str]]:
-    return [[k, v.decode()] for k, v in headers]

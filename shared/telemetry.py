@@ -1,6 +1,6 @@
 """OpenTelemetry, set up once per process; the exporter is chosen by the standard OTEL_* variables.
 
-Off by default: with `OTEL_TRACES_EXPORTER` unset (or `none`) spans are not exported. Trace context
+Off by default: with `OTEL_TRACES_EXPORTER` unset (or `none`) no spans are made at all. Trace context
 rides in the envelope's `traceparent` extension, and so in the `ce_traceparent` Kafka header.
 """
 
@@ -41,7 +41,10 @@ def setup_telemetry(service_name: str, extra_processor: SpanProcessor | None = N
         AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]  # SQL spans only when traces go somewhere
     if extra_processor is not None:
         provider.add_span_processor(extra_processor)
-    trace.set_tracer_provider(provider)
+    if exporter is not None or extra_processor is not None:
+        # with nowhere to send spans, the API's no-op tracer stays: a span per published and consumed message
+        # would cost more CPU than the message itself (measured: 10-15% of the relay and the consumer)
+        trace.set_tracer_provider(provider)
     _setup_metrics(os.environ.get("OTEL_METRICS_EXPORTER", "none").strip().lower(), provider.resource)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.projections import Projection
+from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 directory = Projection("directory", tables=["directory_orgs", "directory_members"])
@@ -29,63 +29,68 @@ SERVICECARD = "/union/servicecard"
 
 
 @directory.on("OrganizationRegistered", source=MEMBERSHIP)
-async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_organization_registered(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO directory_orgs (org_id, parent_id, name, type) VALUES ($1::uuid, $2::uuid, $3, $4) "
-        "ON CONFLICT (org_id) DO NOTHING",
-        d["org_id"],
-        d.get("parent_id"),
-        d["name"],
-        d["type"],
-    )
+    return [
+        stmt(
+            "INSERT INTO directory_orgs (org_id, parent_id, name, type) VALUES ($1::uuid, $2::uuid, $3, $4) "
+            "ON CONFLICT (org_id) DO NOTHING",
+            d["org_id"],
+            d.get("parent_id"),
+            d["name"],
+            d["type"],
+        )
+    ]
 
 
 @directory.on("OrganizationDissolved", source=MEMBERSHIP)
-async def on_organization_dissolved(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute("UPDATE directory_orgs SET dissolved = true WHERE org_id = $1::uuid", e.data["org_id"])
+def on_organization_dissolved(e: Recorded) -> Statements:
+    return [stmt("UPDATE directory_orgs SET dissolved = true WHERE org_id = $1::uuid", e.data["org_id"])]
 
 
 @directory.on("MemberJoined", source=MEMBERSHIP)
-async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_member_joined(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO directory_members (member_id, member_no, org_id, status) VALUES ($1::uuid, $2, $3::uuid, 'active')"
-        " ON CONFLICT (member_id) DO NOTHING",
-        d["member_id"],
-        d["member_no"],
-        d["org_id"],
-    )
+    return [
+        stmt(
+            "INSERT INTO directory_members (member_id, member_no, org_id, status) VALUES ($1::uuid, $2, "
+            "$3::uuid, 'active')"
+            " ON CONFLICT (member_id) DO NOTHING",
+            d["member_id"],
+            d["member_no"],
+            d["org_id"],
+        )
+    ]
 
 
-async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
-    await conn.execute(
-        "UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status
-    )
+def _set_status(e: Recorded, status: str) -> Statements:
+    return [stmt("UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status)]
 
 
 @directory.on("MemberSuspended", source=MEMBERSHIP)
-async def on_member_suspended(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "suspended")
+def on_member_suspended(e: Recorded) -> Statements:
+    return _set_status(e, "suspended")
 
 
 @directory.on("MemberReinstated", source=MEMBERSHIP)
-async def on_member_reinstated(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "active")
+def on_member_reinstated(e: Recorded) -> Statements:
+    return _set_status(e, "active")
 
 
 @directory.on("MemberTerminated", source=MEMBERSHIP)
-async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "terminated")
+def on_member_terminated(e: Recorded) -> Statements:
+    return _set_status(e, "terminated")
 
 
 @directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
-async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute(
-        "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
-        e.data["member_id"],
-        e.data["to_org_id"],
-    )
+def on_member_organization_changed(e: Recorded) -> Statements:
+    return [
+        stmt(
+            "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            e.data["to_org_id"],
+        )
+    ]
 
 
 # --- redemptions, from union.servicecard.v1 ---
@@ -96,44 +101,49 @@ def _time(value: Any, fallback: datetime) -> datetime:
 
 
 @redemptions.on("BenefitRedeemed", source=SERVICECARD)
-async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_benefit_redeemed(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO redemptions (redemption_id, member_id, item_id, category, org_id, redeemed_at) "
-        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6) ON CONFLICT (redemption_id) DO NOTHING",
-        d["redemption_id"],
-        d["member_id"],
-        d["item_id"],
-        d["category"],
-        d["org_id"],
-        _time(d.get("redeemed_at"), e.recorded_at),
-    )
+    return [
+        stmt(
+            "INSERT INTO redemptions (redemption_id, member_id, item_id, category, org_id, redeemed_at) "
+            "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6) ON CONFLICT (redemption_id) DO NOTHING",
+            d["redemption_id"],
+            d["member_id"],
+            d["item_id"],
+            d["category"],
+            d["org_id"],
+            _time(d.get("redeemed_at"), e.recorded_at),
+        )
+    ]
 
 
 @redemptions.on("RedemptionReversed", source=SERVICECARD)
-async def on_redemption_reversed(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute("UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"])
+def on_redemption_reversed(e: Recorded) -> Statements:
+    return [stmt("UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"])]
 
 
 # --- own events ---
 
 
 @ratings.on("RatingGiven")
-async def on_rating_given(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_rating_given(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO ratings (redemption_id, member_id, item_id, category, org_id, month, score, comment, rated_at) "
-        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        d["redemption_id"],
-        d["member_id"],
-        d["item_id"],
-        d["category"],
-        d["org_id"],
-        d["month"],
-        d["score"],
-        d.get("comment"),
-        e.recorded_at,
-    )
+    return [
+        stmt(
+            "INSERT INTO ratings (redemption_id, member_id, item_id, category, org_id, month, score, comment, "
+            "rated_at) "
+            "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            d["redemption_id"],
+            d["member_id"],
+            d["item_id"],
+            d["category"],
+            d["org_id"],
+            d["month"],
+            d["score"],
+            d.get("comment"),
+            e.recorded_at,
+        )
+    ]
 
 
 @campaigns.on("CampaignOpened")
@@ -166,49 +176,59 @@ async def on_campaign_opened(conn: asyncpg.Connection, e: Recorded) -> None:
 
 
 @campaigns.on("CampaignClosed")
-async def on_campaign_closed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_campaign_closed(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "UPDATE campaigns SET closed_at = $2::text::timestamptz, close_reason = $3, turnout = $4 "
-        "WHERE campaign_id = $1::uuid",
-        d["campaign_id"],
-        d["closed_at"],
-        d["reason"],
-        d["turnout"],
-    )
+    return [
+        stmt(
+            "UPDATE campaigns SET closed_at = $2::text::timestamptz, close_reason = $3, turnout = $4 "
+            "WHERE campaign_id = $1::uuid",
+            d["campaign_id"],
+            d["closed_at"],
+            d["reason"],
+            d["turnout"],
+        )
+    ]
 
 
 @campaigns.on("ResultsPublished")
-async def on_results_published(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_results_published(e: Recorded) -> Statements:
     d = e.data
     results = {k: d[k] for k in ("turnout", "eligible", "average", "distribution")}
-    await conn.execute(
-        "UPDATE campaigns SET results = $2::jsonb WHERE campaign_id = $1::uuid", d["campaign_id"], json.dumps(results)
-    )
+    return [
+        stmt(
+            "UPDATE campaigns SET results = $2::jsonb WHERE campaign_id = $1::uuid",
+            d["campaign_id"],
+            json.dumps(results),
+        )
+    ]
 
 
 @requests.on("RequestRaised")
-async def on_request_raised(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_request_raised(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO requests (request_id, member_id, org_id, category, text, raised_at) "
-        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6) ON CONFLICT DO NOTHING",
-        d["request_id"],
-        d["member_id"],
-        d["org_id"],
-        d["category"],
-        d["text"],
-        e.recorded_at,
-    )
+    return [
+        stmt(
+            "INSERT INTO requests (request_id, member_id, org_id, category, text, raised_at) "
+            "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6) ON CONFLICT DO NOTHING",
+            d["request_id"],
+            d["member_id"],
+            d["org_id"],
+            d["category"],
+            d["text"],
+            e.recorded_at,
+        )
+    ]
 
 
 @requests.on("RequestAnswered")
-async def on_request_answered(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_request_answered(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "UPDATE requests SET answered_at = $2, answered_by = $3, answer = $4 WHERE request_id = $1::uuid",
-        d["request_id"],
-        e.recorded_at,
-        d["by"],
-        d["text"],
-    )
+    return [
+        stmt(
+            "UPDATE requests SET answered_at = $2, answered_by = $3, answer = $4 WHERE request_id = $1::uuid",
+            d["request_id"],
+            e.recorded_at,
+            d["by"],
+            d["text"],
+        )
+    ]

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from uuid import UUID
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
 from services.servicecard.domain import MEMBER_EVENTS
 from services.servicecard.handlers import Servicecard
-from shared.consumer import Handler
+from shared.consumer import BatchHandler, batch_handler
 from shared.store import Metadata, Recorded
 
 
-def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, Handler]:
-    async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
-        if entry.name not in MEMBER_EVENTS:
-            return  # organisations, applications: kept in the inbox, nothing to do
-        meta = Metadata(
-            actor=f"service:{entry.source}",
-            causation_id=str(entry.event_id),
-            correlation_id=str(entry.event_id),
-            traceparent=entry.metadata.get("traceparent"),
-        )
-        await servicecard().follow_member(conn, UUID(str(entry.data["member_id"])), meta)
+def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, BatchHandler]:
+    @batch_handler
+    async def on_membership_events(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+        # organisations, applications: kept in the inbox, nothing to do
+        caused = [(entry, _caused_by(entry)) for entry in entries if entry.name in MEMBER_EVENTS]
+        await servicecard().follow_members(conn, caused)
 
-    return {"union.membership.v1": on_membership_event}
+    return {"union.membership.v1": on_membership_events}
+
+
+def _caused_by(entry: Recorded) -> Metadata:
+    return Metadata(
+        actor=f"service:{entry.source}",
+        causation_id=str(entry.event_id),
+        correlation_id=str(entry.event_id),
+        traceparent=entry.metadata.get("traceparent"),
+    )

@@ -9,6 +9,7 @@ the backstop.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from services.servicecard.domain import Card, Item, MemberFact, Usage
 from shared.auth import covered_orgs
 from shared.errors import NotFoundError
 from shared.events import DomainEvent
-from shared.store import EventStore, Metadata, Stream, consumed_entry
+from shared.store import Appending, EventStore, Metadata, Recorded, Stream, wire_name, wire_sequence
 
 _MEMBER_LOCK = 21  # pg_advisory_xact_lock(21, hashtext(member id)): one writer per member at a time
 _NEW_NUMBER_TRIES = 10
@@ -71,47 +72,75 @@ class Servicecard:
             raise NotFoundError("card", card_no)
         return member_id
 
-    async def _fresh_card_number(self, conn: asyncpg.Connection) -> str:
-        # numbers are never reused: `cards` keeps every number ever issued, and its key settles a race
-        for _ in range(_NEW_NUMBER_TRIES):
-            candidate = domain.new_card_number()
-            if not await conn.fetchval("SELECT 1 FROM cards WHERE card_no = $1", candidate):
-                return candidate
-        raise RuntimeError(f"no free card number in {_NEW_NUMBER_TRIES} tries")
-
     # --- the card follows the member ---
 
-    async def _member_facts(self, conn: asyncpg.Connection, member_id: UUID) -> list[MemberFact]:
+    async def _member_facts(self, conn: asyncpg.Connection, member_ids: Sequence[UUID]) -> dict[UUID, list[MemberFact]]:
+        """Everything membership said about these members, from the inbox, in one query."""
         rows = await conn.fetch(
-            "SELECT position, envelope FROM inbox WHERE envelope->>'partitionkey' = $1 AND source = '/union/membership'"
-            " ORDER BY position",
-            str(member_id),
+            "SELECT position, envelope FROM inbox WHERE envelope->>'partitionkey' = ANY($1::text[])"
+            " AND source = '/union/membership' ORDER BY position",
+            [str(m) for m in member_ids],
         )
-        facts = []
+        facts: dict[UUID, list[MemberFact]] = {m: [] for m in member_ids}
         for row in rows:
-            entry = consumed_entry(row["position"], json.loads(row["envelope"]))
-            if entry.name not in domain.MEMBER_EVENTS:
+            envelope = json.loads(row["envelope"])  # validated when it was consumed
+            name = wire_name(envelope["type"])
+            if name not in domain.MEMBER_EVENTS:
                 continue
-            org = entry.data.get("to_org_id") or entry.data.get("org_id")
-            facts.append(
+            data = envelope["data"]
+            org = data.get("to_org_id") or data.get("org_id")
+            facts[UUID(envelope["partitionkey"])].append(
                 MemberFact(
-                    sequence=entry.version,
-                    arrival=entry.position,
-                    name=entry.name,
+                    sequence=wire_sequence(envelope.get("sequence")),
+                    arrival=row["position"],
+                    name=name,
                     org_id=UUID(str(org)) if org else None,
-                    member_no=entry.data.get("member_no"),
+                    member_no=data.get("member_no"),
                 )
             )
         return facts
 
-    async def follow_member(self, conn: asyncpg.Connection, member_id: UUID, meta: Metadata) -> None:
-        """Bring the member's card in line with everything membership said about them so far."""
-        await self._lock_member(conn, member_id)
-        member = domain.fold_member(await self._member_facts(conn, member_id))
-        stream, card = await self.card(conn, member_id)
-        new_no = await self._fresh_card_number(conn) if domain.needs_card(card, member) else None
-        events = domain.follow_member(card, member_id, member, new_no, _now())
-        await self.store.append(conn, stream, events, meta)
+    async def _fresh_card_numbers(self, conn: asyncpg.Connection, count: int) -> list[str]:
+        # numbers are never reused: `cards` keeps every number ever issued, and its key settles a race
+        fresh: set[str] = set()
+        for _ in range(_NEW_NUMBER_TRIES):
+            candidates = {domain.new_card_number() for _ in range(count - len(fresh))} - fresh
+            taken = await conn.fetch("SELECT card_no FROM cards WHERE card_no = ANY($1::text[])", list(candidates))
+            fresh |= candidates - {r["card_no"] for r in taken}
+            if len(fresh) >= count:
+                return sorted(fresh)
+        raise RuntimeError(f"no {count} free card numbers in {_NEW_NUMBER_TRIES} tries")
+
+    async def follow_members(self, conn: asyncpg.Connection, caused: Sequence[tuple[Recorded, Metadata]]) -> None:
+        """Bring the cards in line with what membership said, message by message as if one at a time, but set-wise:
+        one lock statement, one read of the facts and one of the cards, one number check, one append."""
+        member_ids = sorted({UUID(str(entry.data["member_id"])) for entry, _ in caused}, key=str)
+        if not member_ids:
+            return
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext(m)) FROM unnest($2::text[]) AS m ORDER BY m",
+            _MEMBER_LOCK,
+            [str(m) for m in member_ids],
+        )
+        facts = await self._member_facts(conn, member_ids)
+        streams = await self.store.load_many(conn, [card_stream(m) for m in member_ids])
+        cards = {m: domain.fold_card(e.event for e in streams[card_stream(m)].events if e.event) for m in member_ids}
+        numbers = await self._fresh_card_numbers(conn, sum(card is None for card in cards.values()))
+        now = _now()
+        appending: list[Appending] = []
+        for entry, meta in caused:
+            member_id = UUID(str(entry.data["member_id"]))
+            # the member as this message left them: the facts that had arrived by its position
+            member = domain.fold_member(f for f in facts[member_id] if f.arrival <= entry.position)
+            card = cards[member_id]
+            new_no = numbers.pop() if domain.needs_card(card, member) else None
+            events = domain.follow_member(card, member_id, member, new_no, now)
+            for event in events:
+                card = domain.evolve_card(card, event)
+            cards[member_id] = card
+            if events:
+                appending.append((streams[card_stream(member_id)], events, meta))
+        await self.store.append_streams(conn, appending, Metadata(actor="service:servicecard"))
 
     # --- cards ---
 
@@ -120,7 +149,7 @@ class Servicecard:
         member_id = await self._card_owner(conn, presented)
         await self._lock_member(conn, member_id)
         stream, card = await self.card(conn, member_id)
-        new_no = await self._fresh_card_number(conn)
+        [new_no] = await self._fresh_card_numbers(conn, 1)
         await self.store.append(conn, stream, domain.reissue(card, presented, new_no, reason, _now()), meta)
         return new_no
 

@@ -21,7 +21,7 @@ from services.servicecard.events import (
     ServiceItemWithdrawn,
 )
 from shared.events import DomainEvent
-from shared.projections import Projection
+from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 cards = Projection("cards", tables=["cards"])
@@ -42,39 +42,39 @@ def _event(entry: Recorded, cls: type[E]) -> E:
 
 
 @cards.on("CardIssued")
-async def on_card_issued(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_card_issued(e: Recorded) -> Statements:
     ev = _event(e, CardIssued)
-    await conn.execute(
-        "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at) "
-        "VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (card_no) DO NOTHING",
-        ev.card_no,
-        ev.member_id,
-        ev.member_no,
-        ev.org_id,
-        ev.issued_at,
-        e.recorded_at,
-    )
+    return [
+        stmt(
+            "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at) "
+            "VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (card_no) DO NOTHING",
+            ev.card_no,
+            ev.member_id,
+            ev.member_no,
+            ev.org_id,
+            ev.issued_at,
+            e.recorded_at,
+        )
+    ]
 
 
-async def _set_status(conn: asyncpg.Connection, e: Recorded, card_no: str, status: str) -> None:
-    await conn.execute(
-        "UPDATE cards SET status = $2, updated_at = $3 WHERE card_no = $1", card_no, status, e.recorded_at
-    )
+def _set_status(e: Recorded, card_no: str, status: str) -> Statements:
+    return [stmt("UPDATE cards SET status = $2, updated_at = $3 WHERE card_no = $1", card_no, status, e.recorded_at)]
 
 
 @cards.on("CardFrozen")
-async def on_card_frozen(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, _event(e, CardFrozen).card_no, "frozen")
+def on_card_frozen(e: Recorded) -> Statements:
+    return _set_status(e, _event(e, CardFrozen).card_no, "frozen")
 
 
 @cards.on("CardUnfrozen")
-async def on_card_unfrozen(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, _event(e, CardUnfrozen).card_no, "active")
+def on_card_unfrozen(e: Recorded) -> Statements:
+    return _set_status(e, _event(e, CardUnfrozen).card_no, "active")
 
 
 @cards.on("CardRevoked")
-async def on_card_revoked(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, _event(e, CardRevoked).card_no, "revoked")
+def on_card_revoked(e: Recorded) -> Statements:
+    return _set_status(e, _event(e, CardRevoked).card_no, "revoked")
 
 
 @cards.on("CardReissued")
@@ -106,71 +106,82 @@ async def on_card_reissued(conn: asyncpg.Connection, e: Recorded) -> None:
 
 
 @cards.on("CardOrganizationChanged")
-async def on_card_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_card_organization_changed(e: Recorded) -> Statements:
     ev = _event(e, CardOrganizationChanged)
-    await conn.execute(
-        "UPDATE cards SET org_id = $2, updated_at = $3 WHERE card_no = $1", ev.card_no, ev.to_org_id, e.recorded_at
-    )
+    return [
+        stmt(
+            "UPDATE cards SET org_id = $2, updated_at = $3 WHERE card_no = $1", ev.card_no, ev.to_org_id, e.recorded_at
+        )
+    ]
 
 
 @catalog.on("ServiceItemPublished")
-async def on_service_item_published(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_service_item_published(e: Recorded) -> Statements:
     ev = _event(e, ServiceItemPublished)
-    await conn.execute(
-        "INSERT INTO catalog_items (item_id, name, category, provider, standard, quota_per_year, service_points, "
-        "published_at, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (item_id) DO NOTHING",
-        ev.item_id,
-        ev.name,
-        ev.category,
-        ev.provider,
-        ev.standard,
-        ev.quota_per_year,
-        json.dumps([p.model_dump(mode="json") for p in ev.service_points], ensure_ascii=False),
-        e.recorded_at,
-        ev.org_id,
-    )
+    return [
+        stmt(
+            "INSERT INTO catalog_items (item_id, name, category, provider, standard, quota_per_year, service_points, "
+            "published_at, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) ON CONFLICT (item_id) DO NOTHING",
+            ev.item_id,
+            ev.name,
+            ev.category,
+            ev.provider,
+            ev.standard,
+            ev.quota_per_year,
+            json.dumps([p.model_dump(mode="json") for p in ev.service_points], ensure_ascii=False),
+            e.recorded_at,
+            ev.org_id,
+        )
+    ]
 
 
 @catalog.on("ServiceItemWithdrawn")
-async def on_service_item_withdrawn(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_service_item_withdrawn(e: Recorded) -> Statements:
     ev = _event(e, ServiceItemWithdrawn)
-    await conn.execute(
-        "UPDATE catalog_items SET status = 'withdrawn', withdrawn_at = $2, withdraw_reason = $3 WHERE item_id = $1",
-        ev.item_id,
-        e.recorded_at,
-        ev.reason,
-    )
+    return [
+        stmt(
+            "UPDATE catalog_items SET status = 'withdrawn', withdrawn_at = $2, withdraw_reason = $3 WHERE item_id = $1",
+            ev.item_id,
+            e.recorded_at,
+            ev.reason,
+        )
+    ]
 
 
 @redemptions.on("BenefitRedeemed")
-async def on_benefit_redeemed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_benefit_redeemed(e: Recorded) -> Statements:
     ev = _event(e, BenefitRedeemed)
-    await conn.execute(
-        """
+    return [
+        stmt(
+            """
         INSERT INTO redemptions (redemption_id, member_id, card_no, item_id, category, org_id, units, provider_ref,
                                  year, month, redeemed_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (redemption_id) DO NOTHING
         """,
-        ev.redemption_id,
-        ev.member_id,
-        ev.card_no,
-        ev.item_id,
-        ev.category,
-        ev.org_id,
-        ev.units,
-        ev.provider_ref,
-        ev.year,
-        usage_month(ev.redeemed_at),
-        ev.redeemed_at,
-    )
+            ev.redemption_id,
+            ev.member_id,
+            ev.card_no,
+            ev.item_id,
+            ev.category,
+            ev.org_id,
+            ev.units,
+            ev.provider_ref,
+            ev.year,
+            usage_month(ev.redeemed_at),
+            ev.redeemed_at,
+        )
+    ]
 
 
 @redemptions.on("RedemptionReversed")
-async def on_redemption_reversed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_redemption_reversed(e: Recorded) -> Statements:
     ev = _event(e, RedemptionReversed)
-    await conn.execute(
-        "UPDATE redemptions SET status = 'reversed', reversed_at = $2, reverse_reason = $3 WHERE redemption_id = $1",
-        ev.redemption_id,
-        ev.reversed_at,
-        ev.reason,
-    )
+    return [
+        stmt(
+            "UPDATE redemptions SET status = 'reversed', reversed_at = $2, reverse_reason = $3 WHERE "
+            "redemption_id = $1",
+            ev.redemption_id,
+            ev.reversed_at,
+            ev.reason,
+        )
+    ]

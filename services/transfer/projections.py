@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.projections import Projection
+from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 directory = Projection("directory", tables=["organizations", "members"])
@@ -28,98 +28,110 @@ def _time(value: Any) -> datetime:
 
 
 @directory.on("OrganizationRegistered", source=MEMBERSHIP)
-async def on_organization_registered(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_organization_registered(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO organizations (org_id, name, type, subtype, parent_id, region_code, credit_code, industry,"
-        " accepts_members) VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
-        d["org_id"],
-        d["name"],
-        d["type"],
-        d.get("subtype"),
-        d.get("parent_id"),
-        d["region_code"],
-        d.get("credit_code"),
-        d.get("industry"),
-        d["accepts_members"],
-    )
+    return [
+        stmt(
+            "INSERT INTO organizations (org_id, name, type, subtype, parent_id, region_code, credit_code, industry,"
+            " accepts_members) VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
+            d["org_id"],
+            d["name"],
+            d["type"],
+            d.get("subtype"),
+            d.get("parent_id"),
+            d["region_code"],
+            d.get("credit_code"),
+            d.get("industry"),
+            d["accepts_members"],
+        )
+    ]
 
 
 @directory.on("OrganizationDissolved", source=MEMBERSHIP)
-async def on_organization_dissolved(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute("UPDATE organizations SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])
+def on_organization_dissolved(e: Recorded) -> Statements:
+    return [stmt("UPDATE organizations SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])]
 
 
 @directory.on("MemberJoined", source=MEMBERSHIP)
-async def on_member_joined(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_member_joined(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "INSERT INTO members (member_id, member_no, org_id, status, id_blind_index, updated_at)"
-        " VALUES ($1::uuid, $2, $3::uuid, 'active', $4, $5) ON CONFLICT (member_id) DO NOTHING",
-        d["member_id"],
-        d.get("member_no"),
-        d["org_id"],
-        d.get("id_blind_index"),
-        e.recorded_at,
-    )
+    return [
+        stmt(
+            "INSERT INTO members (member_id, member_no, org_id, status, id_blind_index, updated_at)"
+            " VALUES ($1::uuid, $2, $3::uuid, 'active', $4, $5) ON CONFLICT (member_id) DO NOTHING",
+            d["member_id"],
+            d.get("member_no"),
+            d["org_id"],
+            d.get("id_blind_index"),
+            e.recorded_at,
+        )
+    ]
 
 
-async def _set_status(conn: asyncpg.Connection, e: Recorded, status: str) -> None:
-    await conn.execute(
-        "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
-        e.data["member_id"],
-        status,
-        e.recorded_at,
-    )
+def _set_status(e: Recorded, status: str) -> Statements:
+    return [
+        stmt(
+            "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            status,
+            e.recorded_at,
+        )
+    ]
 
 
 @directory.on("MemberSuspended", source=MEMBERSHIP)
-async def on_member_suspended(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "suspended")
+def on_member_suspended(e: Recorded) -> Statements:
+    return _set_status(e, "suspended")
 
 
 @directory.on("MemberReinstated", source=MEMBERSHIP)
-async def on_member_reinstated(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "active")
+def on_member_reinstated(e: Recorded) -> Statements:
+    return _set_status(e, "active")
 
 
 @directory.on("MemberTerminated", source=MEMBERSHIP)
-async def on_member_terminated(conn: asyncpg.Connection, e: Recorded) -> None:
-    await _set_status(conn, e, "terminated")
+def on_member_terminated(e: Recorded) -> Statements:
+    return _set_status(e, "terminated")
 
 
 @directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
-async def on_member_organization_changed(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_member_organization_changed(e: Recorded) -> Statements:
     # a move that one of our own transfers caused was applied when it completed (on_transfer_moved_member):
     # applying its echo again could step back over a later transfer that membership has not echoed yet
-    await conn.execute(
-        "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid"
-        " AND NOT EXISTS (SELECT 1 FROM transfers WHERE transfer_id = $4::uuid)",
-        e.data["member_id"],
-        e.data["to_org_id"],
-        e.recorded_at,
-        e.data.get("transfer_id"),
-    )
+    return [
+        stmt(
+            "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid"
+            " AND NOT EXISTS (SELECT 1 FROM transfers WHERE transfer_id = $4::uuid)",
+            e.data["member_id"],
+            e.data["to_org_id"],
+            e.recorded_at,
+            e.data.get("transfer_id"),
+        )
+    ]
 
 
 @directory.on("PersonalDataErased", source=MEMBERSHIP)
-async def on_personal_data_erased(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_personal_data_erased(e: Recorded) -> Statements:
     # an erased person can no longer be found by identity number
-    await conn.execute(
-        "UPDATE members SET id_blind_index = NULL, updated_at = $2 WHERE member_id = $1::uuid",
-        e.data["member_id"],
-        e.recorded_at,
-    )
+    return [
+        stmt(
+            "UPDATE members SET id_blind_index = NULL, updated_at = $2 WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            e.recorded_at,
+        )
+    ]
 
 
 @directory.on("TransferCompleted")
-async def on_transfer_moved_member(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute(
-        "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
-        e.data["member_id"],
-        e.data["to_org_id"],
-        e.recorded_at,
-    )
+def on_transfer_moved_member(e: Recorded) -> Statements:
+    return [
+        stmt(
+            "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            e.data["to_org_id"],
+            e.recorded_at,
+        )
+    ]
 
 
 # --- transfers and their steps -------------------------------------------------------------------------
@@ -287,34 +299,40 @@ async def on_bulk_transfer_requested(conn: asyncpg.Connection, e: Recorded) -> N
 
 
 @batches.on("BulkTransferItemRequested")
-async def on_bulk_transfer_item_requested(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_bulk_transfer_item_requested(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "UPDATE batch_items SET status = 'requested', transfer_id = $3::uuid"
-        " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
-        d["batch_id"],
-        d["member_id"],
-        d["transfer_id"],
-    )
+    return [
+        stmt(
+            "UPDATE batch_items SET status = 'requested', transfer_id = $3::uuid"
+            " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
+            d["batch_id"],
+            d["member_id"],
+            d["transfer_id"],
+        )
+    ]
 
 
 @batches.on("BulkTransferItemRefused")
-async def on_bulk_transfer_item_refused(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_bulk_transfer_item_refused(e: Recorded) -> Statements:
     d = e.data
-    await conn.execute(
-        "UPDATE batch_items SET status = 'refused', code = $3, reason = $4"
-        " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
-        d["batch_id"],
-        d["member_id"],
-        d["code"],
-        d["reason"],
-    )
+    return [
+        stmt(
+            "UPDATE batch_items SET status = 'refused', code = $3, reason = $4"
+            " WHERE batch_id = $1::uuid AND member_id = $2::uuid",
+            d["batch_id"],
+            d["member_id"],
+            d["code"],
+            d["reason"],
+        )
+    ]
 
 
 @batches.on("BulkTransferFinished")
-async def on_bulk_transfer_finished(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute(
-        "UPDATE batches SET status = 'finished', finished_at = $2 WHERE batch_id = $1::uuid",
-        e.data["batch_id"],
-        e.recorded_at,
-    )
+def on_bulk_transfer_finished(e: Recorded) -> Statements:
+    return [
+        stmt(
+            "UPDATE batches SET status = 'finished', finished_at = $2 WHERE batch_id = $1::uuid",
+            e.data["batch_id"],
+            e.recorded_at,
+        )
+    ]

@@ -13,6 +13,8 @@ from devstack.probe import CounterIncremented
 from shared.errors import ConcurrencyError
 from shared.runtime import Runtime
 from shared.store import Metadata, Stream
+from tests.conftest import Stack
+from tests.support.kafka import read_topic
 
 META = Metadata(actor="test")
 
@@ -155,14 +157,16 @@ async def test_verify_reports_a_tampered_event(kernel: Runtime) -> None:
     assert await kernel.store.verify() == [f"counter-{counter}: event 2 (position {position}) does not match its hash"]
 
 
-async def test_private_fields_stay_out_of_the_outbox(kernel: Runtime) -> None:
+async def test_private_fields_stay_off_the_topic(kernel: Runtime, topics: list[str], stack: Stack) -> None:
     counter = uuid.uuid4()
     async with kernel.pool.acquire() as conn, conn.transaction():
         await kernel.store.append(
             conn, Stream(f"counter-{counter}"), [CounterIncremented(counter_id=counter, by=1, secret="s3cr3t")], META
         )
+    assert await kernel.relay.publish_batch() == 1
+    [record] = await read_topic(stack.bootstrap, topics[0], expect=1)
     async with kernel.pool.acquire() as conn:
-        value = await conn.fetchval("SELECT value FROM outbox")
         stored = await conn.fetchval("SELECT data FROM events")
-    assert b"s3cr3t" not in value
+    assert json.loads(record.value) == {"counter_id": str(counter), "by": 1, "note": ""}
+    assert b"s3cr3t" not in record.value and all(b"s3cr3t" not in v for _, v in record.headers)
     assert "s3cr3t" in stored  # the store keeps it (services encrypt such fields before appending)
