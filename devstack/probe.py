@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
+
 from shared.events import DomainEvent, EventRegistry
-from shared.projections import Projection, Statements, stmt
+from shared.projections import Projection, batch_handler
 from shared.runtime import ServiceDefinition
 from shared.store import Recorded
 
@@ -37,21 +40,29 @@ totals = Projection("counter_totals", tables=["counter_totals"])
 
 
 @totals.on("CounterIncremented")
-def on_counter_incremented(entry: Recorded) -> Statements:
-    return [
-        stmt(
-            "INSERT INTO counter_totals (counter_id, total, events) VALUES ($1, $2, 1) "
-            "ON CONFLICT (counter_id) DO UPDATE SET total = counter_totals.total + $2, events = "
-            "counter_totals.events + 1",
-            UUID(str(entry.data["counter_id"])),
-            int(entry.data["by"]),
-        )
-    ]
+@batch_handler
+async def on_counters_incremented(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    """Summed in memory, one row written per counter and batch."""
+    totals_by: dict[UUID, list[int]] = {}
+    for entry in entries:
+        total = totals_by.setdefault(UUID(str(entry.data["counter_id"])), [0, 0])
+        total[0] += int(entry.data["by"])
+        total[1] += 1
+    await conn.execute(
+        "INSERT INTO counter_totals (counter_id, total, events)"
+        " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::int[])"
+        " ON CONFLICT (counter_id) DO UPDATE SET total = counter_totals.total + excluded.total,"
+        " events = counter_totals.events + excluded.events",
+        list(totals_by),
+        [t[0] for t in totals_by.values()],
+        [t[1] for t in totals_by.values()],
+    )
 
 
 @totals.on("RemoteCounterIncremented", source="/union/remote")
-def on_remote_counter_incremented(entry: Recorded) -> Statements:
-    return on_counter_incremented(entry)
+@batch_handler
+async def on_remote_counters_incremented(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    await on_counters_incremented(conn, entries)
 
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from shared import metrics
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
-from shared.projections import Projection, apply_batch
+from shared.projections import Projection, apply_batch, batch_handler, takes_batch
 from shared.store import EventStore, Recorded, entry_from_envelope
 from shared.telemetry import continued, tracer
 
@@ -35,17 +35,14 @@ log = logging.getLogger("shared.consumer")
 
 Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Recorded]], Awaitable[None]]
+__all__ = ["BatchHandler", "ConsumerRunner", "Handler", "batch_handler", "check_source", "dead_letter_reason"]
+
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
-def batch_handler(fn: BatchHandler) -> BatchHandler:
-    """Mark a handler that takes a batch's entries at once (in order); one message is a batch of one."""
-    fn.takes_batch = True  # type: ignore[attr-defined]
-    return fn
-
-
 async def call_handler(handler: Handler | BatchHandler, conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
-    if getattr(handler, "takes_batch", False):
+    """A `batch_handler` takes the batch's entries at once (one message is a batch of one); another, one by one."""
+    if takes_batch(handler):
         await handler(conn, entries)  # type: ignore[arg-type]
     else:
         for entry in entries:

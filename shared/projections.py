@@ -4,8 +4,9 @@ Own events are projected inside their append; consumed messages inside their inb
 the read models are always at the head of the log, and a rebuild replays the log (own events and the
 inbox, in position order) into empty tables, then records the position it reached as the checkpoint.
 
-A handler is either a plain function that returns the statements an event means (`[(sql, args), ...]`),
-or a coroutine that runs what it needs on the connection (reads, decisions). Statement handlers are what
+A handler is either a plain function that returns the statements an event means (`[stmt(sql, *args), ...]`),
+a coroutine that runs what it needs on the connection (reads, decisions), or a `batch_handler` coroutine that
+takes a run's entries at once. Statement handlers are what
 make batches cheap: for a run of consecutive entries of one event type, their statements are grouped by
 SQL text, in the order each text first appeared, and each group goes to the server as one pipelined
 `executemany`. So a statement handler's statements must not depend on another entry's statements of a
@@ -28,9 +29,11 @@ Statement = tuple[str, Sequence[Any]]
 Statements = list[Statement]
 AsyncHandler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
 StatementHandler = Callable[[Recorded], Statements]
-ProjectionHandler = AsyncHandler | StatementHandler
+BatchProjectionHandler = Callable[[asyncpg.Connection, Sequence[Recorded]], Awaitable[None]]
+ProjectionHandler = AsyncHandler | StatementHandler | BatchProjectionHandler
 Progress = Callable[[int, int], None]
-H = TypeVar("H", AsyncHandler, StatementHandler)
+H = TypeVar("H", AsyncHandler, StatementHandler, BatchProjectionHandler)
+BH = TypeVar("BH", bound=Callable[..., Awaitable[None]])
 
 
 def stmt(sql: str, *args: Any) -> Statement:
@@ -66,34 +69,58 @@ class Projection:
         await apply_batch((self,), conn, (entry,))
 
 
+def batch_handler(fn: BH) -> BH:
+    """Mark a handler that takes a run's entries at once (in order): for work that is cheaper per batch than per
+    event, such as totals summed in memory and written once per key."""
+    fn.takes_batch = True  # type: ignore[attr-defined]
+    return fn
+
+
+def takes_batch(handler: object) -> bool:
+    return bool(getattr(handler, "takes_batch", False))
+
+
+class _Run:
+    """What a run of one event type asks for, sent when the run ends (or before an entry-by-entry handler)."""
+
+    def __init__(self) -> None:
+        self.statements: dict[str, list[Sequence[Any]]] = {}
+        self.batches: dict[BatchProjectionHandler, list[Recorded]] = {}
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        for sql, rows in self.statements.items():
+            if len(rows) == 1:
+                await conn.execute(sql, *rows[0])
+            else:
+                await conn.executemany(sql, rows)
+        for handler, entries in self.batches.items():
+            await handler(conn, entries)
+        self.statements.clear()
+        self.batches.clear()
+
+
 async def apply_batch(projections: Sequence[Projection], conn: asyncpg.Connection, entries: Iterable[Recorded]) -> None:
-    """Apply `entries`, in order, to every projection: statement handlers set-wise per run of one event type."""
-    pending: dict[str, list[Sequence[Any]]] = {}
+    """Apply `entries`, in order, to every projection: statement and batch handlers set-wise per run of one event
+    type, entry-by-entry handlers in between."""
+    pending = _Run()
     run: tuple[str, str] | None = None
     for entry in entries:
         if (entry.source, entry.name) != run:
-            await _flush(conn, pending)
+            await pending.flush(conn)
             run = (entry.source, entry.name)
         for projection in projections:
             handler = projection.handler(entry)
             if handler is None:
                 continue
-            if inspect.iscoroutinefunction(handler):
-                await _flush(conn, pending)
+            if takes_batch(handler):
+                pending.batches.setdefault(cast("BatchProjectionHandler", handler), []).append(entry)
+            elif inspect.iscoroutinefunction(handler):
+                await pending.flush(conn)
                 await cast("AsyncHandler", handler)(conn, entry)
             else:
                 for sql, args in cast("StatementHandler", handler)(entry):
-                    pending.setdefault(sql, []).append(args)
-    await _flush(conn, pending)
-
-
-async def _flush(conn: asyncpg.Connection, pending: dict[str, list[Sequence[Any]]]) -> None:
-    for sql, rows in pending.items():
-        if len(rows) == 1:
-            await conn.execute(sql, *rows[0])
-        else:
-            await conn.executemany(sql, rows)
-    pending.clear()
+                    pending.statements.setdefault(sql, []).append(args)
+    await pending.flush(conn)
 
 
 class ProjectionRunner:

@@ -169,6 +169,7 @@ class EventStore:
         carry its own metadata (the message that caused it); a stream may appear more than once, in order."""
         now = datetime.now(UTC)
         default_meta = metadata.as_json()
+        default_meta_text = json.dumps(default_meta)
         recorded: list[Recorded] = []
         data_json: list[str] = []
         meta_json: list[str] = []
@@ -177,7 +178,7 @@ class EventStore:
         for item in batch:
             stream, events = item[0], item[1]
             meta = item[2].as_json() if len(item) == 3 else default_meta
-            meta_text = json.dumps(meta)
+            meta_text = json.dumps(meta) if meta is not default_meta else default_meta_text
             prev, version = heads.get(stream.stream_id, (stream.last_hash, stream.version))
             for event in events:
                 version += 1

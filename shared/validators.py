@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import date
 
 _DIGITS = frozenset("0123456789")
@@ -289,21 +290,25 @@ def _shown(char: str) -> str:
     return described
 
 
+# why a character of this category has no place in any name (the code point, or the character shown)
+_FORBIDDEN_CATEGORIES: dict[str, Callable[[str], str]] = {
+    "Cc": lambda c: f"contains a control character U+{ord(c):04X}",
+    "Cf": lambda c: f"contains an invisible formatting character {_shown(c)}",
+    "Cs": lambda c: f"contains a lone surrogate U+{ord(c):04X}, which is not a character",
+    "Co": lambda c: (
+        f"contains a private-use character U+{ord(c):04X}: a rare character must be sent as its own "
+        "Unicode character (CJK Extensions A-I), not as a private-use stand-in"
+    ),
+    "Cn": lambda c: f"contains an unassigned code point U+{ord(c):04X}",
+    "Zl": lambda c: f"contains a line break U+{ord(c):04X}",
+    "Zp": lambda c: f"contains a line break U+{ord(c):04X}",
+    "Me": lambda c: f"contains an enclosing mark {_shown(c)}",
+}
+
+
 def _forbidden(char: str) -> str | None:
     """Why this character has no place in any name; None if it may have one."""
     category = _category(char)
-    code = f"U+{ord(char):04X}"
-    reasons = {
-        "Cc": f"contains a control character {code}",
-        "Cf": f"contains an invisible formatting character {_shown(char)}",
-        "Cs": f"contains a lone surrogate {code}, which is not a character",
-        "Co": f"contains a private-use character {code}: a rare character must be sent as its own Unicode "
-        "character (CJK Extensions A-I), not as a private-use stand-in",
-        "Cn": f"contains an unassigned code point {code}",
-        "Zl": f"contains a line break {code}",
-        "Zp": f"contains a line break {code}",
-        "Me": f"contains an enclosing mark {_shown(char)}",
-    }
     reason: str | None = None
     if char == _MONGOLIAN_VOWEL_SEPARATOR:
         pass  # invisible, yet Mongolian spelling needs it: checked in place
@@ -311,8 +316,8 @@ def _forbidden(char: str) -> str | None:
         reason = f"contains an invisible character {_shown(char)}"
     elif char in _BIDI_CONTROLS:
         reason = f"contains a bidirectional control character {_shown(char)}, which can reorder how the name is shown"
-    elif category in reasons:
-        reason = reasons[category]
+    elif category in _FORBIDDEN_CATEGORIES:
+        reason = _FORBIDDEN_CATEGORIES[category](char)
     elif category[0] == "N" and char != "\u3007":
         reason = f"contains a digit or number {_shown(char)}: a name has no digits"
     elif category[0] == "S":

@@ -27,7 +27,6 @@ from services.membership.domain import EmploymentType, HouseholdType
 from services.membership.handlers import PaperMember, Person
 from services.membership.service import MembershipService, MembershipSettings
 from shared.store import Metadata
-from shared.validators import validate_identity_number
 
 COLUMNS = [
     "org_id",
@@ -98,7 +97,7 @@ def read_roster(path: Path) -> tuple[list[PaperMember], list[str]]:
                     for e in exc.errors()
                 )
                 continue
-            key = validate_identity_number(line.id_number)
+            key = line.id_number  # normalised by its validator (IdNumber)
             if key in seen:
                 errors.append(f"line {line_no}: id_number: the same person as line {seen[key]}")
                 continue
@@ -131,7 +130,9 @@ async def check_organizations(service: MembershipService, members: list[PaperMem
     return problems
 
 
-async def run_import(path: Path, batch_size: int, settings: MembershipSettings, *, show_progress: bool = True) -> int:
+async def run_import(
+    path: Path, batch_size: int, settings: MembershipSettings, *, show_progress: bool = True, concurrency: int = 2
+) -> int:
     members, errors = read_roster(path)
     service = MembershipService(settings)
     await service.runtime.start(background=False)
@@ -143,7 +144,6 @@ async def run_import(path: Path, batch_size: int, settings: MembershipSettings, 
             console.print(f"[red]{len(errors)} problems: nothing imported[/red]")
             raise typer.Exit(1)
         meta = Metadata(actor=f"import:{path.name}")
-        imported = 0
         started = time.perf_counter()
         with Progress(
             TextColumn("importing"),
@@ -154,13 +154,21 @@ async def run_import(path: Path, batch_size: int, settings: MembershipSettings, 
             disable=not show_progress,
         ) as progress:
             task = progress.add_task("import", total=len(members))
-            for start in range(0, len(members), batch_size):
-                chunk = members[start : start + batch_size]
-                async with service.pool.acquire() as conn:
-                    async with conn.transaction():
-                        imported += await service.membership.import_members(conn, chunk, meta)
-                    await service.runtime.store.notify(conn)
-                progress.advance(task, len(chunk))
+            chunks = [members[start : start + batch_size] for start in range(0, len(members), batch_size)]
+
+            async def import_chunks() -> int:
+                count = 0
+                while chunks:
+                    chunk = chunks.pop(0)
+                    async with service.pool.acquire() as conn:
+                        async with conn.transaction():
+                            count += await service.membership.import_members(conn, chunk, meta)
+                        await service.runtime.store.notify(conn)
+                    progress.advance(task, len(chunk))
+                return count
+
+            # two batches in flight: one is encrypted and hashed here while the database writes the other
+            imported = sum(await asyncio.gather(*(import_chunks() for _ in range(concurrency))))
         elapsed = time.perf_counter() - started
         console.print(
             f"{imported} imported, {len(members) - imported} already on the platform, "

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from shared.projections import Projection, Statements, stmt
+from collections.abc import Sequence
+
+import asyncpg
+
+from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
 
 organizations = Projection("organizations", tables=["organizations"])
@@ -88,35 +92,39 @@ def on_application_rejected(e: Recorded) -> Statements:
 
 
 @members.on("MemberJoined")
-def on_member_joined(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO persons (id_blind_index, member_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING",
-            d["id_blind_index"],
-            d["member_id"],
-        ),
-        stmt(
-            """
-            INSERT INTO members (member_id, member_no, org_id, status, joined_at, household_type, employment_type,
-                                 employer_credit_code, employer_name, name_enc, id_number_enc, phone_enc, updated_at)
-            VALUES ($1::uuid, $2, $3::uuid, 'active', $4::text::date, $5, $6, $7, $8, $9, $10, $11, $12)
-            ON CONFLICT (member_id) DO NOTHING
-            """,
-            d["member_id"],
-            d["member_no"],
-            d["org_id"],
-            d["joined_at"],
-            d["household_type"],
-            d["employment_type"],
-            d.get("employer_credit_code"),
-            d.get("employer_name"),
-            d["name_enc"],
-            d["id_number_enc"],
-            d["phone_enc"],
-            e.recorded_at,
-        ),
-    ]
+@batch_handler
+async def on_members_joined(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    """A run of joins (an import's batch) in two multi-row statements."""
+    d = [e.data for e in entries]
+    await conn.execute(
+        "INSERT INTO persons (id_blind_index, member_id) SELECT * FROM unnest($1::text[], $2::uuid[])"
+        " ON CONFLICT DO NOTHING",
+        [x["id_blind_index"] for x in d],
+        [x["member_id"] for x in d],
+    )
+    await conn.execute(
+        """
+        INSERT INTO members (member_id, member_no, org_id, status, joined_at, household_type, employment_type,
+                             employer_credit_code, employer_name, name_enc, id_number_enc, phone_enc, updated_at)
+        SELECT m, n, o, 'active', j::date, h, t, c, en, ne, ie, pe, u
+        FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                    $9::text[], $10::text[], $11::text[], $12::timestamptz[])
+             AS x(m, n, o, j, h, t, c, en, ne, ie, pe, u)
+        ON CONFLICT (member_id) DO NOTHING
+        """,
+        [x["member_id"] for x in d],
+        [x["member_no"] for x in d],
+        [x["org_id"] for x in d],
+        [x["joined_at"] for x in d],
+        [x["household_type"] for x in d],
+        [x["employment_type"] for x in d],
+        [x.get("employer_credit_code") for x in d],
+        [x.get("employer_name") for x in d],
+        [x["name_enc"] for x in d],
+        [x["id_number_enc"] for x in d],
+        [x["phone_enc"] for x in d],
+        [e.recorded_at for e in entries],
+    )
 
 
 def _set_status(e: Recorded, status: str) -> Statements:

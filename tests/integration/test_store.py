@@ -168,5 +168,6 @@ async def test_private_fields_stay_off_the_topic(kernel: Runtime, topics: list[s
     async with kernel.pool.acquire() as conn:
         stored = await conn.fetchval("SELECT data FROM events")
     assert json.loads(record.value) == {"counter_id": str(counter), "by": 1, "note": ""}
-    assert b"s3cr3t" not in record.value and all(b"s3cr3t" not in v for _, v in record.headers)
+    assert b"s3cr3t" not in record.value
+    assert all(b"s3cr3t" not in v for _, v in record.headers)
     assert "s3cr3t" in stored  # the store keeps it (services encrypt such fields before appending)
