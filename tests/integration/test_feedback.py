@@ -17,7 +17,7 @@ from services.feedback.main import build_app
 from services.feedback.service import FeedbackSettings
 from shared.envelope import Envelope
 from tests.conftest import Stack
-from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth
 from tests.support.kafka import produce, read_topic
@@ -44,6 +44,7 @@ def feedback_settings(stack: Stack, unique: str, topic_prefix: str) -> FeedbackS
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         campaign_sweep_interval=0.2,
+        ballot_master_key=secret(32),
     )
 
 
