@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -90,3 +92,14 @@ def test_counts_seal_like_ballots() -> None:
     total.add(s.score for s in sealed)
     assert total.open(KEYS, 12) == [3, 1, 1, 0, 7]
     assert [sealing.open_comment(KEYS, s.comment) for s in sealed] == [None, "旧意见", None]
+
+
+def test_make_run_gives_feedback_its_ballot_key_and_keeps_the_keys_it_made(tmp_path: Path) -> None:
+    from devstack.run import dev_secrets  # noqa: PLC0415
+
+    (tmp_path / "secrets.env").write_text("PII_MASTER_KEY=a2V5\nBLIND_INDEX_KEY=YmxpbmQ=\n")  # made before ballots
+    made = dev_secrets(tmp_path)
+    assert (made["PII_MASTER_KEY"], made["BLIND_INDEX_KEY"]) == ("a2V5", "YmxpbmQ=")
+    assert len(base64.b64decode(made["BALLOT_MASTER_KEY"])) == 32
+    assert dev_secrets(tmp_path) == made  # the next run reads the same keys
+    assert (tmp_path / "secrets.env").stat().st_mode & 0o777 == 0o600
