@@ -45,7 +45,7 @@ compose-down:
 	$(COMPOSE) down
 
 compose-config: $(STAMP)
-	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder AUTH_JWKS=https://idp.example/jwks.json \
+	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder BALLOT_MASTER_KEY=placeholder AUTH_JWKS=https://idp.example/jwks.json \
 	  KAFKA_ADMIN_PASSWORD=placeholder \
 	  KAFKA_MEMBERSHIP_PASSWORD=placeholder KAFKA_TRANSFER_PASSWORD=placeholder KAFKA_SERVICECARD_PASSWORD=placeholder \
 	  KAFKA_FEEDBACK_PASSWORD=placeholder KAFKA_REGIONAL_PASSWORD=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \

@@ -1,4 +1,7 @@
-"""`make bench`: start a durable PostgreSQL and a broker of our own, measure, print one table, record it."""
+"""`make bench`: start a durable PostgreSQL and a broker of our own, measure, print one table, record it.
+
+`python -m bench feedback` (any part names) measures those parts only, prints them and records nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,15 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from bench import kernel, membership, servicecard
+from bench import feedback, kernel, membership, servicecard
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
@@ -37,18 +42,24 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
-async def measure(dsn: str, bootstrap: str) -> list[tuple[str, str, str]]:
+PARTS = {"kernel": kernel, "membership": membership, "servicecard": servicecard, "feedback": feedback}
+
+
+async def measure(dsn: str, bootstrap: str, names: Sequence[str]) -> list[tuple[str, str, str]]:
     work = procs.run_dir() / "bench"
     work.mkdir(exist_ok=True)
     rows = []
-    for part in (kernel, membership, servicecard):
+    for part in (PARTS[name] for name in names):
         for row in await part.run(dsn, bootstrap, work):
             Console(stderr=True).print("  " + " | ".join(row))
             rows.append(row)
     return rows
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    names = list(argv if argv is not None else sys.argv[1:]) or list(PARTS)
+    if unknown := set(names) - set(PARTS):
+        raise SystemExit(f"no bench part {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
     root = procs.run_dir() / "bench"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -62,7 +73,7 @@ def main() -> None:
         version = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        rows = asyncio.run(measure(postgres.dsn, broker.bootstrap))
+        rows = asyncio.run(measure(postgres.dsn, broker.bootstrap, names))
     finally:
         broker.stop()
         postgres.stop()
@@ -73,6 +84,8 @@ def main() -> None:
         table.add_row(*row)
     Console().print(table)
     Console().print(machine())
+    if names != list(PARTS):
+        return  # docs/benchmarks.md holds one whole run
     lines = [
         "# Benchmarks",
         "",

@@ -25,17 +25,22 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.tokens import Issuer
 from shared.messaging import create_topics
 
+SECRETS = ("PII_MASTER_KEY", "BLIND_INDEX_KEY", "BALLOT_MASTER_KEY")
+
 
 def dev_secrets(run: Path) -> dict[str, str]:
-    """Keys for personal data, made once per `.run/` (the embedded database keeps data between runs)."""
+    """Keys for personal data and ballots, made once per `.run/` (the embedded database keeps data between runs).
+
+    A key missing from an older `.run/secrets.env` is added; one already there is never replaced.
+    """
     path = run / "secrets.env"
-    if not path.exists():
-        path.write_text(
-            f"PII_MASTER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
-            f"BLIND_INDEX_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
-        )
+    known = dict(line.split("=", 1) for line in path.read_text().split()) if path.exists() else {}
+    missing = {name: base64.b64encode(secrets.token_bytes(32)).decode() for name in SECRETS if name not in known}
+    if missing:
+        with path.open("a") as out:
+            out.writelines(f"{name}={value}\n" for name, value in missing.items())
         path.chmod(0o600)
-    return dict(line.split("=", 1) for line in path.read_text().split())
+    return {**known, **missing}
 
 
 async def create_databases(dsn: str, names: list[str]) -> None:

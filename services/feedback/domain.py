@@ -1,7 +1,8 @@
 """Feedback's rules as deciders: decide(command, state) -> events; evolve(state, event) -> state.
 
 A ballot is the exception: `cast_ballot` returns a `Ballot`, a plain value that is not an event and carries no
-voter. The caller drops it into the campaign's ballot box; nothing about it is ever appended to the log.
+voter. The caller seals it to the campaign's public key and drops it into the ballot box; nothing about it is ever
+appended to the log. The close opens the sum of the box only when the results will be shown.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _comment(comment: str | None) -> str | None:
     text = (comment or "").strip()
     if len(text) > COMMENT_MAX:
         raise InvalidInputError("comment", f"comment must be at most {COMMENT_MAX} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape: no text can hold it
+        raise InvalidInputError("comment", "comment must be text (it holds an unpaired surrogate)") from exc
     return text or None
 
 
@@ -239,23 +244,34 @@ def results_visible(campaign: Campaign, turnout: int) -> bool:
     return turnout >= campaign.min_turnout
 
 
-def close_campaign(campaign: Campaign, now: datetime, tally: Tally) -> list[DomainEvent]:
-    """Close by command before the deadline, or record the deadline's close; publish results if enough voted."""
+def closable(campaign: Campaign) -> None:
+    """Checked before the box is opened, and again by `close_campaign`."""
     if campaign.recorded_closed:
         raise DomainError("campaign_closed", "the campaign is already closed")
+
+
+def close_campaign(campaign: Campaign, now: datetime, turnout: int, tally: Tally | None) -> list[DomainEvent]:
+    """Close by command before the deadline, or record the deadline's close; publish results if enough voted.
+
+    `turnout` is the register's count; `tally` is the opened sum of the box, which is opened only when
+    `results_visible` (below the minimum the box is discarded unread, and `tally` is None).
+    """
+    closable(campaign)
     early = now < campaign.closes_at
-    shown = results_visible(campaign, tally.turnout)
+    shown = results_visible(campaign, turnout)
+    if shown and (tally is None or tally.turnout != turnout):
+        raise ValueError(f"the box's tally ({tally and tally.turnout}) does not match the register ({turnout})")
     events: list[DomainEvent] = [
         CampaignClosed(
             campaign_id=campaign.campaign_id,
             reason="early" if early else "deadline",
             closed_at=now if early else campaign.closes_at,
-            turnout=tally.turnout,
+            turnout=turnout,
             eligible=campaign.eligible,
             results_shown=shown,
         )
     ]
-    if shown:
+    if shown and tally is not None:
         events.append(
             ResultsPublished(
                 campaign_id=campaign.campaign_id,

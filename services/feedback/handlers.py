@@ -69,9 +69,10 @@ def campaign_from_row(row: Any) -> Campaign:
 
 
 class Feedback:
-    def __init__(self, store: EventStore, clock: Clock) -> None:
+    def __init__(self, store: EventStore, clock: Clock, keyring: ballot_box.Keyring) -> None:
         self.store = store
         self.clock = clock
+        self.keyring = keyring  # campaign id -> its private keys, derived in memory from BALLOT_MASTER_KEY
 
     async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
         stream = await self.store.load(conn, stream_id)
@@ -113,7 +114,7 @@ class Feedback:
             cmd, self.clock(), electorate_org_known=org_known, subject_known=subject_known, voters=voters
         )
         await self.store.append(conn, Stream(campaign_stream(cmd.campaign_id)), events, meta)
-        await ballot_box.install(conn, cmd.campaign_id)
+        await ballot_box.install(conn, cmd.campaign_id, self.keyring(cmd.campaign_id).public)
         [opened] = events
         assert isinstance(opened, CampaignOpened)
         return opened.eligible
@@ -127,7 +128,7 @@ class Feedback:
     async def cast_ballot(
         self, conn: asyncpg.Connection, campaign_id: UUID, voter_id: UUID, score: int, comment: str | None
     ) -> None:
-        """One ballot, in the caller's transaction. No metadata, no event, no log line: see ballot_box.py."""
+        """One ballot, sealed, in the caller's transaction. No metadata, no event, no log line: see ballot_box.py."""
         # a close waits for ballots in flight (FOR SHARE against its FOR UPDATE): none lands after the count
         campaign = await self.campaign(conn, campaign_id, "FOR SHARE")
         eligible = bool(
@@ -145,12 +146,16 @@ class Feedback:
         await self.campaign(conn, campaign_id, "FOR UPDATE")
         stream, state = await self._load(conn, campaign_stream(campaign_id))
         assert isinstance(state, Campaign)
-        tally = await ballot_box.tally(conn, campaign_id)
-        events = domain.close_campaign(state, self.clock(), tally)
-        await self.store.append(conn, stream, events, meta)
-        if not domain.results_visible(state, tally.turnout):
+        domain.closable(state)
+        turnout = await ballot_box.turnout(conn, campaign_id)
+        tally = None
+        if domain.results_visible(state, turnout):
+            tally = await ballot_box.count(conn, campaign_id, self.keyring(campaign_id), turnout)
+        else:  # the results will never be shown: the ballots are deleted unopened
             await ballot_box.discard(conn, campaign_id)
-        log.info("campaign closed", extra={"campaign_id": str(campaign_id), "turnout": tally.turnout})
+        events = domain.close_campaign(state, self.clock(), turnout, tally)
+        await self.store.append(conn, stream, events, meta)
+        log.info("campaign closed", extra={"campaign_id": str(campaign_id), "turnout": turnout})
         return await self.campaign(conn, campaign_id)
 
     async def settle(self, conn: asyncpg.Connection, campaign_id: UUID, meta: Metadata) -> Campaign:

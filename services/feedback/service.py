@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import asyncpg
 from fastapi import Depends, Request
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
-from services.feedback import consumers, projections
+from services.feedback import ballot_box, consumers, projections
 from services.feedback.events import registry
 from services.feedback.handlers import Clock, Feedback
+from services.feedback.sealing import CampaignKeys
 from shared.runtime import Runtime, ServiceDefinition
 from shared.settings import KernelSettings
 from shared.store import Metadata
@@ -29,6 +33,22 @@ class FeedbackSettings(KernelSettings):
     campaign_sweep_interval: float = Field(
         10.0, gt=0, description="seconds between sweeps that record the close of campaigns whose deadline passed"
     )
+    ballot_master_key: SecretStr = Field(
+        description="base64 of 32 random bytes: every campaign's private ballot keys are derived from it, in memory. "
+        "Losing it loses the results of every open campaign; whoever holds it and a copy of the database can open "
+        "the ballots"
+    )
+
+    @field_validator("ballot_master_key")
+    @classmethod
+    def _is_a_key(cls, value: SecretStr) -> SecretStr:
+        try:
+            key = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("ballot_master_key must be base64") from None
+        if len(key) < 32:
+            raise ValueError("ballot_master_key must hold at least 32 random bytes")
+        return value
 
 
 def utc_now() -> datetime:
@@ -48,6 +68,12 @@ class FeedbackService:
         )
         self.runtime = Runtime(definition, settings)
         self.runtime.add_worker("campaign-sweeper", self._sweep_forever)
+        self._master_key = base64.b64decode(settings.ballot_master_key.get_secret_value())
+        self._boxes_sealed = asyncio.Event()
+
+    def keyring(self, campaign_id: UUID) -> CampaignKeys:
+        """A campaign's private ballot keys, derived on demand and never kept."""
+        return CampaignKeys.derive(self._master_key, campaign_id)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -55,10 +81,20 @@ class FeedbackService:
 
     @property
     def feedback(self) -> Feedback:
-        return Feedback(self.runtime.store, self.clock)
+        return Feedback(self.runtime.store, self.clock, self.keyring)
 
     async def start(self) -> None:
         await self.runtime.start()
+        await self.seal_plaintext_boxes()
+
+    async def seal_plaintext_boxes(self) -> int:
+        """Boxes left by a version that kept plaintext counts are sealed before any campaign is closed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            moved = await ballot_box.seal_plaintext_boxes(conn, self.keyring)
+        if moved:
+            log.info("sealed the plaintext ballot boxes of older campaigns", extra={"boxes": moved})
+        self._boxes_sealed.set()
+        return moved
 
     async def stop(self) -> None:
         await self.runtime.stop()
@@ -74,6 +110,7 @@ class FeedbackService:
         return len(overdue)
 
     async def _sweep_forever(self) -> None:
+        await self._boxes_sealed.wait()
         while True:
             try:
                 await self.close_overdue()

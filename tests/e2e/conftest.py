@@ -31,6 +31,7 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         "DB_SCHEMA_PREFIX": f"e{unique}_",
         "PII_MASTER_KEY": key,
         "BLIND_INDEX_KEY": key,
+        "BALLOT_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
         "RELAY_POLL_INTERVAL": "0.05",
         "LOG_LEVEL": "INFO",
         "TRANSFER_EXPIRY_DAYS": "30",

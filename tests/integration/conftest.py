@@ -5,6 +5,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -124,6 +125,41 @@ async def membership(membership_settings: Any, all_topics: list[str]) -> AsyncIt
     from services.membership.main import build_app  # noqa: PLC0415
 
     async with serve_in_process(build_app(membership_settings)) as running:
+        yield running
+
+
+class MovableClock:
+    """A service's clock, which a test can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def feedback_settings(stack: Stack, unique: str, topic_prefix: str) -> Any:
+    from services.feedback.service import FeedbackSettings  # noqa: PLC0415
+
+    return FeedbackSettings(
+        database_url=stack.dsn,
+        db_schema=f"f_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_poll_interval=0.05,
+        campaign_sweep_interval=0.2,
+        ballot_master_key=secret(32),
+    )
+
+
+@pytest.fixture
+async def feedback(feedback_settings: Any, all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
+    """Feedback in this process, consuming the membership and service card topics, on a clock tests can move."""
+    from services.feedback.main import build_app  # noqa: PLC0415
+
+    async with serve_in_process(build_app(feedback_settings)) as running:
+        running.service.clock = MovableClock()
         yield running
 
 

@@ -41,6 +41,7 @@ REQUIRED = {
     "FEEDBACK_DB_PASSWORD": "feedback-secret",
     "PII_MASTER_KEY": "bWFzdGVyLWtleQ==",
     "BLIND_INDEX_KEY": "YmxpbmQtaW5kZXg=",
+    "BALLOT_MASTER_KEY": "YmFsbG90LW1hc3Rlci1rZXk=",
     "AUTH_JWKS": "https://idp.example/.well-known/jwks.json",
     # Kafka's SASL/SCRAM principals (tests/integration/test_kafka_security.py)
     "KAFKA_ADMIN_PASSWORD": "kafka-admin-secret",
@@ -176,6 +177,8 @@ def test_the_four_services_are_one_image_with_their_own_settings(config: dict[st
         assert [(p["target"], p["published"]) for p in service["ports"]] == [(port, str(port))]
     assert services["membership"]["environment"]["PII_MASTER_KEY"] == REQUIRED["PII_MASTER_KEY"]
     assert services["transfer"]["environment"]["BLIND_INDEX_KEY"] == REQUIRED["BLIND_INDEX_KEY"]
+    assert services["feedback"]["environment"]["BALLOT_MASTER_KEY"] == REQUIRED["BALLOT_MASTER_KEY"]
+    assert "BALLOT_MASTER_KEY" not in services["membership"]["environment"]  # only feedback holds it
 
 
 def test_traces_go_through_the_collector_to_jaeger(config: dict[str, Any]) -> None:

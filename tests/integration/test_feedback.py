@@ -7,17 +7,17 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.feedback.main import build_app
 from services.feedback.service import FeedbackSettings
 from shared.envelope import Envelope
 from tests.conftest import Stack
-from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.conftest import MovableClock, ServiceUnderTest
 from tests.integration.test_membership import join, make_org
 from tests.support import auth
 from tests.support.kafka import produce, read_topic
@@ -25,36 +25,6 @@ from tests.support.kafka import produce, read_topic
 HOUR = timedelta(hours=1)
 # every event in the log has reached the broker
 RELAY_DONE = "SELECT position >= (SELECT coalesce(max(position), 0) FROM events) FROM relay_state"
-
-
-class MovableClock:
-    """The service's clock, which a test can move forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture
-def feedback_settings(stack: Stack, unique: str, topic_prefix: str) -> FeedbackSettings:
-    return FeedbackSettings(
-        database_url=stack.dsn,
-        db_schema=f"f_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
-        topic_prefix=topic_prefix,
-        relay_poll_interval=0.05,
-        campaign_sweep_interval=0.2,
-    )
-
-
-@pytest.fixture
-async def feedback(feedback_settings: FeedbackSettings, all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
-    """Feedback in this process, consuming the membership and service card topics."""
-    async with serve_in_process(build_app(feedback_settings)) as running:
-        running.service.clock = MovableClock()
-        yield running
 
 
 def clock(f: ServiceUnderTest) -> MovableClock:
@@ -242,12 +212,11 @@ async def test_the_window_the_deadline_and_the_minimum_turnout(
     assert (view["status"], view["close_reason"], view["turnout"]) == ("closed", "deadline", 4)
     r = await feedback.get(f"/campaigns/{campaign_id}/results")
     assert (r.status_code, r.json()["code"]) == (409, "turnout_too_low")
-    # 4 < 5: the results will never be shown, so the ballots were wiped unread
+    # 4 < 5: the results will never be shown, so the sealed ballots were deleted unopened
     async with feedback.service.pool.acquire() as conn:
         box = await conn.fetchrow("SELECT * FROM ballot_box WHERE campaign_id = $1", uuid.UUID(campaign_id))
-    assert box["discarded"] is True
-    assert [box[f"score_{s}"] for s in range(1, 6)] == [0] * 5
-    assert box["comments"] == []
+        sealed = await conn.fetchval("SELECT count(*) FROM sealed_ballots WHERE campaign_id = $1", box["campaign_id"])
+    assert (box["discarded"], box["counted"], box["comments"], sealed) == (True, True, [], 0)
 
 
 async def test_lower_organisations_rate_the_organisation_above_them(
@@ -317,6 +286,45 @@ async def test_campaign_input_is_checked(membership: ServiceUnderTest, feedback:
     assert await fetchval(feedback, "SELECT count(*) FROM voted") == 0  # refused ballots leave nothing
 
 
+async def test_boxes_kept_in_plaintext_by_an_older_version_are_sealed_at_start_up(
+    membership: ServiceUnderTest,
+    feedback: ServiceUnderTest,
+) -> None:
+    orgs, voters = await township_with_members(membership, 5)
+    await directory_knows(feedback, dict.fromkeys(voters, "active"), orgs.values())
+    still_open = await open_campaign(feedback, campaign_body(orgs["township"]))
+    closed = await open_campaign(feedback, campaign_body(orgs["township"]))
+    for voter in voters:
+        assert await vote(feedback, closed, voter, 4) == (201, None)
+    assert (await feedback.post(f"/campaigns/{closed}/close")).status_code == 200
+    # what 0001's box held: four ballots in the open campaign, the comments of the closed one
+    async with feedback.service.pool.acquire() as conn, conn.transaction():
+        ids = [uuid.UUID(still_open), uuid.UUID(closed)]
+        await conn.execute("DELETE FROM ballot_box WHERE campaign_id = ANY($1::uuid[])", ids)
+        await conn.executemany(
+            "INSERT INTO voted (campaign_id, voter_id) VALUES ($1, $2)", [(ids[0], uuid.UUID(v)) for v in voters[:4]]
+        )
+        await conn.execute(
+            "INSERT INTO plaintext_ballot_box (campaign_id, score_2, score_4, score_5, comments)"
+            " VALUES ($1, 1, 1, 2, $2), ($3, 0, 5, 0, $4)",
+            ids[0],
+            ["旧的意见", "还可以"],
+            ids[1],
+            ["已公布的意见"],
+        )
+    assert await feedback.service.seal_plaintext_boxes() == 2
+    assert await fetchval(feedback, "SELECT count(*) FROM plaintext_ballot_box") == 0
+    assert await fetchval(feedback, "SELECT count(*) FROM sealed_ballots") == 3  # the counts, and each comment
+
+    assert await vote(feedback, still_open, voters[3], 1) == (409, "already_voted")
+    assert await vote(feedback, still_open, voters[4], 3) == (201, None)
+    assert (await feedback.post(f"/campaigns/{still_open}/close")).status_code == 200
+    results = (await feedback.get(f"/campaigns/{still_open}/results")).json()
+    assert (results["turnout"], results["distribution"]) == (5, {"1": 0, "2": 1, "3": 1, "4": 1, "5": 2})
+    assert results["comments"] == ["旧的意见", "还可以"]
+    assert (await feedback.get(f"/campaigns/{closed}/results")).json()["comments"] == ["已公布的意见"]
+
+
 # --- anonymity ---
 
 _TIME_TYPES = re.compile(r"time|date|interval")
@@ -382,11 +390,11 @@ async def test_no_ballot_can_be_tied_to_its_voter(
     voting_logs = list(caplog.records)
     during = await dump_schema(feedback, schema)
 
-    # 1. no row per ballot anywhere: only the register grew, one row per voter; nothing else gained a row
+    # 1. only the register and the sealed box grew, one row each per voter; nothing else gained a row
     grew = {t: len(rows) - len(before.get(t, [])) for t, rows in during.items() if len(rows) != len(before.get(t, []))}
-    assert grew == {"voted": len(ballots)}
+    assert grew == {"voted": len(ballots), "sealed_ballots": len(ballots)}
 
-    # 2. no table has both a voter and a score or comment; neither ballot table has a time or a sequence
+    # 2. no table has both a voter and a score or comment; no ballot table has a time or a sequence
     async with feedback.service.pool.acquire() as conn:
         columns = await conn.fetch(
             "SELECT table_name, column_name, data_type, column_default, is_identity "
@@ -400,7 +408,7 @@ async def test_no_ballot_can_be_tied_to_its_voter(
         names = [c["column_name"] for c in cols]
         if any("voter" in n for n in names):
             assert not any("score" in n or "comment" in n for n in names), table
-    for table in ("voted", "ballot_box"):
+    for table in ("voted", "ballot_box", "sealed_ballots"):
         for c in by_table[table]:
             assert not _TIME_TYPES.search(c["data_type"]), (table, c["column_name"])
             default = c["column_default"] or ""
@@ -408,23 +416,24 @@ async def test_no_ballot_can_be_tied_to_its_voter(
             assert "now" not in default, (table, c["column_name"])
             assert c["is_identity"] == "NO"
     assert sorted(c["column_name"] for c in by_table["voted"]) == ["campaign_id", "voter_id"]
+    # a sealed ballot is ciphertext, bytea only beside its campaign
+    assert {c["column_name"]: c["data_type"] for c in by_table["sealed_ballots"]} == {
+        "campaign_id": "uuid",
+        "score": "bytea",
+        "comment": "bytea",
+    }
 
-    # 3. no row that names a voter holds a score or a comment; the comments are in one row, which names no voter
+    # 3. while voting goes on, no comment is anywhere in the schema, and no row names a voter and holds a ballot
     for table, rows in during.items():
         for _, text in rows:
+            assert not any(c in text for c in comments), table
             if any(v in text for v in voters):
-                assert not any(c in text for c in comments), table
                 assert '"score' not in text, table
-    holding = [(t, text) for t, rows in during.items() for _, text in rows if any(c in text for c in comments)]
-    assert [t for t, _ in holding] == ["ballot_box"]
-    box = json.loads(holding[0][1])
-    assert box["comments"] == sorted(comments)  # content order, not arrival order
-    assert [box[f"score_{s}"] for s in range(1, 6)] == [1, 1, 1, 2, 2]
 
-    # 4. no row shares a transaction with a voter's register entry, except the whole box (the last ballot's)
+    # 4. a voter's transaction wrote their register row and one sealed ballot, which shares the id and says nothing
     voted_xmins = {x for x, _ in during["voted"]}
-    sharing = [(t, text) for t, rows in during.items() if t != "voted" for x, text in rows if x in voted_xmins]
-    assert [t for t, _ in sharing] == ["ballot_box"]
+    sharing = Counter(t for t, rows in during.items() if t != "voted" for x, _ in rows if x in voted_xmins)
+    assert sharing == {"sealed_ballots": len(ballots)}
     assert len(during["ballot_box"]) == 1
 
     # 5. nothing about a ballot in the logs: the capture saw every ballot request, and no voter or comment
@@ -439,6 +448,11 @@ async def test_no_ballot_can_be_tied_to_its_voter(
     results = (await feedback.get(f"/campaigns/{campaign_id}/results")).json()
     assert results["distribution"] == {"1": 1, "2": 1, "3": 1, "4": 2, "5": 2}
     assert results["comments"] == sorted(comments)
+    after = await dump_schema(feedback, schema)
+    assert after["sealed_ballots"] == []  # the close opened the sums and deleted the ciphertexts
+    holding = [(t, text) for t, rows in after.items() for _, text in rows if any(c in text for c in comments)]
+    assert [t for t, _ in holding] == ["ballot_box"]  # one row, sorted, naming no voter
+    assert json.loads(holding[0][1])["comments"] == sorted(comments)
     records = await read_topic(stack.bootstrap, f"{topic_prefix}union.feedback.v1", expect=3)
     types = [dict(r.headers)["ce_type"].decode() for r in records]
     assert sorted(types) == [

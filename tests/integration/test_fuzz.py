@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from shared.settings import KernelSettings
 from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
-from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
 from tests.support.fuzz import FuzzReport, count_operations, fuzz
@@ -151,7 +151,9 @@ async def seeded_feedback(m: ServiceUnderTest, settings: Any) -> AsyncIterator[S
 
     world = await membership_world(m, members=3)  # an electorate of at least the smallest minimum turnout
     async with serve_in_process(
-        build_app(settings_like(settings, FeedbackSettings, f"f_{settings.db_schema[2:]}"))
+        build_app(
+            settings_like(settings, FeedbackSettings, f"f_{settings.db_schema[2:]}", ballot_master_key=secret(32))
+        )
     ) as f:
         body = {"member_id": world["member_id"], "category": "wages", "text": "工资拖欠"}
 

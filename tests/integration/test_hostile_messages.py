@@ -27,7 +27,7 @@ from shared.envelope import Envelope
 from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.validators import validate_person_name
 from tests.conftest import Stack
-from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
 from tests.integration.test_membership import make_org
 from tests.support import data
 from tests.support.kafka import produce, read_topic
@@ -373,7 +373,7 @@ def settings_for(service: str, stack: Stack, unique: str, topic_prefix: str, pii
         return ServicecardSettings(**common)
     from services.feedback.service import FeedbackSettings  # noqa: PLC0415
 
-    return FeedbackSettings(**common)
+    return FeedbackSettings(**common, ballot_master_key=secret(32))
 
 
 @asynccontextmanager

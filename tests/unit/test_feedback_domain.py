@@ -192,7 +192,7 @@ def test_no_ballot_before_the_opening_after_the_deadline_or_after_an_early_close
         assert code(exc) == "campaign_closed"
     assert domain.phase(campaign, NOW) is domain.Phase.UPCOMING
     assert domain.phase(campaign, NOW + HOUR) is domain.Phase.OPEN
-    closed = state(event, *domain.close_campaign(campaign, NOW + HOUR, domain.Tally({})))
+    closed = state(event, *domain.close_campaign(campaign, NOW + HOUR, 0, None))
     with pytest.raises(DomainError) as exc:
         domain.cast_ballot(closed, NOW + HOUR, eligible=True, already_voted=False, score=3, comment=None)
     assert code(exc) == "campaign_closed"
@@ -214,7 +214,7 @@ def test_closing_early_with_enough_turnout_publishes_the_results() -> None:
     with pytest.raises(DomainError) as exc:
         domain.results(campaign, NOW)
     assert code(exc) == "campaign_open"
-    events = domain.close_campaign(campaign, NOW, domain.Tally({5: 3, 4: 1, 2: 1}))
+    events = domain.close_campaign(campaign, NOW, 5, domain.Tally({5: 3, 4: 1, 2: 1}))
     closed, published = events
     assert isinstance(closed, CampaignClosed)
     assert isinstance(published, ResultsPublished)
@@ -230,7 +230,7 @@ def test_closing_early_with_enough_turnout_publishes_the_results() -> None:
     after = state(event, *events)
     assert domain.results(after, NOW) == published
     with pytest.raises(DomainError) as exc:
-        domain.close_campaign(after, NOW, domain.Tally({}))
+        domain.close_campaign(after, NOW, 0, None)
     assert code(exc) == "campaign_closed"
 
 
@@ -242,7 +242,7 @@ def test_below_the_minimum_turnout_nothing_is_published_ever() -> None:
     with pytest.raises(DomainError) as exc:
         domain.results(campaign, later)  # nobody recorded the close yet
     assert code(exc) == "campaign_open"
-    [closed] = domain.close_campaign(campaign, later, domain.Tally({5: 4}))
+    [closed] = domain.close_campaign(campaign, later, 4, None)  # the box is never opened
     assert isinstance(closed, CampaignClosed)
     assert (closed.reason, closed.closed_at, closed.turnout, closed.results_shown) == (
         "deadline",
@@ -253,6 +253,16 @@ def test_below_the_minimum_turnout_nothing_is_published_ever() -> None:
     with pytest.raises(DomainError) as exc:
         domain.results(state(event, closed), later)
     assert code(exc) == "turnout_too_low"
+
+
+def test_results_are_published_only_from_a_tally_that_matches_the_register() -> None:
+    campaign = state(opened()[0])
+    for tally in (None, domain.Tally({5: 4})):  # not opened, or one ballot short of the five who voted
+        with pytest.raises(ValueError, match="register"):
+            domain.close_campaign(campaign, NOW, 5, tally)
+    with pytest.raises(InvalidInputError) as exc:
+        domain.cast_ballot(campaign, NOW, eligible=True, already_voted=False, score=2, comment="\ud800")
+    assert exc.value.field == "comment"
 
 
 @given(st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=200))
