@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import feedback, kernel, membership, servicecard
+from bench import feedback, flow, kernel, membership, servicecard
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
@@ -42,7 +42,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
-PARTS = {"kernel": kernel, "membership": membership, "servicecard": servicecard, "feedback": feedback}
+PARTS = {"kernel": kernel, "membership": membership, "flow": flow, "servicecard": servicecard, "feedback": feedback}
 
 
 async def measure(dsn: str, bootstrap: str, names: Sequence[str]) -> list[tuple[str, str, str]]:

@@ -42,6 +42,28 @@ Verifier = Callable[[Mapping[Partition, int]], Awaitable[set[Partition]]]
 _UNPUBLISHED = 0  # relay_state.position of a log nothing of which was published yet
 
 
+# the next events to publish: after the relay's position, never past one that may still commit (one round trip;
+# the CTE computes the bounds once)
+_NEXT = """
+WITH bounds AS (SELECT (SELECT position FROM relay_state) AS after, safe_position($1) AS safe)
+SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, e.data, e.metadata,
+       e.recorded_at, e.partition_key, bounds.after
+FROM bounds, events e
+WHERE e.position > bounds.after AND e.position <= bounds.safe
+ORDER BY e.position
+LIMIT $2
+"""
+
+# published through $2: move on (unless a republish moved the position back meanwhile: it wins), and keep the
+# offsets the broker acknowledged
+_PUBLISHED = """
+WITH moved AS (UPDATE relay_state SET position = $2, updated_at = now() WHERE position = $1)
+INSERT INTO relay_offsets (topic, partition, last_offset, position)
+SELECT * FROM unnest($3::text[], $4::int[], $5::bigint[], $6::bigint[])
+ON CONFLICT (topic, partition) DO UPDATE SET last_offset = excluded.last_offset, position = excluded.position
+"""
+
+
 @dataclass(frozen=True)
 class Acked:
     offset: int
@@ -59,6 +81,7 @@ class OutboxRelay:
         batch_size: int = 500,
         verify: Verifier | None = None,
         verify_interval: float = 10.0,
+        linger: float = 0.003,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -67,6 +90,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.verify = verify
         self.verify_interval = verify_interval
+        self.linger = linger
         self.published = 0
         self.republished = 0  # times the whole log (or a part) was published again
         self.connected = False
@@ -114,9 +138,11 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 if sent < self.batch_size:
-                    # woken after a commit of this process (the pool's reset hook) or another's NOTIFY
+                    # woken after a commit of this process (the pool's reset hook) or another's NOTIFY; then a
+                    # moment for the commits right behind it, so a busy service sends batches, not single events
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.sleep(self.linger)
         finally:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(self.store.channel, self._on_notify)
@@ -139,20 +165,11 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish the next events of the log; the number of log entries handled (published or kept inside)."""
-        async with self.pool.acquire() as conn:
-            after = int(await conn.fetchval("SELECT position FROM relay_state"))
-            safe = await self.store.safe_position(conn)
-            rows = await conn.fetch(
-                "SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata,"
-                " recorded_at, partition_key FROM events WHERE position > $1 AND position <= $2"
-                " ORDER BY position LIMIT $3",
-                after,
-                safe,
-                self.batch_size,
-            )
+        rows = await self.pool.fetch(_NEXT, self.store.namespace, self.batch_size)
         self.backlog_seen = len(rows)
         if not rows:
             return 0
+        after = rows[0]["after"]
         records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]
         if records:
             await self.ensure_started()
@@ -182,18 +199,15 @@ class OutboxRelay:
         latest: dict[Partition, Acked] = {}
         for position, md in acks:
             latest[(md.topic, md.partition)] = Acked(md.offset, position)
-        async with self.pool.acquire() as conn, conn.transaction():
-            # a republish asked for meanwhile (it moved the position back) wins
-            await conn.execute(
-                "UPDATE relay_state SET position = $2, updated_at = now() WHERE position = $1",
-                after,
-                rows[-1]["position"],
-            )
-            await conn.executemany(
-                "INSERT INTO relay_offsets (topic, partition, last_offset, position) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (topic, partition) DO UPDATE SET last_offset = $3, position = $4",
-                [(topic, partition, a.offset, a.position) for (topic, partition), a in latest.items()],
-            )
+        await self.pool.execute(
+            _PUBLISHED,
+            after,
+            rows[-1]["position"],
+            [tp[0] for tp in latest],
+            [tp[1] for tp in latest],
+            [a.offset for a in latest.values()],
+            [a.position for a in latest.values()],
+        )
         self.acked.update(latest)
         self.published += len(records)
         if len(rows) < self.batch_size:

@@ -89,7 +89,7 @@ class Runtime:
             verify_interval=s.relay_verify_interval,
         )
         if self.definition.consumes and s.run_consumers:
-            group = f"{s.topic_prefix}{self.definition.name}"
+            group = s.consumer_group or f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]
             self.consumer = ConsumerRunner(
                 self.pool,

@@ -39,6 +39,9 @@ class KernelSettings(BaseSettings):
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
     consumer_max_retries: int = 3
+    consumer_group: str | None = Field(
+        None, description="the Kafka consumer group (default: the topic prefix and the service's name)"
+    )
     relay_poll_interval: float = 0.5
     relay_verify_interval: float = Field(
         10.0, gt=0, description="seconds between checks, while idle, that the broker still holds what it acknowledged"
