@@ -12,9 +12,10 @@ from pathlib import Path
 import asyncpg
 
 from shared import metrics
+from shared.consistency import Watermarks
 from shared.consumer import ConsumerRunner, Handler
 from shared.events import EventRegistry
-from shared.messaging import make_consumer, make_producer
+from shared.messaging import PartitionProgress, make_consumer, make_producer
 from shared.migrations import apply_migrations
 from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
@@ -54,6 +55,7 @@ class Runtime:
         self.relay: OutboxRelay
         self.consumer: ConsumerRunner | None = None
         self.projections: ProjectionRunner
+        self.watermarks: Watermarks
 
     async def start(self, *, background: bool = True) -> None:
         s = self.settings
@@ -72,6 +74,12 @@ class Runtime:
         self.projections = ProjectionRunner(self.pool, self.store, self.all_projections)
         producer = make_producer(s, f"{s.topic_prefix}{self.definition.name}")
         self.relay = OutboxRelay(self.pool, self.store, producer, poll_interval=s.relay_poll_interval)
+        # stream-links: how far this service has consumed the others (reads with position tokens wait for it)
+        progress = PartitionProgress(s, f"{s.topic_prefix}{self.definition.name}")
+        consumed = [s.topic(t) for t in self.definition.consumes]
+        self.watermarks = Watermarks(
+            self.definition.name, self.pool, self.store.namespace, consumed, progress, timeout=s.read_after_timeout
+        )
         if self.definition.consumes and s.run_consumers:
             group = f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]
@@ -141,6 +149,8 @@ class Runtime:
                 await asyncio.wait_for(self.consumer.consumer.stop(), 10)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.relay.producer.stop(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.watermarks.close(), 10)  # stream-links
         try:
             await asyncio.wait_for(self.pool.close(), 10)
         except TimeoutError:

@@ -40,6 +40,9 @@ class KernelSettings(BaseSettings):
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
     consumer_max_retries: int = 3
     relay_poll_interval: float = 0.5
+    read_after_timeout: float = Field(
+        5.0, ge=0, le=60, description="seconds a read given position tokens waits for them before 409 not_caught_up"
+    )
     log_level: str = "INFO"
     # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
     auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or https URL")

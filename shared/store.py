@@ -16,8 +16,9 @@ import asyncpg
 from shared import metrics
 from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
-from shared.events import JSON, DomainEvent, EventRegistry
+from shared.events import JSON, DomainEvent, EventRegistry, channel_topic  # stream-links: channel_topic
 from shared.migrations import schema_namespace
+from shared.positions import note_written  # stream-links: a command's answer names what it wrote
 
 GENESIS = bytes(32)
 
@@ -99,8 +100,11 @@ ev AS (
 ),
 ob AS (
     INSERT INTO outbox (position, topic, key, headers, value)
-    SELECT pos.first + o.i - 1, $12, o.key, o.headers, o.value
-    FROM pos, unnest($13::int[], $14::bytea[], $15::jsonb[], $16::bytea[]) AS o(i, key, headers, value)
+    SELECT pos.first + o.i - 1, o.topic, o.key,
+           o.headers || jsonb_build_array(jsonb_build_array('ce_position', (pos.first + o.i - 1)::text)),
+           o.value
+    FROM pos, unnest($13::int[], $14::bytea[], $15::jsonb[], $16::bytea[], $12::text[])
+         AS o(i, key, headers, value, topic)
 )
 SELECT first FROM pos
 """
@@ -146,7 +150,7 @@ class EventStore:
         meta = metadata.as_json()
         recorded: list[Recorded] = []
         data_json: list[str] = []
-        outbox: list[tuple[int, bytes | None, str, bytes]] = []
+        outbox: list[tuple[int, bytes | None, str, bytes, str]] = []
         for stream, events in batch:
             prev, version = stream.last_hash, stream.version
             for event in events:
@@ -174,7 +178,8 @@ class EventStore:
                 recorded.append(entry)
                 if event.published:
                     key, headers, value = self.envelope(entry).to_kafka()
-                    outbox.append((len(recorded), key, json.dumps(headers_to_json(headers)), value))
+                    topic = channel_topic(self.topic, event.channel)  # stream-links: an event's channel picks its topic
+                    outbox.append((len(recorded), key, json.dumps(headers_to_json(headers)), value, topic))
         if not recorded:
             return []
         args = (
@@ -189,7 +194,7 @@ class EventStore:
             json.dumps(meta),
             now,
             [r.hash for r in recorded],
-            self.topic,
+            [o[4] for o in outbox],  # stream-links: a topic per outbox row
             [o[0] for o in outbox],
             [o[1] for o in outbox],
             [o[2] for o in outbox],
@@ -203,6 +208,7 @@ class EventStore:
         self.appended.set()
         metrics.events_appended.add(len(recorded), {"service": self.registry.service})
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
+        note_written(self.registry.service, positioned)  # stream-links
         by_stream = {stream.stream_id: stream for stream, _ in batch}
         for entry in positioned:
             by_stream[entry.stream_id].events.append(entry)
@@ -231,6 +237,7 @@ class EventStore:
             correlationid=meta.get("correlation_id"),
             causationid=meta.get("causation_id"),
             traceparent=meta.get("traceparent"),
+            position=str(entry.position) if entry.position else None,  # stream-links (append: the SQL adds it)
             datacontenttype="application/json",
             data={k: v for k, v in entry.data.items() if k not in private},
         )
@@ -330,7 +337,13 @@ def consumed_entry(position: int, envelope: JSON) -> Recorded:
         name,
         0,
         env.data,
-        {"type": env.type, "partitionkey": env.partitionkey, "traceparent": env.traceparent},
+        {
+            "type": env.type,
+            "partitionkey": env.partitionkey,
+            "traceparent": env.traceparent,
+            "correlation_id": env.correlationid,  # stream-links: the chain carries on through consumers
+            "causation_id": env.causationid,
+        },
         env.time,
         env.source,
     )
