@@ -11,6 +11,8 @@ from services.membership.events import (
     ApplicationApproved,
     ApplicationRejected,
     ApplicationSubmitted,
+    MemberIdentityIndexed,
+    MemberIdentityIndexErased,
     MemberJoined,
     MemberOrganizationChanged,
     MemberReinstated,
@@ -204,7 +206,12 @@ def approve_application(
         org_id=app.org_id,
         reviewer=reviewer,
     )
-    return [approved], [joined]
+    return [approved], joined_events(joined)
+
+
+def joined_events(joined: MemberJoined) -> list[DomainEvent]:
+    """A new member's stream begins: joined (on the public topic), and their blind index (on the restricted one)."""
+    return [joined, MemberIdentityIndexed(member_id=joined.member_id, id_blind_index=joined.id_blind_index)]
 
 
 def reject_application(app: Application, reviewer: str, reason: str) -> list[DomainEvent]:
@@ -274,7 +281,7 @@ def erase_personal_data(member: Member) -> list[DomainEvent]:
         raise DomainError(
             "member_not_terminated", "personal data is erased after the membership ends; terminate it first"
         )
-    return [PersonalDataErased(member_id=member.member_id)]
+    return [PersonalDataErased(member_id=member.member_id), MemberIdentityIndexErased(member_id=member.member_id)]
 
 
 # --- evolve --------------------------------------------------------------------------------------------
