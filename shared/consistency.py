@@ -60,8 +60,10 @@ class Watermarks:
         *,
         timeout: float,
         interval: float = 0.05,
+        public_types: Sequence[str] = (),
     ) -> None:
         self.service = service
+        self.public_types = list(public_types)  # own event types published on the public topic
         self.pool = pool
         self.namespace = namespace
         self.timeout = timeout
@@ -133,9 +135,18 @@ class Watermarks:
         return {}
 
     async def head(self) -> Token:
-        """This service's own log, as far as a reader may see it now: a token for reads elsewhere."""
+        """A token for reads elsewhere: this service's latest event on its public topic that a reader may see now.
+        Not the head of the log itself: consumed messages and unpublished events have positions too, which no
+        other service ever sees, so a token naming one could never be vouched for."""
         async with self.pool.acquire() as conn:
-            return Token(self.service, int(await conn.fetchval("SELECT safe_position($1)", self.namespace)))
+            safe = await conn.fetchval("SELECT safe_position($1)", self.namespace)
+            position = await conn.fetchval(
+                "SELECT position FROM events WHERE position <= $1 AND event_type = ANY($2)"
+                " ORDER BY position DESC LIMIT 1",
+                safe,
+                self.public_types,
+            )
+        return Token(self.service, int(position or 0))
 
     async def close(self) -> None:
         if self.progress is not None:

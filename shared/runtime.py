@@ -14,7 +14,7 @@ import asyncpg
 from shared import metrics
 from shared.consistency import Watermarks
 from shared.consumer import ConsumerRunner, Handler
-from shared.events import EventRegistry
+from shared.events import PUBLIC, EventRegistry
 from shared.messaging import PartitionProgress, make_consumer, make_producer
 from shared.migrations import apply_migrations
 from shared.orgtree import org_tree
@@ -78,7 +78,15 @@ class Runtime:
         progress = PartitionProgress(s, f"{s.topic_prefix}{self.definition.name}")
         consumed = [s.topic(t) for t in self.definition.consumes]
         self.watermarks = Watermarks(
-            self.definition.name, self.pool, self.store.namespace, consumed, progress, timeout=s.read_after_timeout
+            self.definition.name,
+            self.pool,
+            self.store.namespace,
+            consumed,
+            progress,
+            timeout=s.read_after_timeout,
+            public_types=[
+                c.event_name() for c in self.definition.registry.classes() if c.published and c.channel == PUBLIC
+            ],
         )
         if self.definition.consumes and s.run_consumers:
             group = f"{s.topic_prefix}{self.definition.name}"

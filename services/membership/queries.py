@@ -114,8 +114,7 @@ async def member_as_of(
     state = domain.fold([e.event for e in past if e.event is not None])
     if not isinstance(state, domain.Member):
         raise DomainError("not_yet_member", f"{member_id} was not a member at {as_of.isoformat()}", status_code=404)
-    joined = past[0].event
-    assert isinstance(joined, MemberJoined)
+    joined = next(e.event for e in past if isinstance(e.event, MemberJoined))
     row = await conn.fetchrow("SELECT name_enc, id_number_enc, phone_enc FROM members WHERE member_id = $1", member_id)
     return {
         "member_id": member_id,

@@ -100,7 +100,7 @@ def test_approval_makes_a_member_with_the_applications_data_and_only_once() -> N
     state = domain.fold([application])
     assert isinstance(state, domain.Application)
     app_events, member_events = domain.approve_application(state, township, False, "staff", "310115-00000009", TODAY)
-    [joined, indexed] = member_events
+    [indexed, joined] = member_events
     assert isinstance(joined, MemberJoined)
     assert (joined.member_id, joined.member_no, joined.joined_at) == (application.member_id, "310115-00000009", TODAY)
     assert joined.id_number_enc == application.id_number_enc
@@ -194,7 +194,7 @@ def test_personal_data_is_erased_after_the_membership_ends_once() -> None:
         domain.erase_personal_data(member(MemberSuspended(member_id=uuid.uuid4(), reason="x")))
     assert refused.value.code == "member_not_terminated"
     ended = member(MemberTerminated(member_id=uuid.uuid4(), reason="x"))
-    [erased, forget] = domain.erase_personal_data(ended)
+    [forget, erased] = domain.erase_personal_data(ended)
     assert isinstance(erased, PersonalDataErased)
     assert isinstance(forget, MemberIdentityIndexErased)  # on the restricted topic, replacing the index
     assert forget.member_id == erased.member_id
