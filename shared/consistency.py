@@ -181,7 +181,7 @@ async def read_after(
     ] = None,
 ) -> None:
     """A route dependency: with position tokens, wait until they are consumed (bounded), then answer; the answer's
-    `X-Position` names this service's own log as it was then, for reads in yet another service."""
+    `X-Position` names this service's latest public event, for reads in yet another service."""
     tokens = parse_tokens(after, "query.after") + parse_tokens(x_after_position, "header.x-after-position")
     if not tokens:
         return
