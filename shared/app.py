@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -19,6 +20,7 @@ from shared.auth import Principal, TokenVerifier
 from shared.errors import DomainError, InvalidInputError
 from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestGuard, refuse_nul_characters
 from shared.idempotency import request_fingerprint, run_once
+from shared.positions import POSITION_HEADER, Written, recording
 from shared.store import Metadata
 from shared.telemetry import current_traceparent
 
@@ -143,13 +145,29 @@ def create_app(
     return app
 
 
+# a correlation or causation id a client sends: printable ASCII without spaces (it rides in Kafka headers)
+_CHAIN_ID = re.compile(r"^[!-~]{1,128}$")
+
+
+def _chain_id(request: Request, header: str) -> str | None:
+    value = request.headers.get(header)
+    if value is not None and not _CHAIN_ID.match(value):
+        raise InvalidInputError(f"header.{header}", f"{header} is 1 to 128 printable ASCII characters, no spaces")
+    return value
+
+
 def request_metadata(request: Request, principal: Principal | None = None) -> Metadata:
     """Who asked (from the verified token, never from a header or body), and the ids that tie this command
-    to what caused it and what it causes."""
+    to what caused it and what it causes: the chain's correlation id (the client's `X-Correlation-Id`, else this
+    request's id) and its cause (the client's `X-Causation-Id`, else this request). The answer names both ids."""
+    request_id = str(uuid4())
+    correlation_id = _chain_id(request, "x-correlation-id") or request_id
+    causation_id = _chain_id(request, "x-causation-id") or request_id
+    request.state.chain_headers = {"X-Request-Id": request_id, "X-Correlation-Id": correlation_id}
     return Metadata(
         actor=principal.actor if principal is not None else "public",
-        correlation_id=request.headers.get("x-correlation-id") or str(uuid4()),
-        causation_id=request.headers.get("x-causation-id"),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
         traceparent=current_traceparent(),
     )
 
@@ -164,8 +182,16 @@ async def run_command(
 
     Keys are the caller's own: the scope holds the token's actor, so nobody replays another caller's key."""
 
+    written: Written | None = None
+
     async def outcome(conn: asyncpg.Connection) -> tuple[int, Any]:
-        return status_code, jsonable_encoder(await command(conn))
+        nonlocal written
+        with recording() as written:
+            body = jsonable_encoder(await command(conn))
+        token = written.token()
+        if token is not None and isinstance(body, dict):
+            body.setdefault("position", str(token))  # kept with the idempotency key: a retry names it too
+        return status_code, body
 
     key = request.headers.get("idempotency-key")
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:  # the key is indexed, and PostgreSQL caps index rows
@@ -176,4 +202,9 @@ async def run_command(
     principal: Principal | None = getattr(request.state, "principal", None)  # set by shared.auth.authenticate
     scope = f"{principal.actor if principal is not None else 'public'} {request.method} {request.url.path}"
     status, body = await run_once(pool, scope, key, fingerprint, outcome)
-    return JSONResponse(status_code=status, content=body)
+    headers = dict(getattr(request.state, "chain_headers", {}))
+    token = written.token() if written is not None else None
+    position = str(token) if token is not None else body.get("position") if isinstance(body, dict) else None
+    if isinstance(position, str):
+        headers[POSITION_HEADER] = position  # the position this command wrote: pass it to reads (`after=`)
+    return JSONResponse(status_code=status, content=body, headers=headers)

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from shared.envelope import SPEC_VERSION
-from shared.events import DomainEvent, EventRegistry
+from shared.envelope import POSITION_PATTERN, SPEC_VERSION
+from shared.events import PUBLIC, DomainEvent, EventRegistry, channel_topic
 
 JSON = dict[str, Any]
 
@@ -54,12 +54,21 @@ def build_document(
     doc = _Builder()
     for registry in sorted(registries, key=lambda r: r.service):
         topic = f"union.{registry.service}.v1"
-        names = [
-            doc.add_message(cls.event_name(), _own_message(registry, cls, doc))
-            for cls in registry.classes()
-            if cls.published
-        ]
-        doc.add_channel(registry.service, topic, names, action="send", description=_own_channel(registry))
+        channels: dict[str, list[str]] = {}
+        for cls in registry.classes():
+            if cls.published:
+                channels.setdefault(cls.channel, []).append(
+                    doc.add_message(cls.event_name(), _own_message(registry, cls, doc))
+                )
+        for channel, names in sorted(channels.items(), key=lambda c: (c[0] != PUBLIC, c[0])):
+            channel_id = registry.service if channel == PUBLIC else f"{registry.service}-{channel}"
+            doc.add_channel(
+                channel_id,
+                channel_topic(topic, channel),
+                names,
+                action="send",
+                description=_own_channel(registry, channel),
+            )
     for topic, model in sorted(inbound.items()):
         domain = topic.split(".")[1]
         name = str(model.model_config.get("title") or model.__name__)
@@ -172,8 +181,14 @@ class _Builder:
         }
 
 
-def _own_channel(registry: EventRegistry) -> str:
-    return f"Events published by the {registry.service} service (CloudEvents source `{registry.source}`)."
+def _own_channel(registry: EventRegistry, channel: str) -> str:
+    if channel == PUBLIC:
+        return f"Events published by the {registry.service} service (CloudEvents source `{registry.source}`)."
+    return (
+        f"Events of the {registry.service} service (CloudEvents source `{registry.source}`) for the platform's "
+        "services that need them, never for regional systems: only the principals granted it may read this topic "
+        "(deploy/kafka/acls.txt). Compacted and keyed by member, so an erasure replaces what it erases."
+    )
 
 
 def _own_message(registry: EventRegistry, cls: type[DomainEvent], doc: _Builder) -> JSON:
@@ -189,7 +204,7 @@ def _own_message(registry: EventRegistry, cls: type[DomainEvent], doc: _Builder)
         "headers": _headers(
             source={"type": "string", "const": registry.source},
             wire_type=wire_type,
-            required=["ce_subject", "ce_partitionkey", "ce_sequence", "content-type"],
+            required=["ce_subject", "ce_partitionkey", "ce_sequence", "ce_position", "content-type"],
             key_description=key.get("description", ""),
         ),
         "bindings": {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING_VERSION}},
@@ -236,8 +251,23 @@ def _headers(*, source: JSON, wire_type: str, required: list[str], key_descripti
         "ce_time": {"type": "string", "format": "date-time", "description": "when the event was recorded"},
         "ce_partitionkey": {"type": "string", "description": f"equals the message key: {key_description}".strip()},
         "ce_sequence": {"type": "string", "pattern": "^[0-9]+$", "description": "the version in its stream"},
-        "ce_correlationid": {"type": "string", "description": "the request that started the chain"},
-        "ce_causationid": {"type": "string", "description": "the message that caused this one"},
+        "ce_correlationid": {
+            "type": "string",
+            "description": "the chain: the id of the request that began it (or the client's `X-Correlation-Id`)",
+        },
+        "ce_causationid": {
+            "type": "string",
+            "description": "what caused this event: the id of a request, or of an event (this service's or another's)",
+        },
+        "ce_position": {
+            "type": "string",
+            "pattern": POSITION_PATTERN,
+            "description": (
+                "the event's position in its producer's log (platform services only; ignored from others). "
+                "Increasing per partition; a consumer has read the producer through P when every partition of its "
+                "topics is past P or drained. Commands answer with `<service>:<position>` tokens built from it"
+            ),
+        },
         "ce_traceparent": {"type": "string", "pattern": TRACEPARENT, "description": "W3C trace context"},
         "content-type": {"type": "string", "pattern": "^application/json", "description": "the value's type"},
     }

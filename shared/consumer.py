@@ -65,7 +65,7 @@ INFRASTRUCTURE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSErr
 
 
 # a platform service's topic (`[prefix.]union.<service>.v<N>`) carries that service's events only
-_SERVICE_TOPIC = re.compile(r"(?:^|\.)union\.([a-z]+)\.v\d+$")
+_SERVICE_TOPIC = re.compile(r"(?:^|\.)union\.([a-z]+)(?:\.restricted)?\.v\d+$")
 
 
 def check_source(topic: str, source: str) -> None:

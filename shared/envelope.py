@@ -14,7 +14,18 @@ from shared.guards import MAX_JSON_DEPTH, json_depth_exceeds
 
 SPEC_VERSION = "1.0"
 _REQUIRED = ("id", "source", "type", "specversion")
-_EXTENSIONS = ("subject", "time", "partitionkey", "sequence", "correlationid", "causationid", "traceparent")
+_EXTENSIONS = (
+    "subject",
+    "time",
+    "partitionkey",
+    "sequence",
+    "correlationid",
+    "causationid",
+    "traceparent",
+    "position",
+)
+# the producing service's log position: at most 18 digits, so it always fits PostgreSQL's bigint
+POSITION_PATTERN = r"^[0-9]{1,18}$"
 
 
 class MalformedMessageError(ValueError):
@@ -35,6 +46,9 @@ class Envelope(BaseModel):
     correlationid: str | None = None
     causationid: str | None = None
     traceparent: str | None = None
+    # the position of the event in its producer's log (the platform's services set it): consumers derive from it
+    # how far they have read each source (shared/consistency.py)
+    position: str | None = Field(None, pattern=POSITION_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
 
     def attributes(self) -> dict[str, str]:
@@ -45,7 +59,7 @@ class Envelope(BaseModel):
             "type": self.type,
             "time": self.time.isoformat(),
         }
-        for name in ("subject", "partitionkey", "sequence", "correlationid", "causationid", "traceparent"):
+        for name in ("subject", "partitionkey", "sequence", "correlationid", "causationid", "traceparent", "position"):
             value = getattr(self, name)
             if value is not None:
                 attrs[name] = value
@@ -81,6 +95,8 @@ class Envelope(BaseModel):
         if not isinstance(data, dict):
             raise MalformedMessageError("value is not a JSON object")
         known = {k: attrs[k] for k in (*_REQUIRED[:3], *_EXTENSIONS) if k in attrs}
+        if not str(known["source"]).startswith("/union/"):
+            known.pop("position", None)  # a log position means something only from a platform service
         try:
             return cls(**known, datacontenttype=content_type, data=data)
         except ValidationError as exc:

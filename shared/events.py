@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
@@ -17,10 +18,13 @@ class DomainEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: ClassVar[int] = 1
-    # fields kept in the event store (encrypted) but never written to a topic
+    # fields kept in the event store (personal data encrypted) but never written to a topic
     private_fields: ClassVar[frozenset[str]] = frozenset()
     # events that stay inside the service
     published: ClassVar[bool] = True
+    # where a published event goes: the service's public topic (`union.<service>.v1`, which regional systems
+    # read), or a named channel of its own (`union.<service>.<channel>.v1`) that only the services granted it read
+    channel: ClassVar[str] = "public"
 
     @classmethod
     def event_name(cls) -> str:
@@ -36,6 +40,29 @@ class DomainEvent(BaseModel):
 
 
 E = TypeVar("E", bound=type[DomainEvent])
+
+PUBLIC = "public"
+RESTRICTED = "restricted"  # read only by the services granted it (deploy/kafka/acls.txt), never by regional systems
+CHANNELS = frozenset({PUBLIC, RESTRICTED})
+# a platform service's topics: `[prefix.]union.<service>.v<N>` and `[prefix.]union.<service>.restricted.v<N>`
+SERVICE_TOPIC = re.compile(r"(?:^|\.)union\.([a-z]+)(?:\.restricted)?\.v\d+$")
+
+
+def channel_topic(topic: str, channel: str) -> str:
+    """The topic of a service's `channel`, from its public topic: (`[prefix.]union.membership.v1`, "restricted")
+    -> `[prefix.]union.membership.restricted.v1`."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}: one of {sorted(CHANNELS)}")
+    if channel == PUBLIC:
+        return topic
+    base, version = topic.rsplit(".", 1)
+    return f"{base}.{channel}.{version}"
+
+
+def topic_owner(topic: str) -> str | None:
+    """The platform service whose topic this is (`membership`), or None (the regional topic, a dead-letter topic)."""
+    match = SERVICE_TOPIC.search(topic)
+    return match.group(1) if match else None
 
 
 class UnknownEventError(LookupError):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,6 +16,7 @@ from shared.settings import KafkaSecurity, KernelSettings
 __all__ = [
     "ConsumerRecord",
     "KafkaError",
+    "PartitionProgress",
     "TopicPartition",
     "create_topics",
     "make_consumer",
@@ -111,3 +113,84 @@ async def missing_records(
     finally:
         await consumer.stop()
     return {(tp.topic, tp.partition) for tp in wanted if tp not in found}
+
+
+Partition = tuple[str, int]  # (topic, partition)
+
+
+class PartitionProgress:
+    """How far one consumer group has got on some partitions, against their ends, asked of the broker each time.
+
+    Read-only questions (metadata, ListOffsets, OffsetFetch) from clients of its own: it never joins the group, so
+    it never moves a partition. Clients connect on first use, so a service starts while the broker is away."""
+
+    PARTITIONS_TTL = 60.0  # seconds a topic's partition count is trusted
+
+    def __init__(self, settings: KernelSettings, group_id: str, *, timeout: float = 2.0) -> None:
+        self.group_id = group_id
+        self.timeout = timeout
+        common = {
+            "bootstrap_servers": settings.kafka_bootstrap_servers,
+            "client_id": f"{group_id}-progress",
+            "request_timeout_ms": int(timeout * 1000),
+            **settings.kafka_security(),
+        }
+        self._common = common
+        self._clients: tuple[AIOKafkaConsumer, AIOKafkaAdminClient] | None = None
+        self._starting = asyncio.Lock()
+        self._partitions: dict[str, tuple[float, list[int]]] = {}
+
+    async def _connected(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        async with self._starting:
+            if self._clients is None:
+                consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._common)
+                admin = AIOKafkaAdminClient(**self._common)
+                try:
+                    await asyncio.wait_for(consumer.start(), self.timeout)
+                    await asyncio.wait_for(admin.start(), self.timeout)
+                except BaseException:
+                    await _close(consumer, admin)
+                    raise
+                self._clients = consumer, admin
+            return self._clients
+
+    async def partitions(self, topics: Sequence[str]) -> list[Partition]:
+        """Every partition of `topics` (a topic the broker does not know has none)."""
+        _, admin = await self._connected()
+        now = time.monotonic()
+        stale = [t for t in topics if t not in self._partitions or now - self._partitions[t][0] > self.PARTITIONS_TTL]
+        if stale:
+            for described in await asyncio.wait_for(admin.describe_topics(stale), self.timeout):
+                numbers = sorted(p["partition"] for p in described.get("partitions", ()))
+                if described.get("error_code", 0) == 0:
+                    self._partitions[described["topic"]] = (now, numbers)
+        return [(t, p) for t in topics for p in self._partitions.get(t, (now, []))[1]]
+
+    async def caught_up(self, partitions: Sequence[Partition]) -> set[Partition]:
+        """The partitions on which the group has committed everything the broker holds right now."""
+        if not partitions:
+            return set()
+        consumer, admin = await self._connected()
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        ends = await asyncio.wait_for(consumer.end_offsets(tps), self.timeout)
+        committed = await asyncio.wait_for(
+            admin.list_consumer_group_offsets(self.group_id, partitions=tps), self.timeout
+        )
+        done = set()
+        for tp in tps:
+            offset = committed[tp].offset if tp in committed else -1
+            if max(offset, 0) >= ends[tp]:
+                done.add((tp.topic, tp.partition))
+        return done
+
+    async def close(self) -> None:
+        if self._clients is not None:
+            await _close(*self._clients)
+            self._clients = None
+
+
+async def _close(consumer: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
+    with contextlib.suppress(Exception):
+        await consumer.stop()
+    with contextlib.suppress(Exception):
+        await admin.close()

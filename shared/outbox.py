@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from shared.envelope import SPEC_VERSION, kafka_headers
-from shared.events import UnknownEventError
+from shared.events import UnknownEventError, channel_topic
 from shared.store import EventStore
 from shared.telemetry import continued, tracer
 
@@ -174,17 +174,17 @@ class OutboxRelay:
         if records:
             await self.ensure_started()
         pending = []
-        for position, (key, headers, value) in records:
+        for position, (topic, key, headers, value) in records:
             traceparent = next((v.decode() for k, v in headers if k == "ce_traceparent"), None)
             with (
                 continued(traceparent),
                 tracer("shared.outbox").start_as_current_span(
-                    f"{self.store.topic} publish",
+                    f"{topic} publish",
                     kind=SpanKind.PRODUCER,
-                    attributes={"messaging.system": "kafka", "messaging.destination.name": self.store.topic},
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
                 ),
             ):
-                sent = await self.producer.send(self.store.topic, value, key=key, headers=_traced(headers))
+                sent = await self.producer.send(topic, value, key=key, headers=_traced(headers))
                 pending.append((position, sent))
         acks = [(position, await sent) for position, sent in pending]
         self.healthy = True
@@ -214,8 +214,9 @@ class OutboxRelay:
             self.backlog_seen = 0
         return len(rows)
 
-    def _record(self, row: asyncpg.Record) -> tuple[bytes, list[tuple[str, bytes]], bytes] | None:
-        """The Kafka record of an event (CloudEvents, binary mode), or None for an event kept inside the service."""
+    def _record(self, row: asyncpg.Record) -> tuple[str, bytes, list[tuple[str, bytes]], bytes] | None:
+        """The topic and Kafka record of an event (CloudEvents, binary mode: key, headers, value), or None for an
+        event kept inside the service. An event's channel picks its topic (the restricted one, read by few)."""
         registry = self.store.registry
         try:
             cls = registry.get(row["event_type"])
@@ -245,7 +246,8 @@ class OutboxRelay:
                 attributes[name] = meta[field]
         if meta.get("traceparent"):
             attributes["traceparent"] = meta["traceparent"]
-        return key.encode(), kafka_headers(attributes), data.encode()
+        attributes["position"] = str(row["position"])  # consumers derive "consumed through" from it (consistency.py)
+        return channel_topic(self.store.topic, cls.channel), key.encode(), kafka_headers(attributes), data.encode()
 
     async def check_broker(self) -> bool:
         """Does the broker still serve the last record it acknowledged on every partition? A partition missing at

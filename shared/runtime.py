@@ -13,9 +13,10 @@ from pathlib import Path
 import asyncpg
 
 from shared import metrics
+from shared.consistency import Watermarks
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
-from shared.events import EventRegistry
-from shared.messaging import make_consumer, make_producer, missing_records
+from shared.events import PUBLIC, EventRegistry
+from shared.messaging import PartitionProgress, make_consumer, make_producer, missing_records
 from shared.migrations import apply_migrations
 from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
@@ -55,6 +56,7 @@ class Runtime:
         self.relay: OutboxRelay
         self.consumer: ConsumerRunner | None = None
         self.projections: ProjectionRunner
+        self.watermarks: Watermarks
 
     async def start(self, *, background: bool = True) -> None:
         s = self.settings
@@ -88,8 +90,22 @@ class Runtime:
             verify=partial(missing_records, s),
             verify_interval=s.relay_verify_interval,
         )
+        # how far this service has consumed the others (reads with position tokens wait for it)
+        group = s.consumer_group or f"{s.topic_prefix}{self.definition.name}"
+        progress = PartitionProgress(s, group)
+        consumed = [s.topic(t) for t in self.definition.consumes]
+        self.watermarks = Watermarks(
+            self.definition.name,
+            self.pool,
+            self.store.namespace,
+            consumed,
+            progress,
+            timeout=s.read_after_timeout,
+            public_types=[
+                c.event_name() for c in self.definition.registry.classes() if c.published and c.channel == PUBLIC
+            ],
+        )
         if self.definition.consumes and s.run_consumers:
-            group = s.consumer_group or f"{s.topic_prefix}{self.definition.name}"
             topics = [s.topic(t) for t in self.definition.consumes]
             self.consumer = ConsumerRunner(
                 self.pool,
@@ -157,6 +173,8 @@ class Runtime:
                 await asyncio.wait_for(self.consumer.consumer.stop(), 10)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.relay.producer.stop(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.watermarks.close(), 10)
         try:
             await asyncio.wait_for(self.pool.close(), 10)
         except TimeoutError:

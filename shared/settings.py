@@ -46,6 +46,9 @@ class KernelSettings(BaseSettings):
     relay_verify_interval: float = Field(
         10.0, gt=0, description="seconds between checks, while idle, that the broker still holds what it acknowledged"
     )
+    read_after_timeout: float = Field(
+        5.0, ge=0, le=60, description="seconds a read given position tokens waits for them before 409 not_caught_up"
+    )
     log_level: str = "INFO"
     # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
     auth_jwks: str | None = Field(None, description="the token issuer's public keys: a JWKS file path or https URL")

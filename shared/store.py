@@ -18,6 +18,7 @@ from shared.envelope import Envelope
 from shared.errors import ConcurrencyError
 from shared.events import JSON, DomainEvent, EventRegistry
 from shared.migrations import schema_namespace
+from shared.positions import note_written
 
 GENESIS = bytes(32)
 
@@ -229,6 +230,7 @@ class EventStore:
         self._appended_on.add(id(_raw(conn)))
         metrics.events_appended.add(len(recorded), {"service": self.registry.service})
         positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
+        note_written(self.registry.service, positioned)  # read-your-writes tokens (shared.positions)
         by_stream = {item[0].stream_id: item[0] for item in batch}
         for entry in positioned:
             by_stream[entry.stream_id].events.append(entry)
@@ -359,7 +361,13 @@ def entry_from_envelope(position: int, env: Envelope) -> Recorded:
         name,
         0,
         env.data,
-        {"type": env.type, "partitionkey": env.partitionkey, "traceparent": env.traceparent},
+        {
+            "type": env.type,
+            "partitionkey": env.partitionkey,
+            "traceparent": env.traceparent,
+            "correlation_id": env.correlationid,  # the chain carries on through consumers
+            "causation_id": env.causationid,
+        },
         env.time,
         env.source,
     )

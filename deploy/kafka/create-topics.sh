@@ -1,6 +1,7 @@
 #!/bin/sh
-# Create every topic of the platform (deploy/kafka/topics.txt, one name a line, each with its .dlq);
-# idempotent (--if-not-exists), so it runs on every `compose up`.
+# Create every topic of the platform (deploy/kafka/topics.txt, one name a line, each with its .dlq, optionally
+# followed by topic configs `key=value`); idempotent (--if-not-exists), so it runs on every `compose up`. The
+# configs apply when a topic is created: change an existing topic's with kafka-configs.sh.
 #
 #   KAFKA_BOOTSTRAP_SERVERS   broker to talk to                  (default kafka:9092)
 #   KAFKA_COMMAND_CONFIG      the admin's client properties (SASL; default none: PLAINTEXT)
@@ -24,9 +25,24 @@ case "$replication" in '' | *[!0-9]*) echo "TOPIC_REPLICATION_FACTOR must be a n
 [ -r "$topics_file" ] || { echo "cannot read $topics_file" >&2; exit 2; }
 
 count=0
-while IFS= read -r topic || [ -n "$topic" ]; do
-    case "$topic" in '' | '#'*) continue ;; esac
-    set -- --create --if-not-exists --topic "${prefix}${topic}" --partitions "$partitions" --replication-factor "$replication"
+while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    # the line's words: the name, then its configs (no globbing: a word is never a file name)
+    set -f
+    # shellcheck disable=SC2086
+    set -- $line
+    set +f
+    topic="$1"
+    shift
+    for config in "$@"; do
+        case "$config" in
+            ?*=?*) ;;
+            *) echo "$topics_file: $topic: config $config is not key=value" >&2; exit 2 ;;
+        esac
+        set -- "$@" --config "$config"
+        shift
+    done
+    set -- --create --if-not-exists --topic "${prefix}${topic}" --partitions "$partitions" --replication-factor "$replication" "$@"
     if [ -n "$command_config" ]; then
         "$kafka_topics" --bootstrap-server "$bootstrap" --command-config "$command_config" "$@"
     else

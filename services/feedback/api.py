@@ -15,9 +15,12 @@ from services.feedback.handlers import Feedback
 from services.feedback.service import ServiceDep
 from shared.app import request_metadata, run_command
 from shared.auth import CurrentPrincipal, authenticate, organization
+from shared.consistency import read_after
+from shared.positions import Token
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
-router = APIRouter(dependencies=[Depends(authenticate)])
+# position tokens (`after=`, shared.consistency) are waited for once the caller is known
+router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
 
 Score = Annotated[int, Field(ge=1, le=5)]
 Comment = Annotated[str, Field(max_length=domain.COMMENT_MAX)]
@@ -116,14 +119,16 @@ async def get_satisfaction(
 async def open_campaign(
     body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
 ) -> JSONResponse:
-    """Open an evaluation campaign; its electorate is fixed now."""
+    """Open an evaluation campaign; its electorate is fixed now, as of `electorate_as_of`: every membership event
+    up to that position of membership's log is in it (pass `after=` a membership token to be sure of a join)."""
     await access.guard.check(service.pool, principal, "campaign.open", organization(body.electorate_org_id))
     cmd = domain.OpenCampaign(campaign_id=uuid4(), **body.model_dump())
     meta = request_metadata(request, principal)
+    as_of = Token("membership", await service.runtime.watermarks.position("membership"))  # before reading members
 
     async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        eligible = await feedback.open_campaign(conn, cmd, meta)
-        return {"campaign_id": cmd.campaign_id, "eligible": eligible}
+        opened = await feedback.open_campaign(conn, cmd, meta, str(as_of))
+        return {"campaign_id": cmd.campaign_id, "eligible": opened.eligible, "electorate_as_of": str(as_of)}
 
     return await run_command(request, service.pool, run, 201)
 

@@ -133,9 +133,16 @@ class OpenCampaign:
 
 
 def open_campaign(
-    cmd: OpenCampaign, now: datetime, *, electorate_org_known: bool, subject_known: bool, voters: Sequence[UUID]
+    cmd: OpenCampaign,
+    now: datetime,
+    *,
+    electorate_org_known: bool,
+    subject_known: bool,
+    voters: Sequence[UUID],
+    electorate_as_of: str | None = None,
 ) -> list[DomainEvent]:
-    """`voters`: the electorate as it is now; it is fixed for the campaign's whole life."""
+    """`voters`: the electorate as it is now, read after membership's log was consumed through
+    `electorate_as_of`; it is fixed for the campaign's whole life."""
     if cmd.closes_at <= cmd.opens_at:
         raise InvalidInputError("closes_at", "closes_at must be after opens_at")
     if cmd.closes_at <= now:
@@ -170,6 +177,7 @@ def open_campaign(
             min_turnout=cmd.min_turnout,
             eligible=len(electorate),
             eligible_voters=electorate,
+            electorate_as_of=electorate_as_of,
         )
     ]
 

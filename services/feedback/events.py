@@ -48,6 +48,9 @@ class CampaignOpened(DomainEvent):
     eligible: int
     # the electorate fixed at opening, sorted: kept in the store for audit and rebuilds, never on the topic
     eligible_voters: tuple[UUID, ...] = ()
+    # the point of membership's log the electorate was taken at (`membership:1234`): every membership event up to
+    # it is in the electorate (later ones may be too); None for campaigns opened before it was recorded
+    electorate_as_of: str | None = None
     private_fields: ClassVar[frozenset[str]] = frozenset({"eligible_voters"})
 
     def partition_key(self) -> str:

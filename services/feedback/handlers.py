@@ -14,6 +14,7 @@ import asyncpg
 from services.feedback import ballot_box, domain
 from services.feedback.domain import Campaign, Electorate, Request
 from services.feedback.events import CampaignOpened, RatingGiven, ResultsPublished
+from shared.causation import caused_by
 from shared.errors import NotFoundError
 from shared.store import EventStore, Metadata, Stream
 
@@ -104,20 +105,28 @@ class Feedback:
 
     # --- campaigns ---
 
-    async def open_campaign(self, conn: asyncpg.Connection, cmd: domain.OpenCampaign, meta: Metadata) -> int:
-        """Open the campaign with its electorate as the directory knows it now; returns the electorate's size."""
+    async def open_campaign(
+        self, conn: asyncpg.Connection, cmd: domain.OpenCampaign, meta: Metadata, electorate_as_of: str | None = None
+    ) -> CampaignOpened:
+        """Open the campaign with its electorate as the directory knows it now, which holds at least membership's
+        log through `electorate_as_of` (measured before this transaction read the directory)."""
         org_known = bool(await conn.fetchval("SELECT 1 FROM directory_orgs WHERE org_id = $1", cmd.electorate_org_id))
         subject_known = bool(await conn.fetchval("SELECT 1 FROM directory_orgs WHERE org_id = $1", cmd.subject_id))
         query = _SUBTREE_MEMBERS if cmd.electorate is Electorate.MEMBERS else _LOWER_ORGS
         voters = [r[0] for r in await conn.fetch(query, cmd.electorate_org_id)]
         events = domain.open_campaign(
-            cmd, self.clock(), electorate_org_known=org_known, subject_known=subject_known, voters=voters
+            cmd,
+            self.clock(),
+            electorate_org_known=org_known,
+            subject_known=subject_known,
+            voters=voters,
+            electorate_as_of=electorate_as_of,
         )
         await self.store.append(conn, Stream(campaign_stream(cmd.campaign_id)), events, meta)
         await ballot_box.install(conn, cmd.campaign_id, self.keyring(cmd.campaign_id).public)
         [opened] = events
         assert isinstance(opened, CampaignOpened)
-        return opened.eligible
+        return opened
 
     async def campaign(self, conn: asyncpg.Connection, campaign_id: UUID, lock: str = "") -> Campaign:
         row = await conn.fetchrow(f"SELECT * FROM campaigns WHERE campaign_id = $1 {lock}", campaign_id)
@@ -142,7 +151,9 @@ class Feedback:
         )
         await ballot_box.drop(conn, campaign_id, voter_id, ballot)
 
-    async def close_campaign(self, conn: asyncpg.Connection, campaign_id: UUID, meta: Metadata) -> Campaign:
+    async def close_campaign(
+        self, conn: asyncpg.Connection, campaign_id: UUID, meta: Metadata, *, on_deadline: bool = False
+    ) -> Campaign:
         await self.campaign(conn, campaign_id, "FOR UPDATE")
         stream, state = await self._load(conn, campaign_stream(campaign_id))
         assert isinstance(state, Campaign)
@@ -154,6 +165,8 @@ class Feedback:
         else:  # the results will never be shown: the ballots are deleted unopened
             await ballot_box.discard(conn, campaign_id)
         events = domain.close_campaign(state, self.clock(), turnout, tally)
+        if on_deadline:  # whoever records it, the close follows from the opening, which set the deadline
+            meta = caused_by(stream.events[0], meta.actor)
         await self.store.append(conn, stream, events, meta)
         log.info("campaign closed", extra={"campaign_id": str(campaign_id), "turnout": turnout})
         return await self.campaign(conn, campaign_id)
@@ -166,7 +179,7 @@ class Feedback:
         campaign = await self.campaign(conn, campaign_id, "FOR UPDATE")
         if campaign.recorded_closed:  # another request or the sweeper got here first
             return campaign
-        return await self.close_campaign(conn, campaign_id, meta)
+        return await self.close_campaign(conn, campaign_id, meta, on_deadline=True)
 
     async def overdue_campaigns(self, conn: asyncpg.Connection) -> list[UUID]:
         rows = await conn.fetch(

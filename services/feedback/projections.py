@@ -152,8 +152,8 @@ async def on_campaign_opened(conn: asyncpg.Connection, e: Recorded) -> None:
     await conn.execute(
         """
         INSERT INTO campaigns (campaign_id, title, subject_type, subject_id, electorate_org_id, electorate, opens_at,
-                               closes_at, min_turnout, eligible)
-        VALUES ($1::uuid, $2, $3, $4::uuid, $5::uuid, $6, $7::text::timestamptz, $8::text::timestamptz, $9, $10)
+                               closes_at, min_turnout, eligible, electorate_as_of)
+        VALUES ($1::uuid, $2, $3, $4::uuid, $5::uuid, $6, $7::text::timestamptz, $8::text::timestamptz, $9, $10, $11)
         ON CONFLICT (campaign_id) DO NOTHING
         """,
         d["campaign_id"],
@@ -166,6 +166,7 @@ async def on_campaign_opened(conn: asyncpg.Connection, e: Recorded) -> None:
         d["closes_at"],
         d["min_turnout"],
         d["eligible"],
+        d.get("electorate_as_of"),
     )
     await conn.execute(
         "INSERT INTO eligible_voters (campaign_id, voter_id) SELECT $1::uuid, v FROM unnest($2::uuid[]) AS v "

@@ -69,6 +69,7 @@ async def campaign(conn: asyncpg.Connection, state: Campaign, now: datetime) -> 
             "closes_at",
             "min_turnout",
             "eligible",
+            "electorate_as_of",
             "closed_at",
             "close_reason",
         )

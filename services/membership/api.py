@@ -15,6 +15,7 @@ from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
 from shared.auth import CurrentPrincipal, Role, authenticate, organization, record_reads
+from shared.consistency import read_after
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -24,8 +25,10 @@ from shared.validators import (
 )
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
-router = APIRouter(dependencies=[Depends(authenticate)])
-public = APIRouter()  # applying to join, and reading the application's status: no account needed
+# position tokens (`after=`, shared.consistency) are waited for once the caller is known
+router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
+# applying to join, and reading the application's status: no account needed
+public = APIRouter(dependencies=[Depends(read_after)])
 
 Name = Annotated[str, AfterValidator(validate_person_name)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]

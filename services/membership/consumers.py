@@ -8,8 +8,9 @@ from uuid import UUID
 import asyncpg
 
 from services.membership.handlers import Membership
+from shared.causation import caused_by
 from shared.consumer import Handler
-from shared.store import Metadata, Recorded
+from shared.store import Recorded
 
 
 def _about_whom(entry: Recorded) -> None:
@@ -29,12 +30,7 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
         if entry.name != "TransferCompleted":
             return  # kept in the inbox for the dossier
         d = entry.data
-        meta = Metadata(
-            actor=f"service:{entry.source}",
-            causation_id=str(entry.event_id),
-            correlation_id=str(entry.event_id),
-            traceparent=entry.metadata.get("traceparent"),
-        )
+        meta = caused_by(entry, f"service:{entry.source}")
         await membership().change_organization(
             conn, UUID(str(d["member_id"])), UUID(str(d["to_org_id"])), UUID(str(d["transfer_id"])), meta
         )

@@ -11,6 +11,8 @@ from services.membership.events import (
     ApplicationApproved,
     ApplicationRejected,
     ApplicationSubmitted,
+    MemberIdentityIndexed,
+    MemberIdentityIndexErased,
     MemberJoined,
     MemberOrganizationChanged,
     MemberReinstated,
@@ -204,7 +206,14 @@ def approve_application(
         org_id=app.org_id,
         reviewer=reviewer,
     )
-    return [approved], [joined]
+    return [approved], joined_events(joined)
+
+
+def joined_events(joined: MemberJoined) -> list[DomainEvent]:
+    """A new member's stream begins: their blind index (for the restricted topic), then the join (public). The
+    index comes first, so the command's position token (its highest public position) covers it too, for the
+    services that read both topics."""
+    return [MemberIdentityIndexed(member_id=joined.member_id, id_blind_index=joined.id_blind_index), joined]
 
 
 def reject_application(app: Application, reviewer: str, reason: str) -> list[DomainEvent]:
@@ -274,7 +283,8 @@ def erase_personal_data(member: Member) -> list[DomainEvent]:
         raise DomainError(
             "member_not_terminated", "personal data is erased after the membership ends; terminate it first"
         )
-    return [PersonalDataErased(member_id=member.member_id)]
+    # the restricted topic's erasure first, like the index at the join: the command's token covers both
+    return [MemberIdentityIndexErased(member_id=member.member_id), PersonalDataErased(member_id=member.member_id)]
 
 
 # --- evolve --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Membership's events: facts in the past tense. Personal data is stored encrypted and never published."""
+"""Membership's events: facts in the past tense. Personal data is stored encrypted and never published; the
+identity number's blind index goes only to the restricted topic, for the services that match people by it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from datetime import date
 from typing import ClassVar
 from uuid import UUID
 
-from shared.events import DomainEvent, EventRegistry
+from shared.events import RESTRICTED, DomainEvent, EventRegistry
 
 registry = EventRegistry("membership")
 
-_PERSONAL = frozenset({"name_enc", "id_number_enc", "phone_enc"})
+# kept in this service's store, never on the public topic: the person's data (encrypted), and the blind index, a
+# stable pseudonym of the person that would let anyone reading the topic link records, even after erasure
+_NOT_PUBLIC = frozenset({"name_enc", "id_number_enc", "phone_enc", "id_blind_index"})
 
 
 @registry.register
@@ -51,7 +54,7 @@ class ApplicationSubmitted(DomainEvent):
     employer_name: str | None = None
     employment_type: str
     household_type: str
-    private_fields: ClassVar[frozenset[str]] = _PERSONAL
+    private_fields: ClassVar[frozenset[str]] = _NOT_PUBLIC
 
 
 @registry.register
@@ -88,7 +91,7 @@ class MemberJoined(DomainEvent):
     employer_name: str | None = None
     employment_type: str
     household_type: str
-    private_fields: ClassVar[frozenset[str]] = _PERSONAL
+    private_fields: ClassVar[frozenset[str]] = _NOT_PUBLIC
 
 
 @registry.register
@@ -120,6 +123,25 @@ class MemberOrganizationChanged(DomainEvent):
 @registry.register
 class PersonalDataErased(DomainEvent):
     member_id: UUID
+
+
+@registry.register
+class MemberIdentityIndexed(DomainEvent):
+    """The member's identity-number blind index, for the services that match people by identity number (transfer,
+    for regional employment changes). Only on the restricted topic, which regional systems cannot read."""
+
+    member_id: UUID
+    id_blind_index: str
+    channel: ClassVar[str] = RESTRICTED
+
+
+@registry.register
+class MemberIdentityIndexErased(DomainEvent):
+    """The member's personal data was erased: forget their blind index, and every copy of it. Keyed by the member
+    like the index it follows, so on the compacted restricted topic it replaces the index."""
+
+    member_id: UUID
+    channel: ClassVar[str] = RESTRICTED
 
 
 @registry.register

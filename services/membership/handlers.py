@@ -205,7 +205,7 @@ class Membership:
                 id_number_enc=enc["id_number"],
                 phone_enc=enc["phone"],
             )
-            batch.append((Stream(member_stream(member_id)), [joined]))
+            batch.append((Stream(member_stream(member_id)), domain.joined_events(joined)))
         await self.store.append_streams(conn, batch, meta)
         return len(new)
 

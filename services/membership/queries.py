@@ -12,6 +12,7 @@ import asyncpg
 from services.membership import domain
 from services.membership.events import MemberJoined, registry
 from shared.errors import DomainError, NotFoundError
+from shared.events import PUBLIC
 from shared.pii import PersonalDataVault
 from shared.store import EventStore
 from shared.validators import mask_identity_number, mask_mobile
@@ -113,8 +114,7 @@ async def member_as_of(
     state = domain.fold([e.event for e in past if e.event is not None])
     if not isinstance(state, domain.Member):
         raise DomainError("not_yet_member", f"{member_id} was not a member at {as_of.isoformat()}", status_code=404)
-    joined = past[0].event
-    assert isinstance(joined, MemberJoined)
+    joined = next(e.event for e in past if isinstance(e.event, MemberJoined))
     row = await conn.fetchrow("SELECT name_enc, id_number_enc, phone_enc FROM members WHERE member_id = $1", member_id)
     return {
         "member_id": member_id,
@@ -200,15 +200,19 @@ async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
 
 
 async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
-    """The dossier: every event about the member, this service's and the ones it consumed, in log order."""
+    """The dossier: every event about the member, this service's and the ones it consumed, in log order; each
+    with its chain (`correlation_id`: the request that began it; `causation_id`: the request or event that caused
+    it), so a card's move can be followed back through membership and transfer to the request."""
     if not await conn.fetchval("SELECT 1 FROM events WHERE stream_id = $1", f"member-{member_id}"):
         raise NotFoundError("member", member_id)
     rows = await conn.fetch(
         """
-        SELECT position, event_type, schema_version, data, recorded_at, stream_id, NULL::jsonb AS envelope
+        SELECT position, event_id, event_type, schema_version, data, metadata, recorded_at, stream_id,
+               NULL::jsonb AS envelope
         FROM events WHERE data->>'member_id' = $1
         UNION ALL
-        SELECT position, NULL, NULL, NULL, received_at, NULL, envelope FROM inbox WHERE envelope->>'partitionkey' = $1
+        SELECT position, event_id, NULL, NULL, NULL, NULL, received_at, NULL, envelope
+        FROM inbox WHERE envelope->>'partitionkey' = $1
         ORDER BY position
         """,
         str(member_id),
@@ -217,14 +221,20 @@ async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
     for r in rows:
         if r["envelope"] is None:
             event = registry.decode(r["event_type"], r["schema_version"], _json(r["data"]))
+            if event.channel != PUBLIC:
+                continue  # the blind index shared with transfer: plumbing of the matching, not the member's life
+            meta = _json(r["metadata"])
             entries.append(
                 {
                     "position": r["position"],
+                    "id": r["event_id"],
                     "source": registry.source,
                     "type": registry.wire_type(type(event)),
                     "event": event.event_name(),
                     "subject": r["stream_id"],
                     "time": r["recorded_at"],
+                    "correlation_id": meta.get("correlation_id"),
+                    "causation_id": meta.get("causation_id"),
                     "data": event.public_data(),
                 }
             )
@@ -233,11 +243,14 @@ async def history(conn: asyncpg.Connection, member_id: UUID) -> list[JSON]:
             entries.append(
                 {
                     "position": r["position"],
+                    "id": r["event_id"],
                     "source": env["source"],
                     "type": env["type"],
                     "event": env["type"].split(".")[2] if env["type"].count(".") == 3 else env["type"],
                     "subject": env.get("subject"),
                     "time": env["time"],
+                    "correlation_id": env.get("correlationid"),
+                    "causation_id": env.get("causationid"),
                     "data": env["data"],
                 }
             )

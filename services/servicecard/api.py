@@ -17,9 +17,11 @@ from services.servicecard.handlers import Servicecard
 from services.servicecard.service import ServiceDep
 from shared.app import request_metadata, run_command
 from shared.auth import CurrentPrincipal, Role, authenticate, organization
+from shared.consistency import read_after
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
-router = APIRouter(dependencies=[Depends(authenticate)])
+# position tokens (`after=`, shared.consistency) are waited for once the caller is known
+router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

@@ -8,24 +8,18 @@ import asyncpg
 
 from services.servicecard.domain import MEMBER_EVENTS
 from services.servicecard.handlers import Servicecard
+from shared.causation import caused_by
 from shared.consumer import BatchHandler, batch_handler
-from shared.store import Metadata, Recorded
+from shared.store import Recorded
 
 
 def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, BatchHandler]:
     @batch_handler
     async def on_membership_events(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
         # organisations, applications: kept in the inbox, nothing to do
-        caused = [(entry, _caused_by(entry)) for entry in entries if entry.name in MEMBER_EVENTS]
+        caused = [
+            (entry, caused_by(entry, f"service:{entry.source}")) for entry in entries if entry.name in MEMBER_EVENTS
+        ]
         await servicecard().follow_members(conn, caused)
 
     return {"union.membership.v1": on_membership_events}
-
-
-def _caused_by(entry: Recorded) -> Metadata:
-    return Metadata(
-        actor=f"service:{entry.source}",
-        causation_id=str(entry.event_id),
-        correlation_id=str(entry.event_id),
-        traceparent=entry.metadata.get("traceparent"),
-    )

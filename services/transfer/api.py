@@ -16,9 +16,11 @@ from services.transfer.handlers import Transfers
 from services.transfer.service import ServiceDep
 from shared.app import request_metadata, run_command
 from shared.auth import CurrentPrincipal, Target, authenticate, organization
+from shared.consistency import read_after
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
-router = APIRouter(dependencies=[Depends(authenticate)])
+# position tokens (`after=`, shared.consistency) are waited for once the caller is known
+router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
 
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Actor = Annotated[str, Field(min_length=1, max_length=200)]

@@ -1,5 +1,6 @@
 """Other topics: membership's events feed the directory (projections) and end open transfers of members
-who leave; regional employment changes open transfers automatically."""
+who leave; its restricted topic gives members' blind indexes, by which regional employment changes (which
+open transfers automatically) find the member. An erasure removes every copy of the person's blind index."""
 
 from __future__ import annotations
 
@@ -12,32 +13,53 @@ import asyncpg
 from services.transfer import routing
 from services.transfer.handlers import Transfers
 from services.transfer.regional import EVENT_TYPE, TOPIC, parse_employment_changed
+from shared.causation import caused_by
 from shared.consumer import Handler
 from shared.errors import DomainError
 from shared.pii import PersonalDataVault
-from shared.store import Metadata, Recorded
+from shared.store import Recorded
 
 log = logging.getLogger("services.transfer.consumers")
 
 # a redelivered employment change under a new Kafka offset still names the same transfer
 _TRANSFER_IDS = uuid5(NAMESPACE_URL, "urn:union:transfer:regional")
+RESTRICTED_TOPIC = "union.membership.restricted.v1"
 
 
-def _caused_by(entry: Recorded, actor: str) -> Metadata:
-    return Metadata(
-        actor=actor,
-        causation_id=str(entry.event_id),
-        correlation_id=str(entry.event_id),
-        traceparent=entry.metadata.get("traceparent"),
+async def forget_identity(conn: asyncpg.Connection, member_id: str) -> None:
+    """After an erasure no copy of the person's blind index stays here: not in the consumed membership events about
+    them, not in the regional employment changes that named them (the projection drops their `person_index` row,
+    after this: handlers run before projections)."""
+    blind_index = await conn.fetchval("SELECT id_blind_index FROM person_index WHERE member_id = $1::uuid", member_id)
+    await conn.execute(
+        "UPDATE inbox SET envelope = envelope #- '{data,id_blind_index}' WHERE source = '/union/membership'"
+        " AND envelope->>'partitionkey' = $1 AND envelope->'data' ? 'id_blind_index'",
+        member_id,
     )
+    if blind_index is not None:
+        await conn.execute(
+            "UPDATE inbox SET envelope = CASE WHEN envelope->>'partitionkey' = $1"
+            " THEN jsonb_set(envelope #- '{data,id_blind_index}', '{partitionkey}', 'null')"
+            " ELSE envelope #- '{data,id_blind_index}' END"
+            " WHERE source NOT LIKE '/union/%' AND envelope->'data'->>'id_blind_index' = $1",
+            blind_index,
+        )
+
+
+async def on_restricted_event(conn: asyncpg.Connection, entry: Recorded) -> None:
+    """The blind indexes are a projection (`identities`); an erasure also removes every other copy."""
+    if entry.name == "MemberIdentityIndexErased":
+        await forget_identity(conn, str(UUID(str(entry.data["member_id"]))))
 
 
 def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> dict[str, Handler]:
     async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
         """The directory is a projection; a membership that ended also ends the member's open transfer."""
         if entry.name == "MemberTerminated":
-            meta = _caused_by(entry, f"service:{entry.source}")
+            meta = caused_by(entry, f"service:{entry.source}")
             await transfers().withdraw_open(conn, UUID(str(entry.data["member_id"])), "the membership ended", meta)
+        elif entry.name == "PersonalDataErased":
+            await forget_identity(conn, str(UUID(str(entry.data["member_id"]))))
 
     async def on_employment_changed(conn: asyncpg.Connection, entry: Recorded) -> None:
         if entry.metadata.get("type") != EVENT_TYPE:
@@ -51,7 +73,11 @@ def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> di
             entry.position,
             blind_index,
         )
-        member = await conn.fetchrow("SELECT member_id, org_id FROM members WHERE id_blind_index = $1", blind_index)
+        member = await conn.fetchrow(
+            "SELECT m.member_id, m.org_id FROM person_index p JOIN members m USING (member_id)"
+            " WHERE p.id_blind_index = $1",
+            blind_index,
+        )
         if member is None:
             raise DomainError(
                 "not_a_member",
@@ -85,11 +111,12 @@ def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> di
             target,
             f"employment changed: {change.employer_name} from {change.effective_date.isoformat()}",
             requester,
-            _caused_by(entry, requester),
+            caused_by(entry, requester),
             transfer_id=uuid5(_TRANSFER_IDS, str(entry.event_id)),
         )
 
     return {
         "union.membership.v1": on_membership_event,
+        RESTRICTED_TOPIC: on_restricted_event,
         TOPIC: on_employment_changed,
     }

@@ -11,6 +11,7 @@ import asyncpg
 from services.transfer import domain, routing
 from services.transfer.domain import Batch, MemberInfo, OrgInfo, Transfer
 from services.transfer.routing import Candidate
+from shared.causation import caused_by
 from shared.errors import DomainError, NotFoundError
 from shared.store import EventStore, Metadata, Stream
 
@@ -200,7 +201,8 @@ class Transfers:
         if not events:  # not due after all: keep the row in step with the stream
             await conn.execute("UPDATE deadlines SET due_at = $2 WHERE transfer_id = $1", transfer_id, state.due_at)
             return "not_due"
-        await self.store.append(conn, stream, events, meta)
+        # the clock ran out on the transfer as its last event left it: that event is the cause
+        await self.store.append(conn, stream, events, caused_by(stream.events[-1], meta.actor))
         return events[0].event_name()
 
     # --- bulk transfers ---
@@ -225,7 +227,7 @@ class Transfers:
         # members in id order: two chunks running at once take their members' locks in one order
         members = sorted(batch.pending[:chunk], key=str)
         actor = batch.requester or batch.requested_by  # batches from before requesters were recorded: the label
-        meta = Metadata(actor=actor, correlation_id=str(batch_id), causation_id=str(batch_id))
+        meta = caused_by(stream.events[0], actor)  # each transfer follows from the bulk request, in its chain
         for member_id in members:
             try:
                 async with conn.transaction():  # a savepoint: a refused member leaves nothing behind

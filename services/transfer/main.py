@@ -21,6 +21,7 @@ def build_app(settings: TransferSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         app.state.service = service
+        app.state.watermarks = service.runtime.watermarks  # reads with position tokens wait on it
         yield
         await service.stop()
 

@@ -12,10 +12,11 @@ from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 directory = Projection("directory", tables=["organizations", "members"])
+identities = Projection("identities", tables=["person_index"])
 transfers = Projection("transfers", tables=["transfers", "transfer_steps", "deadlines"])
 batches = Projection("batches", tables=["batches", "batch_items"])
 
-ALL = [directory, transfers, batches]
+ALL = [directory, identities, transfers, batches]
 
 MEMBERSHIP = "/union/membership"
 
@@ -57,12 +58,11 @@ def on_member_joined(e: Recorded) -> Statements:
     d = e.data
     return [
         stmt(
-            "INSERT INTO members (member_id, member_no, org_id, status, id_blind_index, updated_at)"
-            " VALUES ($1::uuid, $2, $3::uuid, 'active', $4, $5) ON CONFLICT (member_id) DO NOTHING",
+            "INSERT INTO members (member_id, member_no, org_id, status, updated_at)"
+            " VALUES ($1::uuid, $2, $3::uuid, 'active', $4) ON CONFLICT (member_id) DO NOTHING",
             d["member_id"],
             d.get("member_no"),
             d["org_id"],
-            d.get("id_blind_index"),
             e.recorded_at,
         )
     ]
@@ -110,18 +110,6 @@ def on_member_organization_changed(e: Recorded) -> Statements:
     ]
 
 
-@directory.on("PersonalDataErased", source=MEMBERSHIP)
-def on_personal_data_erased(e: Recorded) -> Statements:
-    # an erased person can no longer be found by identity number
-    return [
-        stmt(
-            "UPDATE members SET id_blind_index = NULL, updated_at = $2 WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            e.recorded_at,
-        )
-    ]
-
-
 @directory.on("TransferCompleted")
 def on_transfer_moved_member(e: Recorded) -> Statements:
     return [
@@ -132,6 +120,37 @@ def on_transfer_moved_member(e: Recorded) -> Statements:
             e.recorded_at,
         )
     ]
+
+
+# --- identities: members' blind indexes, from membership's restricted topic ----------------------------
+
+
+@identities.on("MemberIdentityIndexed", source=MEMBERSHIP)
+async def on_member_identity_indexed(conn: asyncpg.Connection, e: Recorded) -> None:
+    await conn.execute(
+        "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2)"
+        " ON CONFLICT (member_id) DO UPDATE SET id_blind_index = excluded.id_blind_index",
+        e.data["member_id"],
+        e.data["id_blind_index"],
+    )
+
+
+@identities.on("MemberJoined", source=MEMBERSHIP)
+async def on_member_joined_with_its_index(conn: asyncpg.Connection, e: Recorded) -> None:
+    # MemberJoined carried the index on the public topic before the restricted topic existed: kept, for rebuilds
+    if e.data.get("id_blind_index"):
+        await conn.execute(
+            "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING",
+            e.data["member_id"],
+            e.data["id_blind_index"],
+        )
+
+
+@identities.on("MemberIdentityIndexErased", source=MEMBERSHIP)
+@identities.on("PersonalDataErased", source=MEMBERSHIP)
+async def on_identity_erased(conn: asyncpg.Connection, e: Recorded) -> None:
+    # an erased person can no longer be found by identity number (the consumer removes the other copies)
+    await conn.execute("DELETE FROM person_index WHERE member_id = $1::uuid", e.data["member_id"])
 
 
 # --- transfers and their steps -------------------------------------------------------------------------

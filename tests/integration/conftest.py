@@ -49,6 +49,7 @@ async def topics(stack: Stack, kernel_settings: KernelSettings) -> list[str]:
 
 ALL_TOPICS = [
     "union.membership.v1",
+    "union.membership.restricted.v1",
     "union.transfer.v1",
     "union.servicecard.v1",
     "union.feedback.v1",

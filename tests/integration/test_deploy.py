@@ -269,7 +269,14 @@ def test_postgres_init_refuses_a_missing_password(stack: Stack) -> None:
 
 def test_the_topic_list_is_the_platforms() -> None:
     lines = (DEPLOY / "kafka" / "topics.txt").read_text().splitlines()
-    assert [line for line in lines if line and not line.startswith("#")] == all_topic_names()
+    assert [line.split()[0] for line in lines if line and not line.startswith("#")] == all_topic_names()
+
+
+def test_the_restricted_topic_is_compacted_so_an_erasure_replaces_the_blind_index() -> None:
+    lines = (DEPLOY / "kafka" / "topics.txt").read_text().splitlines()
+    configs = {line.split()[0]: set(line.split()[1:]) for line in lines if line and not line.startswith("#")}
+    assert configs["union.membership.restricted.v1"] == {"cleanup.policy=compact", "max.compaction.lag.ms=86400000"}
+    assert not any(c for name, c in configs.items() if name != "union.membership.restricted.v1")
 
 
 def test_create_topics_script_creates_every_topic_idempotently(tmp_path: Path) -> None:
@@ -288,7 +295,7 @@ def test_create_topics_script_creates_every_topic_idempotently(tmp_path: Path) -
     result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     recorded = calls.read_text().splitlines()
-    assert len(recorded) == 10
+    assert len(recorded) == len(all_topic_names())
     for line, topic in zip(recorded, all_topic_names("p."), strict=True):
         args = line.split()
         assert args[args.index("--topic") + 1] == topic
@@ -297,6 +304,9 @@ def test_create_topics_script_creates_every_topic_idempotently(tmp_path: Path) -
         assert args[args.index("--bootstrap-server") + 1] == "kafka:9092"
         assert "--create" in args
         assert "--if-not-exists" in args
+        configs = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
+        compacted = topic == "p.union.membership.restricted.v1"
+        assert configs == (["cleanup.policy=compact", "max.compaction.lag.ms=86400000"] if compacted else [])
     bad = subprocess.run(
         ["sh", str(script)], env={**env, "TOPIC_PARTITIONS": "six"}, capture_output=True, timeout=30, check=False
     )

@@ -36,13 +36,19 @@ Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
 KEY = b"hostile"  # one key: one partition, so the good message is read after every bad one
 CASE = "x-test-case"  # kept on the dead letter with the other headers: which case it was
 
-MEMBERSHIP, TRANSFER, SERVICECARD, REGIONAL = (
+MEMBERSHIP, RESTRICTED, TRANSFER, SERVICECARD, REGIONAL = (
     "union.membership.v1",
+    "union.membership.restricted.v1",
     "union.transfer.v1",
     "union.servicecard.v1",
     "union.regional.employment.v1",
 )
-SOURCES = {MEMBERSHIP: "/union/membership", TRANSFER: "/union/transfer", SERVICECARD: "/union/servicecard"}
+SOURCES = {
+    MEMBERSHIP: "/union/membership",
+    RESTRICTED: "/union/membership",
+    TRANSFER: "/union/transfer",
+    SERVICECARD: "/union/servicecard",
+}
 
 
 def event(topic: str, name: str, payload: dict[str, Any], *, partitionkey: str | None = None) -> Envelope:
@@ -188,10 +194,14 @@ def member_joined(w: World, **overrides: Any) -> dict[str, Any]:
         "member_no": f"M{uuid.uuid4().hex[:10]}",
         "org_id": w.org_id,
         "joined_at": date.today().isoformat(),  # noqa: DTZ011
-        "id_blind_index": "x",
         "employment_type": "regular",
         "household_type": "urban",
     }
+    return {k: v for k, v in {**payload, **overrides}.items() if v is not ...}
+
+
+def identity_indexed(w: World, **overrides: Any) -> dict[str, Any]:
+    payload = {"member_id": w.member_id, "id_blind_index": "b" * 64}
     return {k: v for k, v in {**payload, **overrides}.items() if v is not ...}
 
 
@@ -248,10 +258,8 @@ async def regional_directory(w: World) -> list[tuple[str, Envelope]]:
             (MEMBERSHIP, event(MEMBERSHIP, "OrganizationRegistered", {"name": "工会", "region_code": "310115", **o}))
             for o in organisations
         ),
-        (
-            MEMBERSHIP,
-            event(MEMBERSHIP, "MemberJoined", member_joined(w, id_blind_index=blind_index), partitionkey=w.member_id),
-        ),
+        (MEMBERSHIP, event(MEMBERSHIP, "MemberJoined", member_joined(w), partitionkey=w.member_id)),
+        (RESTRICTED, event(RESTRICTED, "MemberIdentityIndexed", identity_indexed(w, id_blind_index=blind_index))),
     ]
 
 
@@ -297,6 +305,17 @@ CONSUMED = [
             Broken("member_id a number", "MemberJoined", member_joined(w, member_id=42), WRONG_PARAMETER),
             Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), WRONG_PARAMETER),
             Broken("terminated, member_id null", "MemberTerminated", {"member_id": None, "reason": "x"}, WRONG_UUID),
+        ],
+    ),
+    Consumed(
+        "transfer",
+        RESTRICTED,
+        good=lambda w: event(RESTRICTED, "MemberIdentityIndexed", identity_indexed(w), partitionkey=w.member_id),
+        effect=lambda w, _: w.fetchval("SELECT 1 FROM person_index WHERE member_id = $1::uuid", w.member_id),
+        broken=lambda w: [
+            Broken("no id_blind_index", "MemberIdentityIndexed", identity_indexed(w, id_blind_index=...), "KeyError"),
+            Broken("member_id a number", "MemberIdentityIndexed", identity_indexed(w, member_id=42), WRONG_PARAMETER),
+            Broken("erased, member_id huge", "MemberIdentityIndexErased", {"member_id": HUGE}, WRONG_UUID),
         ],
     ),
     Consumed(

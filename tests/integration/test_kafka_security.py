@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from devstack.platform import SERVICES, all_topic_names
 from shared import cli
-from shared.messaging import make_consumer, make_producer
+from shared.events import channel_topic
+from shared.messaging import PartitionProgress, make_consumer, make_producer
 from shared.settings import KernelSettings
 from tests.integration.test_deploy import REQUIRED, run_compose
 
@@ -34,6 +35,16 @@ ACLS_FILE = KAFKA_DIR / "acls.txt"
 APP_SERVICES = list(SERVICES)  # membership, transfer, servicecard, feedback
 REGIONAL_TOPIC = "union.regional.employment.v1"
 PUBLIC_TOPICS = {f"union.{name}.v1" for name in APP_SERVICES}  # none carries personal data
+RESTRICTED_TOPIC = "union.membership.restricted.v1"  # members' blind indexes: transfer's only
+
+
+def own_topics(service: str) -> set[str]:
+    """The topics a service's events go to (its outbox relay writes them): one per channel of its event classes."""
+    events = importlib.import_module(f"services.{service}.events")
+    topic = f"union.{service}.v1"
+    return {channel_topic(topic, cls.channel) for cls in events.registry.classes() if cls.published}
+
+
 KAFKA_PASSWORDS = sorted(k for k in REQUIRED if k.startswith("KAFKA_") and k.endswith("_PASSWORD"))
 
 
@@ -173,10 +184,9 @@ def test_a_service_writes_its_own_topic_and_the_dead_letters_of_what_it_consumes
 ) -> None:
     consumed = consumed_topics(service)
     assert consumed, f"{service} consumes nothing?"
-    own = f"union.{service}.v1"
     writes = granted(grants, service, "Write")
     reads = granted(grants, service, "Read")
-    assert writes == {own} | {f"{t}.dlq" for t in consumed}
+    assert writes == own_topics(service) | {f"{t}.dlq" for t in consumed}
     assert reads == consumed, f"acls.txt must grant {service} Read on exactly what consumers.py consumes"
     assert granted(grants, service, "Describe") == writes | reads
     assert granted(grants, service, "Read", "group") == {service}  # shared.runtime: group id = service name
@@ -200,8 +210,17 @@ def test_the_regional_systems_read_the_public_topics_and_write_only_theirs(grant
 
 def test_every_topic_is_written_by_its_owner_only(grants: list[Grant]) -> None:
     for name in APP_SERVICES:
-        writers = {g.principal for g in grants if g.operation == "Write" and g.name == f"union.{name}.v1"}
-        assert writers == {name}
+        for topic in own_topics(name):
+            writers = {g.principal for g in grants if g.operation == "Write" and g.name == topic}
+            assert writers == {name}, topic
+
+
+def test_only_transfer_reads_the_restricted_topic(grants: list[Grant]) -> None:
+    assert own_topics("membership") == {"union.membership.v1", RESTRICTED_TOPIC}
+    readers = {g.principal for g in grants if g.operation in {"Read", "Describe"} and g.name == RESTRICTED_TOPIC}
+    assert readers == {"membership", "transfer"}  # membership only Describes it (its relay writes it)
+    assert granted(grants, "transfer", "Read") >= {RESTRICTED_TOPIC}
+    assert not any(g.name.startswith(RESTRICTED_TOPIC) for g in grants if g.principal == "regional")
 
 
 # --- the scripts -----------------------------------------------------------------------------------
@@ -492,6 +511,13 @@ async def test_the_kernel_clients_sign_in_with_the_settings() -> None:
     settings = KernelSettings(**SASL, kafka_bootstrap_servers="127.0.0.1:1")
     producer = make_producer(settings, "p")
     consumer = make_consumer(settings, "g", ["union.membership.v1"])
+    progress = PartitionProgress(settings, "g")  # its clients connect on first use, with these keywords
+    assert {k: progress._common[k] for k in ("security_protocol", "sasl_mechanism", "sasl_plain_username")} == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "membership",
+    }
+    assert progress._common["sasl_plain_password"] == "s3cret-pw"
     try:
         for client in (producer.client, consumer._client):
             assert client._security_protocol == "SASL_PLAINTEXT"

@@ -75,7 +75,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30, w
 
 
 async def heard_of(t: ServiceUnderTest, members: Sequence[str] = (), orgs: Sequence[str] = ()) -> None:
-    """Wait until transfer has consumed membership's events about these members and organisations."""
+    """Wait until transfer has consumed membership's events about these members (on both its topics) and
+    organisations."""
 
     async def known() -> bool:
         for m in members:
@@ -84,7 +85,12 @@ async def heard_of(t: ServiceUnderTest, members: Sequence[str] = (), orgs: Seque
         for o in orgs:
             if (await t.get(f"/organizations/{o}/transfers")).status_code != 200:
                 return False
-        return True
+        # and their blind indexes, from membership's restricted topic: how a regional change finds them
+        async with t.service.pool.acquire() as conn:
+            indexed = await conn.fetchval(
+                "SELECT count(*) FROM person_index WHERE member_id = ANY($1::uuid[])", [uuid.UUID(m) for m in members]
+            )
+        return bool(indexed == len(members))
 
     await eventually(known, what=f"transfer to hear of {members} {orgs}")
 
@@ -445,6 +451,48 @@ async def test_an_employment_change_opens_a_transfer_to_the_employer_s_union_or_
     for joined in (to_employer, to_federation):
         assert joined["id_number"] not in stored
         assert joined["id_number"].lower() not in stored
+
+
+async def test_an_erasure_leaves_no_copy_of_the_blind_index_in_transfer(
+    membership_consuming: ServiceUnderTest,
+    transfer: ServiceUnderTest,
+    stack: Stack,
+    topic_prefix: str,
+) -> None:
+    m, t = membership_consuming, transfer
+    orgs = await county_tree(m)
+    leaver, stayer = await join(m, orgs["a"]), await join(m, orgs["a"])
+    await heard_of(t, [leaver["member_id"], stayer["member_id"]], [orgs["enterprise"]])
+    # a regional change names the leaver: its inbox row keeps the blind index in place of the identity number
+    await produce(stack.bootstrap, topic_prefix + REGIONAL, [employment_changed(leaver["id_number"], orgs["employer"])])
+    await eventually(lambda: transfers_of(t, leaver["member_id"]), what="the regional change's transfer")
+    blind_index = t.service.vault.blind_index(leaver["id_number"])
+
+    async def copies(index: str) -> int:
+        async with t.service.pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT (SELECT count(*) FROM inbox WHERE strpos(envelope::text, $1) > 0)"
+                    " + (SELECT count(*) FROM person_index WHERE id_blind_index = $1)"
+                    " + (SELECT count(*) FROM events WHERE strpos(data::text || metadata::text, $1) > 0)",
+                    index,
+                )
+            )
+
+    assert await copies(blind_index) >= 3  # person_index, the restricted event, the regional change
+
+    await m.post(f"/members/{leaver['member_id']}/terminate", {"reason": "withdrew"})
+    erased = await m.http.delete(f"/members/{leaver['member_id']}/personal-data")
+    assert erased.status_code == 200, erased.text
+    # once transfer has read the erasure (a read with its position waits for it), no copy is left
+    r = await t.get(f"/members/{leaver['member_id']}/transfers", params={"after": erased.json()["position"]})
+    assert r.status_code == 200, r.text
+    assert await copies(blind_index) == 0
+    assert await copies(t.service.vault.blind_index(stayer["id_number"])) >= 2  # the others' stay
+    # and the erased person can no longer be matched: a new change naming them is a stranger's
+    await produce(stack.bootstrap, topic_prefix + REGIONAL, [employment_changed(leaver["id_number"], orgs["employer"])])
+    [dead] = await read_topic(stack.bootstrap, topic_prefix + REGIONAL + ".dlq", expect=1, timeout=30)
+    assert "not a member" in (dead_letter_reason(dead.headers) or "")
 
 
 async def test_a_non_member_or_malformed_change_is_dead_lettered_and_the_next_is_handled(

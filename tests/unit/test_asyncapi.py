@@ -10,6 +10,7 @@ import yaml
 
 from services.contracts import DOCUMENT, REGISTRIES, render
 from services.transfer.regional import TOPIC as REGIONAL_TOPIC
+from shared.events import PUBLIC, channel_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "asyncapi"
@@ -51,7 +52,7 @@ def test_every_published_event_is_a_message_without_its_private_fields() -> None
             if not cls.published:
                 assert name not in messages, f"{name} stays inside the service"
                 continue
-            assert name in channels[topic]["messages"], f"{name} missing from {topic}"
+            assert name in channels[channel_topic(topic, cls.channel)]["messages"], f"{name} missing from its topic"
             message = messages[name]
             assert message["name"] == name
             assert message["contentType"] == "application/json"
@@ -67,6 +68,20 @@ def test_every_published_event_is_a_message_without_its_private_fields() -> None
     assert [op["channel"]["$ref"] for op in receive] == ["#/channels/regional-employment"]
     named = set(_property_names(doc))
     assert not named & {"id_number_enc", "name_enc", "phone_enc", "eligible_voters", "old_card_no"}
+
+
+def test_the_blind_index_is_only_on_the_restricted_topic() -> None:
+    doc = yaml.safe_load(render())
+    messages = doc["components"]["messages"]
+    carriers = {name for name, m in messages.items() if "id_blind_index" in _property_names(m["payload"])}
+    assert carriers == {"MemberIdentityIndexed"}
+    public = {f"union.{registry.service}.v1" for registry in REGISTRIES}
+    for channel in doc["channels"].values():
+        if channel["address"] in public:
+            assert not set(channel["messages"]) & carriers, channel["address"]
+    restricted = next(c for c in doc["channels"].values() if c["address"] == "union.membership.restricted.v1")
+    assert set(restricted["messages"]) == {"MemberIdentityIndexed", "MemberIdentityIndexErased"}
+    assert all(cls.channel == PUBLIC for r in REGISTRIES if r.service != "membership" for cls in r.classes())
 
 
 def _property_names(node: object) -> list[str]:

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from services.membership import domain
 from services.membership.events import (
     ApplicationSubmitted,
+    MemberIdentityIndexed,
+    MemberIdentityIndexErased,
     MemberJoined,
     MemberOrganizationChanged,
     MemberSuspended,
@@ -98,10 +100,17 @@ def test_approval_makes_a_member_with_the_applications_data_and_only_once() -> N
     state = domain.fold([application])
     assert isinstance(state, domain.Application)
     app_events, member_events = domain.approve_application(state, township, False, "staff", "310115-00000009", TODAY)
-    [joined] = member_events
+    [indexed, joined] = member_events
     assert isinstance(joined, MemberJoined)
     assert (joined.member_id, joined.member_no, joined.joined_at) == (application.member_id, "310115-00000009", TODAY)
     assert joined.id_number_enc == application.id_number_enc
+    # the blind index: kept in the store, never on the public topic; only on the restricted one, for transfer
+    assert "id_blind_index" in joined.private_fields
+    assert "id_blind_index" not in joined.public_data()
+    assert isinstance(indexed, MemberIdentityIndexed)
+    assert (indexed.member_id, indexed.id_blind_index) == (joined.member_id, application.id_blind_index)
+    assert (joined.channel, indexed.channel) == ("public", "restricted")
+    assert isinstance(domain.fold(member_events), domain.Member)
     approved = domain.fold([application, *app_events])
     assert isinstance(approved, domain.Application)
     with pytest.raises(DomainError) as again:
@@ -185,6 +194,8 @@ def test_personal_data_is_erased_after_the_membership_ends_once() -> None:
         domain.erase_personal_data(member(MemberSuspended(member_id=uuid.uuid4(), reason="x")))
     assert refused.value.code == "member_not_terminated"
     ended = member(MemberTerminated(member_id=uuid.uuid4(), reason="x"))
-    [erased] = domain.erase_personal_data(ended)
+    [forget, erased] = domain.erase_personal_data(ended)
     assert isinstance(erased, PersonalDataErased)
+    assert isinstance(forget, MemberIdentityIndexErased)  # on the restricted topic, replacing the index
+    assert forget.member_id == erased.member_id
     assert domain.erase_personal_data(member(MemberTerminated(member_id=uuid.uuid4(), reason="x"), erased)) == []
