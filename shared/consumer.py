@@ -175,10 +175,10 @@ class ConsumerRunner:
         async with self.pool.acquire() as conn, conn.transaction():
             entries = await self._record(conn, batch)
             with self._span(topic, len(batch), batch[0][1]):
-                await apply_batch(self.projections, conn, entries)
                 handler = self.handlers.get(topic)
                 if handler is not None and entries:
                     await call_handler(handler, conn, entries)
+                await apply_batch(self.projections, conn, entries)
         return len(entries), len(batch) - len(entries)
 
     async def _record(self, conn: asyncpg.Connection, batch: Sequence[tuple[Message, Envelope]]) -> list[Recorded]:
@@ -292,10 +292,10 @@ class ConsumerRunner:
             entries = await self._record(conn, [(message, envelope)])
             if not entries:
                 return False
-            await apply_batch(self.projections, conn, entries)
             handler = self.handlers.get(message.topic)
             if handler is not None:
                 await call_handler(handler, conn, entries)
+            await apply_batch(self.projections, conn, entries)
         return True
 
     async def dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
