@@ -45,8 +45,8 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         isolation_level="read_committed",
         max_poll_records=200,
         fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         **settings.kafka_security(),
     )
 
