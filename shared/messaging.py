@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+)
 
 from shared.settings import KafkaSecurity, KernelSettings
 
+# the broker cannot be reached (as opposed to refusing a request): the caller may try again shortly
+BROKER_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+
 __all__ = [
+    "BROKER_UNAVAILABLE",
     "ConsumerRecord",
     "KafkaError",
     "TopicPartition",
+    "broker_problem",
     "create_topics",
     "make_consumer",
     "make_producer",
@@ -49,6 +62,17 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         **settings.kafka_security(),
     )
+
+
+async def broker_problem(producer: AIOKafkaProducer, topics: Iterable[str], timeout: float = 2) -> str | None:
+    """None when the (started) producer's broker answers and holds every one of `topics`, else what is wrong:
+    a memory-only broker that restarted answers, but without the topics it held."""
+    try:
+        cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+    except (KafkaError, TimeoutError, OSError) as exc:
+        return f"broker unreachable ({type(exc).__name__})"
+    missing = sorted(set(topics) - set(cluster.topics()))
+    return f"broker has no topic {', '.join(missing)}" if missing else None
 
 
 async def create_topics(
