@@ -39,6 +39,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # the pool resetting a connection the server's death broke mid-operation
     OSError,
 )
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
