@@ -205,6 +205,6 @@ class Runtime:
                 await asyncio.wait_for(asyncio.shield(connecting), 3)
             except Exception as exc:
                 return f"broker unreachable ({type(exc).__name__})"
-        if not self.relay.healthy:
-            return "publishing fails"
+        if not self.relay.healthy and self.relay.backlog_seen:  # `healthy` is only set again by a publish
+            return f"publishing fails ({self.relay.backlog_seen} waiting)"
         return await broker_problem(self.relay.producer, [self.store.topic])
