@@ -115,7 +115,11 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
 
             def restart_broker() -> str:
                 tansu.restart()
-                created = ensure_topics(tansu.bootstrap, topics, partitions)
+                try:
+                    created = ensure_topics(tansu.bootstrap, topics, partitions)
+                except Exception:
+                    tansu.stop()  # a broker without its topics is no use: the next look starts it again
+                    raise
                 return f"memory only: it came back empty, {len(created)} topics created again"
 
             print(f"kafka      {bootstrap}  (Tansu, memory only)")

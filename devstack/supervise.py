@@ -59,12 +59,12 @@ class Supervisor:
                     item.died_at = None
                 continue
             process = item.process()
-            returncode = process.poll() if process is not None else None  # poll() reaps it
-            if returncode is None:
+            if process is not None and process.poll() is None:  # poll() reaps it once it has died
                 continue
             if item.died_at is None:
                 item.died_at = time.monotonic()
-                self.report(f"{item.name} (pid {process.pid if process else '?'}) died: {how_it_ended(returncode)}")
+                ended = how_it_ended(process.returncode) if process is not None else "not running"
+                self.report(f"{item.name} (pid {process.pid if process else '?'}) died: {ended}")
             changed = True
             self._restart(item)
         if changed:
