@@ -2,7 +2,8 @@
 member in every read model, none doubled, and the flow comes back within seconds.
 
 One stack for the module, the cases in this order: each service SIGKILLed, PostgreSQL SIGKILLed, the whole
-stack stopped (SIGTERM) and started again, and last the broker SIGKILLed (it restarts empty)."""
+stack stopped (SIGTERM) and started again, and last the broker SIGKILLed while a consumer is behind (it
+restarts empty)."""
 
 from __future__ import annotations
 
@@ -132,14 +133,21 @@ async def test_the_whole_stack_stopped_and_started(supervised_stack: SupervisedS
 
 @pytest.mark.xfail(
     reason="needs the relay to republish what a broker that came back empty forgot (issue 14, the kernel's part)",
-    strict=False,
+    strict=True,  # when the relay republishes, this passes: drop the mark then
 )
 async def test_the_broker_killed_comes_back_empty(supervised_stack: SupervisedStack, union: Union) -> None:
+    """Feedback is held (SIGSTOP) for a second first, so the broker dies holding joins it acknowledged and no
+    consumer of feedback's has read: what the broker forgot, only the stores still have."""
     offset = supervised_stack.mark()
 
     async def kill() -> None:
-        supervised_stack.kill("kafka", signal.SIGKILL)
+        supervised_stack.kill("feedback", signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1)
+            supervised_stack.kill("kafka", signal.SIGKILL)
+        finally:
+            supervised_stack.kill("feedback", signal.SIGCONT)
 
-    outcome = await exercise(supervised_stack, union, "SIGKILL broker", kill)
+    outcome = await exercise(supervised_stack, union, "SIGKILL broker, feedback behind", kill)
     supervisor_said(supervised_stack, offset, "kafka")
     assert_whole(outcome)
