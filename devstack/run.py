@@ -128,6 +128,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
         print(f"topics     {len(created)} created")
         issuer = Issuer.open(run / "auth")  # `make token` signs with it; the services get its public key
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUTH_JWKS": str(issuer.jwks_path), **dev_secrets(run)}
+        if broker is not None:  # it forgets on stop what nobody read: consumers read on while the relays stop
+            env["CONSUMER_DRAIN_SECONDS"] = os.environ.get("CONSUMER_DRAIN_SECONDS", "2")
         platform = Platform(env, database_urls, run, ports).start()
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")

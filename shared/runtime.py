@@ -151,6 +151,7 @@ class Runtime:
     async def _stop_tasks(self) -> None:
         """Ask every loop to finish what it holds (the relay its batch, the consumer its own), then cancel."""
         self.relay.request_stop()
+        await self._drain()
         if self.consumer is not None:
             self.consumer.request_stop()
         for name, (_, request_stop) in self._workers.items():
@@ -168,6 +169,17 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+
+    async def _drain(self) -> None:
+        """With `consumer_drain_seconds`, the relay has stopped and the consumer reads on for that long what the
+        other services published as they stopped; what is appended meanwhile waits in the outbox for the next
+        start. A broker that forgets on stop what nobody read (the embedded one) then loses nothing."""
+        if self.consumer is None or self.settings.consumer_drain_seconds <= 0:
+            return
+        relay = [task for task in self._tasks if task.get_name() == "relay"]
+        if relay:
+            await asyncio.wait(relay, timeout=2)
+        await asyncio.sleep(self.settings.consumer_drain_seconds)
 
     def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
         """Each returns None when its part is ready, else `part: what is missing`: the database answers, the relay

@@ -45,6 +45,9 @@ class KernelSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(3_000, ge=1_000, le=300_000)
     kafka_heartbeat_interval_ms: int = Field(500, ge=100)
     consumer_max_retries: int = 3
+    consumer_drain_seconds: float = Field(
+        0, ge=0, le=30, description="on stop, seconds the consumer reads on after the relay stopped (make run: 2)"
+    )
     relay_poll_interval: float = 0.5
     log_level: str = "INFO"
     # who may call: every service with an HTTP API verifies bearer tokens; there is no setting that turns it off
