@@ -17,17 +17,17 @@ from tests.faults.stack import SupervisedStack
 
 
 @pytest.fixture(scope="module")
-def supervised_stack() -> Iterator[SupervisedStack]:
+def supervised_stack(request: pytest.FixtureRequest) -> Iterator[SupervisedStack]:
     stack = SupervisedStack(procs.run_dir() / "test" / f"faults-{os.getpid()}")
     stack.start()
     try:
         yield stack
     finally:
         stack.stop()
-        if all(r.verdict == "ok" for r in report.RESULTS):
-            shutil.rmtree(stack.run_dir, ignore_errors=True)
-        else:  # the logs of every process stay for a look; the database goes
+        if request.session.testsfailed:  # the logs of every process stay for a look; the database goes
             shutil.rmtree(stack.run_dir / "pg", ignore_errors=True)
+        else:
+            shutil.rmtree(stack.run_dir, ignore_errors=True)
 
 
 @dataclass
