@@ -19,8 +19,8 @@ from tests.faults.stack import SupervisedStack
 @pytest.fixture(scope="module")
 def supervised_stack(request: pytest.FixtureRequest) -> Iterator[SupervisedStack]:
     stack = SupervisedStack(procs.run_dir() / "test" / f"faults-{os.getpid()}")
-    stack.start()
     try:
+        stack.start()
         yield stack
     finally:
         stack.stop()

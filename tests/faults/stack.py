@@ -80,10 +80,18 @@ class SupervisedStack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        for pid in left.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+            for pid in left.values():  # orphans now: only those whose environment names this stack's folder
+                if self._started_here(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
         self.process = None
+
+    def _started_here(self, pid: int) -> bool:
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return f"RUN_DIR={self.run_dir}".encode() in environ
 
     def mark(self) -> int:
         """Where the output ends now: `output(mark)` is what came after."""
