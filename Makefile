@@ -8,7 +8,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test bench lint fmt clean contracts compose-up compose-down compose-config token
+.PHONY: run test faults bench lint fmt clean contracts compose-up compose-down compose-config token
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ $(ASYNCAPI): tools/asyncapi/package-lock.json
 
 test: $(STAMP) $(ASYNCAPI)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# the fault suite alone (`make test` runs it too): the whole stack under load, processes killed, counts compared
+faults: $(STAMP)
+	@$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 contracts: $(STAMP)
 	@$(PY) -m services.contracts

@@ -47,6 +47,12 @@ class TansuBroker:
         procs.wait_for_port(self.port, 15, self.process)
         return self
 
+    def restart(self) -> TansuBroker:
+        """Start again on the same port after it died: memory-only, it comes back without any topic."""
+        if self.process is not None:
+            self.process.wait()
+        return self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             procs.stop(self.process)

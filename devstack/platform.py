@@ -55,6 +55,13 @@ class ServiceProcess:
                 stderr=subprocess.STDOUT,
             )
 
+    def ready(self) -> bool:
+        """One quick look at /readyz."""
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=0.5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -51,6 +51,7 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
+    durable: bool = True
 
     @property
     def dsn(self) -> str:
@@ -86,6 +87,7 @@ class EmbeddedPostgres:
         )
 
     def start(self, *, durable: bool = True) -> EmbeddedPostgres:
+        self.durable = durable
         self._init()
         argv = [
             str(_bin_dir() / "postgres"),
@@ -122,6 +124,24 @@ class EmbeddedPostgres:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"PostgreSQL on {self.port} did not accept connections in {timeout}s")
+
+    def restart(self, timeout: float = 60) -> EmbeddedPostgres:
+        """Start again on the same data directory and port after the server died (crash recovery runs).
+
+        The dead postmaster's backends notice its death and exit on their own; until they have, the new
+        server refuses to share their memory and exits at once, so it is tried again."""
+        if self.process is not None:
+            self.process.wait()  # reaped: its pid no longer answers, so postmaster.pid is stale
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.start(durable=self.durable)
+            except (RuntimeError, TimeoutError):
+                if self.process is not None:
+                    procs.stop(self.process)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -20,11 +22,28 @@ from shared.auth import Principal, TokenVerifier
 from shared.errors import DomainError, InvalidInputError
 from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestGuard, refuse_nul_characters
 from shared.idempotency import request_fingerprint, run_once
+from shared.messaging import BROKER_UNAVAILABLE
 from shared.positions import POSITION_HEADER, Written, recording
 from shared.store import Metadata
 from shared.telemetry import current_traceparent
 
+log = logging.getLogger("shared.app")
+
 MAX_IDEMPOTENCY_KEY = 255
+RETRY_AFTER_SECONDS = 2  # `make run` has a dead server back in about that
+# what asyncpg raises while the database is unreachable: a refused, broken or timed-out connection (OSError
+# covers ConnectionRefusedError and TimeoutError, a pool's acquire timeout too), a closed connection or pool,
+# a server starting, shutting down or out of connections
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # the pool resetting a connection the server's death broke mid-operation
+    OSError,
+)
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -108,6 +127,43 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_UNAVAILABLE = {
+    "description": "The database (`database_unavailable`) or the broker (`broker_unavailable`) cannot be reached "
+    "right now; nothing was done. Try again after `Retry-After` seconds.",
+    "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "title": "Unavailable",
+                "type": "object",
+                "required": ["code", "detail"],
+                "properties": {
+                    "code": {"type": "string", "enum": ["database_unavailable", "broker_unavailable"]},
+                    "detail": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
+def _unavailable(code: str, what: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """A 503 the client may retry, never a plain-text 500: the request did not reach the point of no return
+    (a command's transaction did not commit) or, if it did, its `Idempotency-Key` answers the retry."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "%s unreachable: %s %s answered 503", what, request.method, request.url.path, extra={"error": repr(exc)}
+        )
+        return JSONResponse(
+            status_code=503,
+            content={"code": code, "detail": f"the {what} cannot be reached right now; try again shortly"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    return handler
+
+
 def create_app(
     title: str,
     lifespan: Lifespan,
@@ -115,7 +171,7 @@ def create_app(
     verifier: TokenVerifier,
     ready_checks: Callable[[FastAPI], Sequence[ReadyCheck]] = lambda _: (),
 ) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, responses={503: _UNAVAILABLE})
     _document_invalid_input(app)
     app.router.dependencies.append(Depends(refuse_nul_characters))  # every route added from here on
     app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, max_json_depth=MAX_JSON_DEPTH)
@@ -125,6 +181,10 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error, _unavailable("database_unavailable", "database"))
+    for error in BROKER_UNAVAILABLE:
+        app.add_exception_handler(error, _unavailable("broker_unavailable", "broker"))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -133,8 +193,9 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
-        """The database answers and the background workers run."""
-        missing = [m for check in ready_checks(app) if (m := await check()) is not None]
+        """Ready: the database answers, the relay reaches the broker, the consumers hold their partitions and have
+        caught up with what those held at start, the background loops run; else 503 listing what is not."""
+        missing = [m for m in await asyncio.gather(*(check() for check in ready_checks(app))) if m is not None]
         status = 200 if not missing else 503
         return JSONResponse(
             status_code=status, content={"status": "ready" if not missing else "not_ready", "missing": missing}

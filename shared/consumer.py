@@ -113,6 +113,8 @@ class ConsumerRunner:
         self.dead_lettered = 0
         self.positions: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
+        self.catch_up_to: dict[TopicPartition, int] = {}  # readiness: each partition's end at its first fetch
+        self.caught_up = False  # readiness: once true, lag under load is a metric, not unreadiness
 
     def lag(self) -> dict[TopicPartition, int]:
         """Messages behind the partition's end, from our own positions and the end the broker last reported."""
@@ -317,6 +319,39 @@ class ConsumerRunner:
         log.error(
             "consumer: message dead-lettered", extra={"topic": message.topic, "offset": message.offset, "error": reason}
         )
+
+    async def readiness(self) -> str | None:
+        """None once the consumer holds its partitions and has handled what each held when it first fetched it;
+        else what it waits for. Ends come from fetch responses (`highwater`): Tansu's ListOffsets answers too
+        low after a multi-record batch."""
+        if self.caught_up:
+            return None
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return "consumer: no partitions assigned yet"
+        waiting = []
+        for tp in sorted(assigned):
+            end = self.catch_up_to.get(tp)
+            if end is None:
+                end = self.consumer.highwater(tp)
+                if end is None:
+                    waiting.append(f"{tp.topic}[{tp.partition}] not fetched yet")
+                    continue
+                self.catch_up_to[tp] = end
+            handled = self.positions.get(tp)
+            if handled is None:  # nothing handled since start: where the group's committed offset left it
+                try:
+                    committed = await asyncio.wait_for(self.consumer.committed(tp), 2)
+                except Exception:
+                    waiting.append(f"{tp.topic}[{tp.partition}] committed offset unknown")
+                    continue
+                handled = max(committed or 0, 0)
+            if handled < end:
+                waiting.append(f"{tp.topic}[{tp.partition}] {end - handled} behind")
+        if waiting:
+            return "consumer: " + ", ".join(waiting)
+        self.caught_up = True
+        return None
 
 
 def dead_letter_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -5,19 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    OffsetOutOfRangeError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 
 from shared.settings import KafkaSecurity, KernelSettings
 
+# the broker cannot be reached (as opposed to refusing a request): the caller may try again shortly
+BROKER_UNAVAILABLE = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
+
 __all__ = [
+    "BROKER_UNAVAILABLE",
     "ConsumerRecord",
     "KafkaError",
     "PartitionProgress",
     "TopicPartition",
+    "broker_problem",
     "create_topics",
     "make_consumer",
     "make_producer",
@@ -48,10 +62,21 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         isolation_level="read_committed",
         max_poll_records=500,
         fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=1_000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         **settings.kafka_security(),
     )
+
+
+async def broker_problem(producer: AIOKafkaProducer, topics: Iterable[str], timeout: float = 2) -> str | None:
+    """None when the (started) producer's broker answers and holds every one of `topics`, else what is wrong:
+    a memory-only broker that restarted answers, but without the topics it held."""
+    try:
+        cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+    except (KafkaError, TimeoutError, OSError) as exc:
+        return f"broker unreachable ({type(exc).__name__})"
+    missing = sorted(set(topics) - set(cluster.topics()))
+    return f"broker has no topic {', '.join(missing)}" if missing else None
 
 
 async def create_topics(

@@ -120,6 +120,8 @@ class OutboxRelay:
             loop = asyncio.get_running_loop()
             backoff, verified_at = self.poll_interval, loop.time()
             while not self._stopping.is_set():
+                if conn.is_closed():  # the database restarted: the lock went with it, so stand for election again
+                    raise ConnectionError("the relay's lock connection was lost")
                 # cleared before looking, so a commit that lands while we publish wakes the next look
                 self._wake.clear()
                 try:
@@ -147,7 +149,8 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.remove_listener(self.store.channel, self._on_notify)
                 await conn.execute("SELECT pg_advisory_unlock(1, hashtext($1))", self.store.schema)
-            await self.pool.release(conn)
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -168,6 +171,7 @@ class OutboxRelay:
         rows = await self.pool.fetch(_NEXT, self.store.namespace, self.batch_size)
         self.backlog_seen = len(rows)
         if not rows:
+            self.healthy = True  # nothing waits: nothing fails
             return 0
         after = rows[0]["after"]
         records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]

@@ -16,7 +16,7 @@ from shared import metrics
 from shared.consistency import Watermarks
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.events import PUBLIC, EventRegistry
-from shared.messaging import PartitionProgress, make_consumer, make_producer, missing_records
+from shared.messaging import PartitionProgress, broker_problem, make_consumer, make_producer, missing_records
 from shared.migrations import apply_migrations
 from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
@@ -71,6 +71,7 @@ class Runtime:
             s.database_url,
             min_size=2,
             max_size=s.db_pool_size,
+            timeout=s.db_connect_timeout,  # a database that does not answer fails requests fast (503), not after 60 s
             server_settings={"search_path": s.db_schema, "application_name": self.definition.name},
             reset=reset,
         )
@@ -184,6 +185,7 @@ class Runtime:
     async def _stop_tasks(self) -> None:
         """Ask every loop to finish what it holds (the relay its batch, the consumer its own), then cancel."""
         self.relay.request_stop()
+        await self._drain()
         if self.consumer is not None:
             self.consumer.request_stop()
         for name, (_, request_stop) in self._workers.items():
@@ -202,17 +204,53 @@ class Runtime:
                 await task
         self._tasks.clear()
 
+    async def _drain(self) -> None:
+        """With `consumer_drain_seconds`, the relay has stopped and the consumer reads on for that long what the
+        other services published as they stopped; what is appended meanwhile waits in the outbox for the next
+        start. A broker that forgets on stop what nobody read (the embedded one) then loses nothing."""
+        if self.consumer is None or self.settings.consumer_drain_seconds <= 0:
+            return
+        relay = [task for task in self._tasks if task.get_name() == "relay"]
+        if relay:
+            await asyncio.wait(relay, timeout=2)
+        await asyncio.sleep(self.settings.consumer_drain_seconds)
+
     def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
+        """Each returns None when its part is ready, else `part: what is missing`: the database answers, the relay
+        reaches the broker and the broker holds this service's topic, the consumer holds its partitions and has
+        caught up with what they held when it started, and no background loop has stopped."""
+
         async def database() -> str | None:
             try:
                 async with self.pool.acquire(timeout=2) as conn:
                     await conn.fetchval("SELECT 1")
-            except Exception:
-                return "database"
+            except Exception as exc:
+                return f"database: unreachable ({type(exc).__name__})"
             return None
+
+        async def relay() -> str | None:
+            problem = await self._relay_problem()
+            return f"relay: {problem}" if problem else None
+
+        async def consumer() -> str | None:
+            return await self.consumer.readiness() if self.consumer is not None else None
 
         async def workers() -> str | None:
             dead = [t.get_name() for t in self._tasks if t.done()]
-            return f"background tasks stopped: {dead}" if dead else None
+            return f"workers: stopped {dead}" if dead else None
 
-        return [database, workers]
+        return [database, relay, consumer, workers]
+
+    async def _relay_problem(self) -> str | None:
+        if not self.relay.connected:
+            # a slow connect goes on in the background rather than being cut halfway (its outcome is read
+            # there, so an error after the wait is not reported as never retrieved)
+            connecting = asyncio.ensure_future(self.relay.ensure_started())
+            connecting.add_done_callback(lambda task: task.cancelled() or task.exception())
+            try:
+                await asyncio.wait_for(asyncio.shield(connecting), 3)
+            except Exception as exc:
+                return f"broker unreachable ({type(exc).__name__})"
+        if not self.relay.healthy and self.relay.backlog_seen:  # `healthy` is only set again by a publish
+            return f"publishing fails ({self.relay.backlog_seen} waiting)"
+        return await broker_problem(self.relay.producer, [self.store.topic])

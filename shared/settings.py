@@ -28,6 +28,7 @@ class KernelSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5433/postgres"
     db_schema: str = Field("public", description="schema holding this service's tables")
     db_pool_size: int = 20
+    db_connect_timeout: float = Field(5, gt=0, description="seconds to open a database connection")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_idempotence: bool = Field(default=False, description="idempotent producer: on for real Kafka, off for Tansu")
     # off (PLAINTEXT) for the local broker, which has no SASL; compose runs Kafka with SASL/SCRAM and ACLs
@@ -38,9 +39,17 @@ class KernelSettings(BaseSettings):
     kafka_ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL (default: the system's)")
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
+    # how soon a dead consumer is noticed and a new one is given its partitions. Tansu completes a join after
+    # half the session timeout and drops a member that missed it: 3 s brings a restarted service back in
+    # seconds. Real Kafka refuses less than its group.min.session.timeout.ms (6 s by default): compose sets 10 s
+    kafka_session_timeout_ms: int = Field(3_000, ge=1_000, le=300_000)
+    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
     consumer_max_retries: int = 3
     consumer_group: str | None = Field(
         None, description="the Kafka consumer group (default: the topic prefix and the service's name)"
+    )
+    consumer_drain_seconds: float = Field(
+        0, ge=0, le=30, description="on stop, seconds the consumer reads on after the relay stopped (make run: 2)"
     )
     relay_poll_interval: float = 0.5
     relay_verify_interval: float = Field(
@@ -64,6 +73,12 @@ class KernelSettings(BaseSettings):
         if not _SCHEMA.match(value):
             raise ValueError("db_schema must be a lower-case SQL identifier")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeats_within_the_session(self) -> Self:
+        if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
+            raise ValueError("kafka_heartbeat_interval_ms must be at most a third of kafka_session_timeout_ms")
+        return self
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Self:
