@@ -229,11 +229,14 @@ class OutboxRelay:
         if not cls.published:
             return None
         key, data = row["partition_key"], row["data"]
-        if key is None or cls.private_fields or row["schema_version"] != cls.version:
-            # upcast an older payload, leave private fields out, or find the key of an event stored before it was kept
+        if key is None or row["schema_version"] != cls.version:
+            # upcast an older payload, or find the key of an event stored before the key was kept
             event = registry.decode(row["event_type"], row["schema_version"], json.loads(data))
             key = key or event.partition_key() or row["stream_id"]
             data = json.dumps(event.public_data(), ensure_ascii=False, separators=(",", ":"))
+        elif cls.private_fields:  # a current payload: only the private fields to leave out
+            public = {k: v for k, v in json.loads(data).items() if k not in cls.private_fields}
+            data = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
         meta = json.loads(row["metadata"])
         attributes = {
             "specversion": SPEC_VERSION,

@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -23,6 +24,9 @@ from shared.positions import note_written
 GENESIS = bytes(32)
 
 
+_json_string = encode_basestring  # a str as json.dumps(..., ensure_ascii=False) writes it
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -30,10 +34,11 @@ def canonical_json(value: Any) -> str:
 def chain_hash(
     prev: bytes, stream_id: str, version: int, event_id: UUID, name: str, schema_version: int, data: JSON | str
 ) -> bytes:
-    """SHA-256 over the previous hash and the canonical JSON of the event (`data` may be its canonical JSON)."""
+    """SHA-256 over the previous hash and the canonical JSON of the event (`data` may be its canonical JSON):
+    `canonical_json([stream_id, version, str(event_id), name, schema_version, data])`, written out by hand so the
+    append path serialises nothing twice (tests/unit/test_store_hash.py holds the two equal)."""
     data_json = data if isinstance(data, str) else canonical_json(data)
-    # canonical_json([..., data]) without serialising data twice on the append path
-    body = canonical_json([stream_id, version, str(event_id), name, schema_version])[:-1] + "," + data_json + "]"
+    body = f'[{_json_string(stream_id)},{version},"{event_id}",{_json_string(name)},{schema_version},{data_json}]'
     return hashlib.sha256(prev + body.encode()).digest()
 
 
@@ -171,10 +176,11 @@ class EventStore:
         now = datetime.now(UTC)
         default_meta = metadata.as_json()
         default_meta_text = json.dumps(default_meta)
-        recorded: list[Recorded] = []
+        # one tuple per event: (stream_id, version, event_id, name, schema_version, data, meta, hash, event)
+        pending: list[tuple[str, int, UUID, str, int, JSON, JSON, bytes, DomainEvent]] = []
         data_json: list[str] = []
         meta_json: list[str] = []
-        keys: list[str | None] = []
+        keys: list[str] = []
         heads: dict[str, tuple[bytes, int]] = {}
         for item in batch:
             stream, events = item[0], item[1]
@@ -189,47 +195,37 @@ class EventStore:
                 event_id = uuid4()
                 name = event.event_name()
                 prev = chain_hash(prev, stream.stream_id, version, event_id, name, event.version, data_json[-1])
-                entry = Recorded(
-                    0,
-                    stream.stream_id,
-                    version,
-                    event_id,
-                    name,
-                    event.version,
-                    data,
-                    meta,
-                    now,
-                    self.source,
-                    prev,
-                    event,
-                )
-                recorded.append(entry)
-                keys.append(event.partition_key())
+                pending.append((stream.stream_id, version, event_id, name, event.version, data, meta, prev, event))
+                keys.append(event.partition_key() or stream.stream_id)  # the relay's Kafka key
             heads[stream.stream_id] = (prev, version)
-        if not recorded:
+        if not pending:
             return []
-        args = (
-            self.namespace,
-            len(recorded),
-            [r.stream_id for r in recorded],
-            [r.version for r in recorded],
-            [r.event_id for r in recorded],
-            [r.name for r in recorded],
-            [r.schema_version for r in recorded],
-            data_json,
-            meta_json,
-            now,
-            [r.hash for r in recorded],
-            keys,
-        )
+        columns = list(zip(*pending, strict=True))
         try:
-            first = await conn.fetchval(_APPEND, *args)
+            first = await conn.fetchval(
+                _APPEND,
+                self.namespace,
+                len(pending),
+                columns[0],
+                columns[1],
+                columns[2],
+                columns[3],
+                columns[4],
+                data_json,
+                meta_json,
+                now,
+                columns[7],
+                keys,
+            )
         except asyncpg.UniqueViolationError as exc:
             stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
         self._appended_on.add(id(_raw(conn)))
-        metrics.events_appended.add(len(recorded), {"service": self.registry.service})
-        positioned = [replace(r, position=first + i) for i, r in enumerate(recorded)]
+        metrics.events_appended.add(len(pending), {"service": self.registry.service})
+        positioned = [
+            Recorded(first + i, sid, ver, eid, name, sv, data, meta, now, self.source, h, event)
+            for i, (sid, ver, eid, name, sv, data, meta, h, event) in enumerate(pending)
+        ]
         note_written(self.registry.service, positioned)  # read-your-writes tokens (shared.positions)
         by_stream = {item[0].stream_id: item[0] for item in batch}
         for entry in positioned:
