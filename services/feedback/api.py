@@ -69,7 +69,7 @@ class AnswerIn(Body):
     text: Text
 
 
-def _feedback(service: ServiceDep) -> Feedback:
+async def _feedback(service: ServiceDep) -> Feedback:
     return service.feedback
 
 

@@ -122,7 +122,7 @@ class FeedbackService:
         return self.runtime.ready_checks()
 
 
-def get_service(request: Request) -> FeedbackService:
+async def get_service(request: Request) -> FeedbackService:
     service: FeedbackService = request.app.state.service
     return service
 

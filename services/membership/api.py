@@ -81,7 +81,7 @@ class EmptyIn(Body):
     reason: Text | None = None
 
 
-def _membership(service: ServiceDep) -> Membership:
+async def _membership(service: ServiceDep) -> Membership:
     return service.membership
 
 

@@ -59,7 +59,7 @@ class MembershipService:
         return Membership(self.runtime.store, self.vault, self.settings.founding_threshold)
 
 
-def get_service(request: Request) -> MembershipService:
+async def get_service(request: Request) -> MembershipService:
     service: MembershipService = request.app.state.service
     return service
 

@@ -86,7 +86,7 @@ class RedemptionIn(Body):
     provider_ref: str | None = Field(None, max_length=100)
 
 
-def _servicecard(service: ServiceDep) -> Servicecard:
+async def _servicecard(service: ServiceDep) -> Servicecard:
     return service.servicecard
 
 

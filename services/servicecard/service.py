@@ -41,7 +41,7 @@ class ServicecardService:
         return Servicecard(self.runtime.store)
 
 
-def get_service(request: Request) -> ServicecardService:
+async def get_service(request: Request) -> ServicecardService:
     service: ServicecardService = request.app.state.service
     return service
 

@@ -59,7 +59,7 @@ class BulkIn(Body):
     requested_by: Actor | None = None
 
 
-def _transfers(service: ServiceDep) -> Transfers:
+async def _transfers(service: ServiceDep) -> Transfers:
     return service.transfers
 
 

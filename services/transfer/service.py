@@ -96,7 +96,7 @@ class TransferService:
         return self.runtime.ready_checks()
 
 
-def get_service(request: Request) -> TransferService:
+async def get_service(request: Request) -> TransferService:
     service: TransferService = request.app.state.service
     return service
 
