@@ -25,7 +25,7 @@ from tests.integration.test_store import append_one
 from tests.support.kafka import produce, read_topic
 
 VERBS = [[], ["tail"], ["stream"], ["lag"], ["verify"], ["rebuild"], ["dlq"], ["dlq", "list"], ["dlq", "inspect"]]
-VERBS += [["dlq", "replay"], ["audit"]]
+VERBS += [["dlq", "replay"], ["audit"], ["republish"]]
 
 
 @pytest.fixture(autouse=True)
@@ -188,3 +188,42 @@ async def test_services_ops_rebuilds_a_projection_with_progress(stack: Stack, un
     assert "rebuilt servicecard.catalog from 0 log entries" in result.output
     unknown = await asyncio.to_thread(CliRunner().invoke, ops.app, ["rebuild", "servicecard", "nope"], env=env)
     assert unknown.exit_code == 2
+
+
+async def test_republish_sends_a_services_log_again_from_a_position(
+    kernel: Runtime, kernel_settings: KernelSettings, topics: list[str], stack: Stack
+) -> None:
+    counter = uuid.uuid4()
+    for by in range(1, 6):
+        await append_one(kernel, counter, by)
+    relay = asyncio.create_task(kernel.relay.run())
+    try:
+        first = await read_topic(stack.bootstrap, topics[0], expect=5)
+        third = int(dict(first[2].headers)["ce_position"])
+        result = await unionctl_async(
+            "republish",
+            "kerneltest",
+            "--schema",
+            kernel_settings.db_schema,
+            "--from-position",
+            str(third),
+            "--reason",
+            "a regional system asked",
+            "--database-url",
+            kernel_settings.database_url,
+        )
+        assert result.exit_code == 0, result.output
+        assert "3 events" in result.output
+        records = await read_topic(stack.bootstrap, topics[0], expect=8)  # the last three once more
+    finally:
+        kernel.relay.request_stop()
+        await relay
+    sequences = sorted(int(dict(r.headers)["ce_sequence"]) for r in records)
+    assert sequences == [1, 2, 3, 3, 4, 4, 5, 5]
+    logged = await kernel.pool.fetchrow("SELECT action, from_position, events, reason FROM relay_log")
+    assert dict(logged) == {
+        "action": "republish",
+        "from_position": third,
+        "events": 3,
+        "reason": "a regional system asked",
+    }

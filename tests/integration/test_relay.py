@@ -148,3 +148,26 @@ async def test_a_relay_killed_mid_publish_loses_nothing(
     for sequences in by_key.values():
         firsts = list(dict.fromkeys(sequences))
         assert firsts == sorted(firsts), "a stream's events were published out of order"
+
+
+async def test_a_broker_that_forgot_what_it_acknowledged_gets_the_whole_log_again(
+    kernel: Runtime, topics: list[str], stack: Stack
+) -> None:
+    """The broker restarts empty while the relay is idle: its check finds the last acknowledged record gone (twice,
+    to be sure) and it publishes the log again, by itself, and says so in relay_log."""
+    ids = await append_counters(kernel, 200)
+    kernel.relay.verify_interval = 0.3
+    relay = asyncio.create_task(kernel.relay.run())
+    try:
+        await read_topic(stack.bootstrap, topics[0], expect=200)
+        stack.broker.stop()
+        stack.broker.start()  # memory-only: it comes back with nothing
+        await create_topics(stack.bootstrap, topics)
+        records = await read_topic(stack.bootstrap, topics[0], expect=200, timeout=60)
+    finally:
+        kernel.relay.request_stop()
+        await relay
+    assert {dict(r.headers)["ce_id"].decode() for r in records} == {str(i) for i in ids}
+    logged = await kernel.pool.fetchrow("SELECT action, from_position, events, reason FROM relay_log")
+    assert (logged["action"], logged["from_position"], logged["events"]) == ("republish", 1, 200)
+    assert "no longer holds" in logged["reason"]
