@@ -20,7 +20,7 @@ from services.servicecard.service import ServicecardSettings
 from services.transfer.service import TransferSettings
 from shared.settings import KernelSettings
 from tests.conftest import Stack
-from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support.kafka import read_topic
 
@@ -240,7 +240,9 @@ async def test_a_campaign_electorate_is_fixed_as_of_a_stated_point_of_the_member
 
     m = membership
     township = await make_org(m, "township", await make_org(m, "county"))
-    async with serve_in_process(build_app(settings_like(membership_settings, FeedbackSettings, f"f_{unique}"))) as f:
+    async with serve_in_process(
+        build_app(settings_like(membership_settings, FeedbackSettings, f"f_{unique}", ballot_master_key=secret(32)))
+    ) as f:
         voters = [await join(m, township) for _ in range(5)]
         last = voters[-1]["position"]
         now = datetime.now(UTC)
