@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import admin_headers
+from bench import admin_headers, http_client
 from devstack import procs
 from devstack.platform import ServiceProcess, all_topic_names
 from devstack.tokens import Issuer
@@ -56,9 +56,7 @@ async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]
     try:
         await asyncio.to_thread(service.wait_ready)
         await directory_filled(dsn, VOTERS)
-        async with httpx.AsyncClient(
-            base_url=service.url, timeout=120, limits=httpx.Limits(max_connections=CLIENTS), headers=admin_headers()
-        ) as http:
+        async with http_client(service.url, CLIENTS, timeout=120, headers=admin_headers()) as http:
             campaign = await open_campaign(http, org)
             ballots = await per_second(http, voters, lambda v: (f"/campaigns/{campaign}/ballots", ballot(v)))
             raised = await per_second(

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
-from bench import admin_headers
+from bench import admin_headers, http_client
 from bench.membership import make_org
 from devstack import procs
 from devstack.platform import Platform, all_topic_names
@@ -77,8 +76,8 @@ async def idle_joins(platform: Platform, org: str) -> tuple[list[float], list[fl
     approvals, cards = [], []
     headers = admin_headers()
     async with (
-        httpx.AsyncClient(base_url=platform.url("membership"), timeout=30, headers=headers) as m,
-        httpx.AsyncClient(base_url=platform.url("servicecard"), timeout=30, headers=headers) as c,
+        http_client(platform.url("membership"), headers=headers) as m,
+        http_client(platform.url("servicecard"), headers=headers) as c,
     ):
         for i in range(IDLE_JOINS + 1):
             application = (await m.post("/applications", json=data.application(org))).json()["application_id"]
@@ -121,11 +120,12 @@ async def apply_rates(dsn: str, bootstrap: str, key: str, work: Path, total: int
             schema = f"{SCHEMAS}again_"
             env = _env(bootstrap, key, schema, CONSUMER_GROUP=f"{PREFIX}again-{service}")
             platform = Platform(env, {service: dsn}, work, {service: procs.free_port()})
-            await asyncio.to_thread(platform.start)
+            starting = asyncio.create_task(asyncio.to_thread(platform.start))  # ready only once caught up
             try:
                 await wait_for(conn, schema, service, 1)  # started, and its group joined: from here it only applies
                 first = await count(conn, schema, service)
                 rates[service] = (total - first) / await wait_for(conn, schema, service, total)
+                await starting
             finally:
                 await asyncio.to_thread(platform.stop)
     finally:

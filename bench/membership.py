@@ -10,9 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
-from bench import admin_headers
+from bench import admin_headers, http_client
 from devstack import procs
 from devstack.platform import ServiceProcess
 from services.membership.domain import OrgType, RegisterOrganization
@@ -76,9 +74,7 @@ async def approval_rate(dsn: str, bootstrap: str, work: Path, n: int, clients: i
     service.start()
     try:
         await asyncio.to_thread(service.wait_ready)
-        async with httpx.AsyncClient(
-            base_url=service.url, timeout=30, limits=httpx.Limits(max_connections=clients), headers=admin_headers()
-        ) as http:
+        async with http_client(service.url, clients, headers=admin_headers()) as http:
             queue: asyncio.Queue[str] = asyncio.Queue()
 
             async def submit() -> None:

@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import asyncpg
-import httpx
 
-from bench import admin_headers
+from bench import admin_headers, http_client
 from bench.membership import make_org
 from devstack import procs
 from devstack.platform import Platform, all_topic_names
@@ -81,9 +80,7 @@ async def redemptions(url: str, dsn: str, total: int = 5000, clients: int = 32) 
         cards = [r["card_no"] for r in await conn.fetch("SELECT card_no FROM bench3_servicecard.cards")]
     finally:
         await conn.close()
-    async with httpx.AsyncClient(
-        base_url=url, timeout=30, limits=httpx.Limits(max_connections=clients), headers=admin_headers()
-    ) as http:
+    async with http_client(url, clients, headers=admin_headers()) as http:
         item = await http.post(
             "/catalog/items", json={"name": "职工书屋", "category": "culture", "provider": "区工会", "standard": "借阅"}
         )

@@ -220,7 +220,10 @@ class EventStore:
         except asyncpg.UniqueViolationError as exc:
             stream = batch[0][0]
             raise ConcurrencyError(stream.stream_id, stream.version) from exc
-        self._appended_on.add(id(_raw(conn)))
+        if conn.is_in_transaction():
+            self._appended_on.add(id(_raw(conn)))  # the relay wakes when the connection comes back after the commit
+        else:
+            self.appended.set()  # the statement was its own transaction: committed already
         metrics.events_appended.add(len(pending), {"service": self.registry.service})
         positioned = [
             Recorded(first + i, sid, ver, eid, name, sv, data, meta, now, self.source, h, event)

@@ -187,7 +187,7 @@ class Membership:
             return 0
         sealed = await self.vault.encrypt_new(conn, {member_id: _personal(row.person) for row, _, member_id in new})
         numbers = await conn.fetch("SELECT nextval('member_no_seq') AS n FROM generate_series(1, $1)", len(new))
-        batch = []
+        streams: list[tuple[Stream, list[DomainEvent]]] = []
         for (row, blind, member_id), number in zip(new, numbers, strict=True):
             p, enc = row.person, sealed[member_id]
             joined = MemberJoined(
@@ -205,7 +205,11 @@ class Membership:
                 id_number_enc=enc["id_number"],
                 phone_enc=enc["phone"],
             )
-            batch.append((Stream(member_stream(member_id)), domain.joined_events(joined)))
+            streams.append((Stream(member_stream(member_id)), domain.joined_events(joined)))
+        # each kind of event in one run (every stream's first event, then every stream's second), so the read
+        # models take each kind set-wise; within a stream the order stays
+        depth = max(len(events) for _, events in streams)
+        batch = [(stream, events[i : i + 1]) for i in range(depth) for stream, events in streams if i < len(events)]
         await self.store.append_streams(conn, batch, meta)
         return len(new)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 from uuid import UUID
 
 import typer
@@ -56,24 +58,9 @@ class RosterLine(BaseModel):
     household_type: HouseholdType
     joined_at: date
 
-    def paper_member(self) -> PaperMember:
-        person = Person(
-            self.name,
-            self.id_number,
-            self.phone,
-            self.employment_type,
-            self.household_type,
-            self.employer_credit_code,
-            self.employer_name,
-        )
-        return PaperMember(self.org_id, person, self.joined_at)
-
 
 def read_roster(path: Path) -> tuple[list[PaperMember], list[str]]:
     """Every valid line, and one message per problem: `line 7: id_number: check character should be X, not 3`."""
-    members: list[PaperMember] = []
-    errors: list[str] = []
-    seen: dict[str, int] = {}
     raw_bytes = path.read_bytes()
     try:
         text = raw_bytes.decode("utf-8-sig")
@@ -87,23 +74,89 @@ def read_roster(path: Path) -> tuple[list[PaperMember], list[str]]:
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             return [], [f"line 1: missing columns: {', '.join(missing)}"]
-        for line_no, raw in _numbered(reader):
-            values = {k: (v if v != "" else None) for k, v in raw.items() if k in COLUMNS}
-            try:
-                line = RosterLine.model_validate(values)
-            except ValidationError as exc:
-                errors.extend(
-                    f"line {line_no}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                    for e in exc.errors()
-                )
-                continue
-            key = line.id_number  # normalised by its validator (IdNumber)
-            if key in seen:
-                errors.append(f"line {line_no}: id_number: the same person as line {seen[key]}")
-                continue
-            seen[key] = line_no
-            members.append(line.paper_member())
+        lines = [
+            (line_no, {k: (v if v != "" else None) for k, v in raw.items() if k in COLUMNS})
+            for line_no, raw in _numbered(reader)
+        ]
+    # validating is most of a big roster's reading: spread over the cores, in chunks, in line order
+    chunks = [lines[i : i + _CHUNK] for i in range(0, len(lines), _CHUNK)]
+    if len(chunks) > 1 and (os.cpu_count() or 1) > 1:
+        with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(chunks))) as pool:
+            validated = [line for chunk in pool.map(_validate, chunks) for line in chunk]
+    else:
+        validated = [line for chunk in chunks for line in _validate(chunk)]
+    members: list[PaperMember] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    orgs: dict[str, UUID] = {}  # a roster names few organisations: one UUID each
+    for line_no, line, problems in validated:
+        errors.extend(problems)
+        if line is None:
+            continue
+        key = line.id_number  # normalised by its validator (IdNumber)
+        if key in seen:
+            errors.append(f"line {line_no}: id_number: the same person as line {seen[key]}")
+            continue
+        seen[key] = line_no
+        org_id = orgs.setdefault(line.org_id, UUID(line.org_id))
+        members.append(line.paper_member(org_id))
     return members, errors
+
+
+_CHUNK = 5000
+
+
+class _Valid(NamedTuple):
+    """A valid line as plain values: what a worker process sends back (cheap to pickle)."""
+
+    org_id: str
+    name: str
+    id_number: str
+    phone: str
+    employer_credit_code: str | None
+    employer_name: str | None
+    employment_type: str
+    household_type: str
+    joined_at: date
+
+    def paper_member(self, org_id: UUID) -> PaperMember:
+        person = Person(
+            self.name,
+            self.id_number,
+            self.phone,
+            EmploymentType(self.employment_type),
+            HouseholdType(self.household_type),
+            self.employer_credit_code,
+            self.employer_name,
+        )
+        return PaperMember(org_id, person, self.joined_at)
+
+
+def _validate(lines: list[tuple[int, dict[str, str | None]]]) -> list[tuple[int, _Valid | None, list[str]]]:
+    """Each line's values once valid, or the reasons it is not (run in a worker process for big rosters)."""
+    out: list[tuple[int, _Valid | None, list[str]]] = []
+    for line_no, values in lines:
+        try:
+            r = RosterLine.model_validate(values)
+            valid = _Valid(
+                str(r.org_id),
+                r.name,
+                r.id_number,
+                r.phone,
+                r.employer_credit_code,
+                r.employer_name,
+                r.employment_type.value,
+                r.household_type.value,
+                r.joined_at,
+            )
+            out.append((line_no, valid, []))
+        except ValidationError as exc:
+            problems = [
+                f"line {line_no}: {'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            ]
+            out.append((line_no, None, problems))
+    return out
 
 
 def _numbered(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
