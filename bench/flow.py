@@ -47,7 +47,11 @@ def _env(bootstrap: str, key: str, schema_prefix: str, **more: str) -> dict[str,
 
 
 async def count(conn: asyncpg.Connection, schema: str, service: str) -> int:
-    return int(await conn.fetchval(f"SELECT count(*) FROM {schema}{service}.{FOLLOWERS[service]}"))
+    """Members the service holds (0 while it has not made its tables yet)."""
+    try:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {schema}{service}.{FOLLOWERS[service]}"))
+    except asyncpg.UndefinedTableError:
+        return 0
 
 
 async def wait_for(conn: asyncpg.Connection, schema: str, service: str, n: int, timeout: float = 600) -> float:

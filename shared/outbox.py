@@ -43,14 +43,13 @@ _UNPUBLISHED = 0  # relay_state.position of a log nothing of which was published
 
 
 # the next events to publish: after the relay's position, never past one that may still commit (one round trip;
-# the CTE computes the bounds once)
+# the bounds are scalar subqueries, computed once and used as the index scan's bounds)
 _NEXT = """
-WITH bounds AS (SELECT (SELECT position FROM relay_state) AS after, safe_position($1) AS safe)
-SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.schema_version, e.data, e.metadata,
-       e.recorded_at, e.partition_key, bounds.after
-FROM bounds, events e
-WHERE e.position > bounds.after AND e.position <= bounds.safe
-ORDER BY e.position
+SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata, recorded_at, partition_key,
+       (SELECT position FROM relay_state) AS after
+FROM events
+WHERE position > (SELECT position FROM relay_state) AND position <= (SELECT safe_position($1))
+ORDER BY position
 LIMIT $2
 """
 
