@@ -126,31 +126,36 @@ def on_transfer_moved_member(e: Recorded) -> Statements:
 
 
 @identities.on("MemberIdentityIndexed", source=MEMBERSHIP)
-async def on_member_identity_indexed(conn: asyncpg.Connection, e: Recorded) -> None:
-    await conn.execute(
-        "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2)"
-        " ON CONFLICT (member_id) DO UPDATE SET id_blind_index = excluded.id_blind_index",
-        e.data["member_id"],
-        e.data["id_blind_index"],
-    )
+def on_member_identity_indexed(e: Recorded) -> Statements:
+    return [
+        stmt(
+            "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2)"
+            " ON CONFLICT (member_id) DO UPDATE SET id_blind_index = excluded.id_blind_index",
+            e.data["member_id"],
+            e.data["id_blind_index"],
+        )
+    ]
 
 
 @identities.on("MemberJoined", source=MEMBERSHIP)
-async def on_member_joined_with_its_index(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_member_joined_with_its_index(e: Recorded) -> Statements:
     # MemberJoined carried the index on the public topic before the restricted topic existed: kept, for rebuilds
-    if e.data.get("id_blind_index"):
-        await conn.execute(
+    if not e.data.get("id_blind_index"):
+        return []
+    return [
+        stmt(
             "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING",
             e.data["member_id"],
             e.data["id_blind_index"],
         )
+    ]
 
 
 @identities.on("MemberIdentityIndexErased", source=MEMBERSHIP)
 @identities.on("PersonalDataErased", source=MEMBERSHIP)
-async def on_identity_erased(conn: asyncpg.Connection, e: Recorded) -> None:
+def on_identity_erased(e: Recorded) -> Statements:
     # an erased person can no longer be found by identity number (the consumer removes the other copies)
-    await conn.execute("DELETE FROM person_index WHERE member_id = $1::uuid", e.data["member_id"])
+    return [stmt("DELETE FROM person_index WHERE member_id = $1::uuid", e.data["member_id"])]
 
 
 # --- transfers and their steps -------------------------------------------------------------------------
