@@ -130,7 +130,7 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
 
     async def rebuild(
-        self, name: str, progress: Progress | None = None, batch: int = 2000, drain_timeout: float = 30
+        self, name: str, progress: Progress | None = None, batch: int = 5000, drain_timeout: float = 30
     ) -> int:
         """Empty the projection's tables and replay the whole log into them; returns events replayed.
 
