@@ -31,12 +31,12 @@ from shared.projections import Projection, apply_batch, batch_handler, takes_bat
 from shared.store import EventStore, Recorded, entry_from_envelope
 from shared.telemetry import continued, tracer
 
+__all__ = ["BatchHandler", "ConsumerRunner", "Handler", "batch_handler", "check_source", "dead_letter_reason"]
+
 log = logging.getLogger("shared.consumer")
 
 Handler = Callable[[asyncpg.Connection, Recorded], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Recorded]], Awaitable[None]]
-__all__ = ["BatchHandler", "ConsumerRunner", "Handler", "batch_handler", "check_source", "dead_letter_reason"]
-
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
@@ -49,6 +49,7 @@ async def call_handler(handler: Handler | BatchHandler, conn: asyncpg.Connection
             await handler(conn, entry)  # type: ignore[arg-type]
 
 
+# a batch into the inbox in one statement, positions in message order; the event ids seen before are skipped
 _INBOX = """
 WITH pos AS (SELECT allocate_positions($1, $2) AS first)
 INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
@@ -58,6 +59,7 @@ FROM pos, unnest($5::text[], $6::uuid[], $7::text[], $8::bigint[], $9::jsonb[])
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING position, source, event_id
 """
+
 # failures that retrying cannot mend: straight to the dead-letter topic. asyncpg.DataError is PostgreSQL's
 # class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
 PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError, asyncpg.DataError)

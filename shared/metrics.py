@@ -35,7 +35,7 @@ def _gauge(name: str, description: str, unit: str) -> None:
     _meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)
 
 
-_gauge("union.outbox.backlog", "outbox rows waiting for the relay (at its last look)", "{event}")
+_gauge("union.outbox.backlog", "events the relay has not published yet (at its last look)", "{event}")
 _gauge("union.consumer.lag", "messages behind the end of each partition", "{message}")
 _gauge("union.dlq.count", "messages this process dead-lettered", "{message}")
 

@@ -1,4 +1,4 @@
-"""One service's running parts: pool, migrations, store, outbox relay, consumer, projections."""
+"""One service's running parts: pool, migrations, store, relay, consumer, projections."""
 
 from __future__ import annotations
 
@@ -206,7 +206,7 @@ class Runtime:
 
     async def _drain(self) -> None:
         """With `consumer_drain_seconds`, the relay has stopped and the consumer reads on for that long what the
-        other services published as they stopped; what is appended meanwhile waits in the outbox for the next
+        other services published as they stopped; what is appended meanwhile waits in the log for the next
         start. A broker that forgets on stop what nobody read (the embedded one) then loses nothing."""
         if self.consumer is None or self.settings.consumer_drain_seconds <= 0:
             return
