@@ -140,7 +140,7 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
         try:
             while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=500)
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=1000)
                 for tp, messages in batches.items():
                     await self.handle_batch(messages)
                     self.positions[tp] = messages[-1].offset + 1

@@ -60,7 +60,7 @@ def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) ->
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        max_poll_records=500,
+        max_poll_records=1000,
         fetch_max_wait_ms=20,  # latency over fetch count: an idle partition answers within 20 ms
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
