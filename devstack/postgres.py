@@ -10,10 +10,12 @@ Nothing outside `.run/` is changed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -142,6 +144,18 @@ class EmbeddedPostgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend at once, as a lost machine would: killing the postmaster
+        alone leaves its backends answering on their open connections until they notice."""
+        if self.process is None:
+            return
+        backends = procs.children(self.process.pid)
+        self.process.kill()
+        for pid in backends:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None:

@@ -39,6 +39,20 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
         proc.wait()
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc), e.g. a postmaster's backends."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            # the command name (field 2) is in parentheses and may hold spaces: split after it
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 ROOT_DIR = Path(__file__).resolve().parent.parent
 
 

@@ -74,8 +74,7 @@ async def test_a_service_whose_database_died_answers_503_and_recovers(
 
     await eventually(ready)
 
-    assert own_postgres.process is not None
-    own_postgres.process.kill()  # SIGKILL: the pool's connections break under the service
+    own_postgres.kill()  # SIGKILL of the server and its backends: the pool's connections break under the service
     assert_unavailable(await m.get(f"/organizations/{org_id}"))  # a read on a broken connection
     assert_unavailable(await m.post("/organizations", json=ORG))  # a command that cannot connect at all
     not_ready = await m.get("/readyz")
