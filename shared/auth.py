@@ -23,14 +23,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import DomainError, NotFoundError
@@ -215,23 +213,6 @@ class TokenVerifier:
         except ValidationError as exc:
             reason = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
             raise UnauthenticatedError("invalid_token", f"the token's claims are not usable: {reason}") from exc
-
-
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="a token from the platform's issuer")
-
-
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None:
-        raise UnauthenticatedError("unauthenticated", "this needs a bearer token (Authorization: Bearer <token>)")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.verify(credentials.credentials)
-    request.state.principal = principal
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
 # --- deciding -------------------------------------------------------------------------------------------

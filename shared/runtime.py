@@ -26,6 +26,8 @@ from shared.store import EventStore
 
 log = logging.getLogger("shared.runtime")
 
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
+
 
 @dataclass
 class ServiceDefinition:
@@ -58,7 +60,8 @@ class Runtime:
         self.projections: ProjectionRunner
         self.watermarks: Watermarks
 
-    async def start(self, *, background: bool = True) -> None:
+    async def start(self, *, background: bool = True, prepare: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Migrate, build the parts, run `prepare` (the service's own start-up step), then start the loops."""
         s = self.settings
 
         async def reset(conn: asyncpg.Connection) -> None:
@@ -121,6 +124,8 @@ class Runtime:
                 remake=lambda: make_consumer(s, group, topics),
             )
         self._observe()
+        if prepare is not None:
+            await prepare()
         if background:
             self._spawn("relay", self.relay.run)
             if self.consumer is not None:
@@ -215,7 +220,7 @@ class Runtime:
             await asyncio.wait(relay, timeout=2)
         await asyncio.sleep(self.settings.consumer_drain_seconds)
 
-    def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
+    def ready_checks(self) -> list[ReadyCheck]:
         """Each returns None when its part is ready, else `part: what is missing`: the database answers, the relay
         reaches the broker and the broker holds this service's topic, the consumer holds its partitions and has
         caught up with what they held when it started, and no background loop has stopped."""

@@ -1,20 +1,18 @@
-"""Membership's settings and running parts, handed to the routes as one dependency."""
+"""The membership service as the kernel runs it: its settings and its declaration."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, Request
 from pydantic import Field, field_validator
 
-from services.membership import consumers, projections
+from services.membership import access, consumers, projections
 from services.membership.events import registry
 from services.membership.handlers import Membership
 from shared.pii import PersonalDataVault
 from shared.ratelimit import RateLimiter, parse_limit
-from shared.runtime import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
+from shared.service import Service
 from shared.settings import KernelSettings
 
 
@@ -34,9 +32,10 @@ class MembershipSettings(KernelSettings):
         return value
 
 
-class MembershipService:
+class MembershipService(Service):
+    settings: MembershipSettings
+
     def __init__(self, settings: MembershipSettings) -> None:
-        self.settings = settings
         self.vault = PersonalDataVault.from_settings(settings.pii_master_key, settings.blind_index_key)
         definition = ServiceDefinition(
             "membership",
@@ -45,23 +44,11 @@ class MembershipService:
             projections.ALL,
             consumers.handlers(lambda: self.membership),
         )
-        self.runtime = Runtime(definition, settings)
+        super().__init__(settings, definition, access.guard)
         self.rate_limits = RateLimiter(
             {"address": settings.application_rate_per_address, "person": settings.application_rate_per_person}
         )
 
     @property
-    def pool(self) -> asyncpg.Pool:
-        return self.runtime.pool
-
-    @property
     def membership(self) -> Membership:
-        return Membership(self.runtime.store, self.vault, self.settings.founding_threshold)
-
-
-async def get_service(request: Request) -> MembershipService:
-    service: MembershipService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[MembershipService, Depends(get_service)]
+        return Membership(self.store, self.vault, self.settings.founding_threshold)

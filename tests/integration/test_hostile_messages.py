@@ -24,7 +24,7 @@ import pytest
 
 from shared.consumer import dead_letter_reason
 from shared.envelope import Envelope
-from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH
+from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.validators import validate_person_name
 from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
@@ -473,7 +473,7 @@ async def test_a_dossier_event_with_broken_data_is_dead_lettered(
         assert "member_id 42 is not a member id" in dict(dead.headers)["dlq_error"].decode()
 
 
-# --- the same hostility over HTTP: the services' own apps (shared.app wires the guard) ---------------------
+# --- the same hostility over HTTP: the services' own apps (shared.web.app wires the guard) ---------------------
 
 
 def problem(r: Any) -> tuple[str, str]:
