@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-import asyncpg
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -124,12 +123,8 @@ async def open_campaign(body: CampaignIn, call: Call) -> JSONResponse:
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
 async def get_campaign(campaign_id: UUID, call: Call) -> dict[str, Any]:
     """A campaign: its window, status, electorate size and how many have voted so far."""
-    feedback = call.service.feedback
-
-    async def view(conn: asyncpg.Connection) -> dict[str, Any]:
-        return await queries.campaign(conn, await feedback.campaign(conn, campaign_id), feedback.clock())
-
-    return await call.read("campaign.read", NO_TARGET, view)
+    clock = call.service.feedback.clock
+    return await call.read("campaign.read", NO_TARGET, lambda conn: queries.campaign(conn, campaign_id, clock()))
 
 
 @router.post("/campaigns/{campaign_id}/ballots", status_code=201, tags=["campaigns"])

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.feedback import ballot_box, domain
 from services.feedback.domain import Campaign
+from services.feedback.handlers import campaign_from_row
 from shared.errors import NotFoundError
 
 JSON = dict[str, Any]
@@ -54,8 +55,11 @@ async def satisfaction(conn: asyncpg.Connection, org_id: UUID, subtree: bool) ->
     return {"org_id": org_id, "subtree": subtree, "items": items, "overall": overall}
 
 
-async def campaign(conn: asyncpg.Connection, state: Campaign, now: datetime) -> JSON:
-    row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", state.campaign_id)
+async def campaign(conn: asyncpg.Connection, campaign_id: UUID, now: datetime) -> JSON:
+    row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+    if row is None:
+        raise NotFoundError("campaign", campaign_id)
+    state = campaign_from_row(row)
     view = {
         k: row[k]
         for k in (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -207,13 +206,15 @@ async def reject_application(application_id: UUID, body: RejectIn, call: Call) -
 async def get_member(member_id: UUID, call: Call, as_of: AwareDatetime | None = None) -> dict[str, Any]:
     """A member, personal data masked; with `as_of`, the member as they were then."""
     service = call.service
-
-    async def view(conn: asyncpg.Connection) -> dict[str, Any]:
-        if as_of is not None:
-            return await queries.member_as_of(conn, service.store, service.vault, member_id, as_of)
-        return await queries.member(conn, service.vault, member_id)
-
-    return await call.read("member.read", access.member(call.pool, member_id), view)
+    return await call.read(
+        "member.read",
+        access.member(call.pool, member_id),
+        lambda conn: (
+            queries.member(conn, service.vault, member_id)
+            if as_of is None
+            else queries.member_as_of(conn, service.store, service.vault, member_id, as_of)
+        ),
+    )
 
 
 @router.get("/members/{member_id}/history", tags=["members"])

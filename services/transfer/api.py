@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,10 +57,6 @@ class BulkIn(Body):
     to_org_id: UUID
     reason: Text
     requested_by: Actor | None = None
-
-
-def _then_the_transfer(transfer_id: UUID) -> Callable[[asyncpg.Connection, Any], Awaitable[dict[str, Any]]]:
-    return lambda conn, _: queries.transfer(conn, transfer_id)
 
 
 @router.post("/transfers", status_code=201, tags=["transfers"])
@@ -125,7 +119,7 @@ def _side_step(verb: Literal["release", "accept"], summary: str) -> None:
             f"transfer.{verb}",
             t.acting(side, body.org_id),
             lambda conn, meta: take_step(conn, transfer_id, by, body.org_id, meta),
-            view=_then_the_transfer(transfer_id),
+            view=queries.transfer_after(transfer_id),
         )
 
     endpoint.__doc__ = summary
@@ -153,7 +147,7 @@ async def reject_transfer(transfer_id: UUID, body: RejectIn, call: Call) -> JSON
         "transfer.reject",
         t.acting(t.from_org_id, org_id, t.to_org_id) if org_id else t.target(*t.parties),
         lambda conn, meta: call.service.transfers.reject(conn, transfer_id, by, body.reason, org_id, meta),
-        view=_then_the_transfer(transfer_id),
+        view=queries.transfer_after(transfer_id),
     )
 
 
@@ -166,7 +160,7 @@ async def cancel_transfer(transfer_id: UUID, body: CancelIn, call: Call) -> JSON
         "transfer.cancel",
         t.cancelling(),
         lambda conn, meta: call.service.transfers.cancel(conn, transfer_id, by, body.reason, meta),
-        view=_then_the_transfer(transfer_id),
+        view=queries.transfer_after(transfer_id),
     )
 
 

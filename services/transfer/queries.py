@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,11 @@ _FIELDS = (
 
 def _summary(row: asyncpg.Record) -> JSON:
     return {**{k: row[k] for k in _FIELDS}, "escalated_to_org_id": row["escalated_to"]}
+
+
+def transfer_after(transfer_id: UUID) -> Callable[[asyncpg.Connection, object], Awaitable[JSON]]:
+    """What a step on a transfer answers: the transfer as the step left it (read in the step's transaction)."""
+    return lambda conn, _: transfer(conn, transfer_id)
 
 
 async def transfer(conn: asyncpg.Connection, transfer_id: UUID) -> JSON:
