@@ -15,13 +15,8 @@ from shared.errors import NotFoundError
 
 JSON = dict[str, Any]
 
-_SUBTREE = """
-WITH RECURSIVE subtree AS (
-    SELECT $1::uuid AS org_id
-    UNION
-    SELECT o.org_id FROM directory_orgs o JOIN subtree s ON o.parent_id = s.org_id WHERE $2::boolean
-)
-"""
+# the organisation alone, or with everything below it (the kernel's directory)
+_ORGS = "(SELECT org_id FROM directory_subtree($1) WHERE $2::boolean UNION SELECT $1::uuid)"
 
 
 async def _known_org(conn: asyncpg.Connection, org_id: UUID, table: str) -> None:
@@ -36,8 +31,8 @@ async def _known_org(conn: asyncpg.Connection, org_id: UUID, table: str) -> None
 async def satisfaction(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
     await _known_org(conn, org_id, "ratings")
     rows = await conn.fetch(
-        _SUBTREE + "SELECT category, month, count(*) AS ratings, avg(score)::float AS average "
-        "FROM ratings JOIN subtree USING (org_id) GROUP BY GROUPING SETS ((category, month), ()) "
+        "SELECT category, month, count(*) AS ratings, avg(score)::float AS average "
+        f"FROM ratings WHERE org_id IN {_ORGS} GROUP BY GROUPING SETS ((category, month), ()) "
         "ORDER BY month, category",
         org_id,
         subtree,

@@ -51,7 +51,7 @@ async def transfer(conn: asyncpg.Connection, transfer_id: UUID) -> JSON:
 
 
 async def _known_org(conn: asyncpg.Connection, org_id: UUID) -> None:
-    if not await conn.fetchval("SELECT 1 FROM organizations WHERE org_id = $1", org_id):
+    if not await conn.fetchval("SELECT 1 FROM directory_orgs WHERE org_id = $1", org_id):
         raise NotFoundError("organization", org_id)
 
 
@@ -80,7 +80,7 @@ async def organization_transfers(
 
 
 async def member_transfers(conn: asyncpg.Connection, member_id: UUID) -> JSON:
-    known = await conn.fetchrow("SELECT org_id, status FROM members WHERE member_id = $1", member_id)
+    known = await conn.fetchrow("SELECT org_id, status FROM directory_members WHERE member_id = $1", member_id)
     rows = await conn.fetch("SELECT * FROM transfers WHERE member_id = $1 ORDER BY requested_at", member_id)
     if known is None and not rows:
         raise NotFoundError("member", member_id)

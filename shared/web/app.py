@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +15,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import TokenVerifier
+from shared.database import DATABASE_UNAVAILABLE
 from shared.errors import DomainError, InvalidInputError
 from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.messaging import BROKER_UNAVAILABLE
@@ -27,19 +27,6 @@ log = logging.getLogger("shared.web.app")
 
 MAX_IDEMPOTENCY_KEY = 255
 RETRY_AFTER_SECONDS = 2  # `make run` has a dead server back in about that
-# what asyncpg raises while the database is unreachable: a refused, broken or timed-out connection (OSError
-# covers ConnectionRefusedError and TimeoutError, a pool's acquire timeout too), a closed connection or pool,
-# a server starting, shutting down or out of connections
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InternalClientError,  # the pool resetting a connection the server's death broke mid-operation
-    OSError,
-)
 
 
 def _field(loc: Sequence[Any]) -> str:

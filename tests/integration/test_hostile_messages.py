@@ -299,9 +299,10 @@ CONSUMED = [
         "transfer",
         MEMBERSHIP,
         good=lambda w: event(MEMBERSHIP, "MemberJoined", member_joined(w), partitionkey=w.member_id),
-        effect=lambda w, _: w.fetchval("SELECT 1 FROM members WHERE member_id = $1::uuid", w.member_id),
+        effect=lambda w, _: w.fetchval("SELECT 1 FROM directory_members WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
             Broken("no member_id", "MemberJoined", member_joined(w, member_id=...), "KeyError: 'member_id'"),
+            Broken("no member_no", "MemberJoined", member_joined(w, member_no=...), "KeyError: 'member_no'"),
             Broken("member_id a number", "MemberJoined", member_joined(w, member_id=42), WRONG_PARAMETER),
             Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), WRONG_PARAMETER),
             Broken("terminated, member_id null", "MemberTerminated", {"member_id": None, "reason": "x"}, WRONG_UUID),
