@@ -5,21 +5,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from shared import metrics
 from shared.envelope import Envelope
-from shared.errors import ConcurrencyError
+from shared.errors import ConcurrencyError, NotFoundError
 from shared.events import JSON, DomainEvent, EventRegistry
 from shared.migrations import schema_namespace
 from shared.positions import note_written
+
+S = TypeVar("S")
+T = TypeVar("T")
+Fold = Callable[[list[DomainEvent]], S]  # a domain's fold: events -> state
 
 GENESIS = bytes(32)
 
@@ -76,6 +80,10 @@ class Stream:
     @property
     def last_hash(self) -> bytes:
         return self.events[-1].hash if self.events else GENESIS
+
+    def domain_events(self) -> list[DomainEvent]:
+        """The stream's events as the domain folds them (those of a type this code no longer knows left out)."""
+        return [e.event for e in self.events if e.event is not None]
 
 
 class Project(Protocol):
@@ -154,6 +162,20 @@ class EventStore:
     async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
         rows = await conn.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
         return Stream(stream_id, [self._own(r) for r in rows])
+
+    async def load_folded(self, conn: asyncpg.Connection, stream_id: str, fold: Fold[S]) -> tuple[Stream, S]:
+        """The stream and its state: its events folded by the domain's `fold`."""
+        stream = await self.load(conn, stream_id)
+        return stream, fold(stream.domain_events())
+
+    async def load_existing(
+        self, conn: asyncpg.Connection, stream_id: str, fold: Fold[object], kind: type[T], what: str, key: object
+    ) -> tuple[Stream, T]:
+        """The stream and its state, which must be a `kind` (else 404 `what` `key`: nothing of that kind is there)."""
+        stream, state = await self.load_folded(conn, stream_id, fold)
+        if not isinstance(state, kind):
+            raise NotFoundError(what, key)
+        return stream, state
 
     async def append(
         self,

@@ -70,10 +70,6 @@ class Feedback:
         self.clock = clock
         self.keyring = keyring  # campaign id -> its private keys, derived in memory from BALLOT_MASTER_KEY
 
-    async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
-        stream = await self.store.load(conn, stream_id)
-        return stream, domain.fold([e.event for e in stream.events if e.event is not None])
-
     # --- ratings ---
 
     async def give_rating(self, conn: asyncpg.Connection, cmd: domain.GiveRating, meta: Metadata) -> RatingGiven:
@@ -92,7 +88,7 @@ class Feedback:
                 row["reversed"],
             )
         )
-        stream, state = await self._load(conn, rating_stream(cmd.redemption_id))
+        stream, state = await self.store.load_folded(conn, rating_stream(cmd.redemption_id), domain.fold)
         [rating] = domain.give_rating(cmd, redemption, already_rated=state is not None)
         await self.store.append(conn, stream, [rating], meta)
         assert isinstance(rating, RatingGiven)
@@ -150,8 +146,8 @@ class Feedback:
         self, conn: asyncpg.Connection, campaign_id: UUID, meta: Metadata, *, on_deadline: bool = False
     ) -> Campaign:
         await self.campaign(conn, campaign_id, "FOR UPDATE")
-        stream, state = await self._load(conn, campaign_stream(campaign_id))
-        assert isinstance(state, Campaign)
+        stream_id = campaign_stream(campaign_id)
+        stream, state = await self.store.load_existing(conn, stream_id, domain.fold, Campaign, "campaign", campaign_id)
         domain.closable(state)
         turnout = await ballot_box.turnout(conn, campaign_id)
         tally = None
@@ -200,7 +196,6 @@ class Feedback:
     async def answer_request(
         self, conn: asyncpg.Connection, request_id: UUID, by: str, text: str, meta: Metadata
     ) -> None:
-        stream, state = await self._load(conn, request_stream(request_id))
-        if not isinstance(state, Request):
-            raise NotFoundError("request", request_id)
+        stream_id = request_stream(request_id)
+        stream, state = await self.store.load_existing(conn, stream_id, domain.fold, Request, "request", request_id)
         await self.store.append(conn, stream, domain.answer_request(state, by, text), meta)

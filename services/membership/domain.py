@@ -21,6 +21,7 @@ from services.membership.events import (
     OrganizationDissolved,
     OrganizationRegistered,
     PersonalDataErased,
+    UnitUnionFoundingSuggested,
 )
 from shared.errors import DomainError, InvalidInputError
 from shared.events import DomainEvent
@@ -169,11 +170,6 @@ def ensure_can_apply(org: Organization, already_member: bool) -> None:
     ensure_accepts_members(org)
     if already_member:
         raise DomainError("already_member", "this person is or was a member: membership is once in a lifetime")
-
-
-def submit_application(org: Organization, already_member: bool, submitted: ApplicationSubmitted) -> list[DomainEvent]:
-    ensure_can_apply(org, already_member)
-    return [submitted]
 
 
 def approve_application(
@@ -326,3 +322,36 @@ def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - 
         case PersonalDataErased() if isinstance(state, Member):
             return replace(state, erased=True)
     return state
+
+
+# --- founding a unit union -----------------------------------------------------------------------------------
+
+FOUNDING_HOLDERS = frozenset({"federation", "joint"})  # the organisations that hold members while a unit has no union
+
+
+@dataclass(frozen=True)
+class EmployerCount:
+    """What the store says about one employer's workers held by one organisation, right after a member came."""
+
+    org_id: UUID
+    org_type: str
+    employer_credit_code: str
+    employer_name: str | None
+    active_members: int
+    suggested_or_founded: bool  # suggested there already, or the employer has an active union of its own
+
+
+def suggest_founding(count: EmployerCount, threshold: int) -> list[DomainEvent]:
+    """A federation or joint union holding `threshold` active members of one employer suggests, once, that the
+    employer found its own union (单位建会)."""
+    if count.org_type not in FOUNDING_HOLDERS or count.active_members < threshold or count.suggested_or_founded:
+        return []
+    return [
+        UnitUnionFoundingSuggested(
+            org_id=count.org_id,
+            employer_credit_code=count.employer_credit_code,
+            employer_name=count.employer_name,
+            active_members=count.active_members,
+            threshold=threshold,
+        )
+    ]

@@ -9,15 +9,13 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.membership import domain
+from services.membership import domain, queries
 from services.membership.domain import Application, Member, Organization
 from services.membership.events import (
     ApplicationSubmitted,
     MemberJoined,
     MemberOrganizationChanged,
-    UnitUnionFoundingSuggested,
 )
-from shared.errors import NotFoundError
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
 from shared.store import EventStore, Metadata, Stream
@@ -67,27 +65,17 @@ class Membership:
         self.vault = vault
         self.founding_threshold = founding_threshold
 
-    async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
-        stream = await self.store.load(conn, stream_id)
-        return stream, domain.fold([e.event for e in stream.events if e.event is not None])
-
     async def organization(self, conn: asyncpg.Connection, org_id: UUID) -> tuple[Stream, Organization]:
-        stream, state = await self._load(conn, org_stream(org_id))
-        if not isinstance(state, Organization):
-            raise NotFoundError("organization", org_id)
-        return stream, state
+        return await self.store.load_existing(
+            conn, org_stream(org_id), domain.fold, Organization, "organization", org_id
+        )
 
     async def member(self, conn: asyncpg.Connection, member_id: UUID) -> tuple[Stream, Member]:
-        stream, state = await self._load(conn, member_stream(member_id))
-        if not isinstance(state, Member):
-            raise NotFoundError("member", member_id)
-        return stream, state
+        return await self.store.load_existing(conn, member_stream(member_id), domain.fold, Member, "member", member_id)
 
     async def application(self, conn: asyncpg.Connection, application_id: UUID) -> tuple[Stream, Application]:
-        stream, state = await self._load(conn, application_stream(application_id))
-        if not isinstance(state, Application):
-            raise NotFoundError("application", application_id)
-        return stream, state
+        stream_id = application_stream(application_id)
+        return await self.store.load_existing(conn, stream_id, domain.fold, Application, "application", application_id)
 
     # --- organisations ---
 
@@ -96,7 +84,7 @@ class Membership:
     ) -> UUID:
         parent = None
         if cmd.parent_id is not None:
-            _, state = await self._load(conn, org_stream(cmd.parent_id))
+            _, state = await self.store.load_folded(conn, org_stream(cmd.parent_id), domain.fold)
             parent = state if isinstance(state, Organization) else None
         events = domain.register_organization(cmd, parent)
         await self.store.append(conn, Stream(org_stream(cmd.org_id)), events, meta)
@@ -126,7 +114,7 @@ class Membership:
         _, org = await self.organization(conn, org_id)
         blind = self.vault.blind_index(person.id_number)
         already = await self._is_member(conn, blind)
-        domain.ensure_can_apply(org, already)  # before a data key is made for this person
+        domain.ensure_can_apply(org, already)  # the rule, checked before a data key is made for this person
         application_id, member_id = uuid4(), uuid4()
         submitted = ApplicationSubmitted(
             application_id=application_id,
@@ -139,8 +127,7 @@ class Membership:
             household_type=person.household_type,
             **await self._seal(conn, member_id, person),
         )
-        events = domain.submit_application(org, already, submitted)
-        await self.store.append(conn, Stream(application_stream(application_id)), events, meta)
+        await self.store.append(conn, Stream(application_stream(application_id)), [submitted], meta)
         return application_id
 
     async def approve_application(
@@ -252,33 +239,10 @@ class Membership:
                 org_id = event.to_org_id
             else:
                 continue
-            row = await conn.fetchrow(
-                "SELECT o.type, m.employer_credit_code, m.employer_name FROM members m "
-                "JOIN organizations o ON o.org_id = $2 WHERE m.member_id = $1",
-                event.member_id,
-                org_id,
-            )
-            if row is None or row["employer_credit_code"] is None or row["type"] not in ("federation", "joint"):
+            count = await queries.employer_count(conn, event.member_id, org_id)
+            if count is None:
                 continue
-            code = row["employer_credit_code"]
-            await conn.execute("SELECT pg_advisory_xact_lock(5, hashtext($1))", f"{org_id}/{code}")
-            active = await conn.fetchval(
-                "SELECT count(*) FROM members WHERE org_id = $1 AND employer_credit_code = $2 AND status = 'active'",
-                org_id,
-                code,
-            )
-            if active < self.founding_threshold or await conn.fetchval(
-                "SELECT 1 FROM founding_suggestions WHERE org_id = $1 AND employer_credit_code = $2 "
-                "UNION ALL SELECT 1 FROM organizations WHERE credit_code = $2 AND status = 'active'",
-                org_id,
-                code,
-            ):
-                continue
-            suggestion = UnitUnionFoundingSuggested(
-                org_id=org_id,
-                employer_credit_code=code,
-                employer_name=row["employer_name"],
-                active_members=active,
-                threshold=self.founding_threshold,
-            )
-            await self.store.append(conn, Stream(f"founding-{org_id}-{code}"), [suggestion], meta)
+            suggestion = domain.suggest_founding(count, self.founding_threshold)
+            if suggestion:
+                stream_id = f"founding-{org_id}-{count.employer_credit_code}"
+                await self.store.append(conn, Stream(stream_id), suggestion, meta)

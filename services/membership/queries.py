@@ -119,7 +119,7 @@ async def member_as_of(
     if not stream.events:
         raise NotFoundError("member", member_id)
     past = [e for e in stream.events if e.recorded_at <= as_of and e.event is not None]
-    state = domain.fold([e.event for e in past if e.event is not None])
+    state = domain.fold([e.event for e in past if e.event is not None])  # the stream up to `as_of` only
     if not isinstance(state, domain.Member):
         raise DomainError("not_yet_member", f"{member_id} was not a member at {as_of.isoformat()}", status_code=404)
     joined = next(e.event for e in past if isinstance(e.event, MemberJoined))
@@ -297,3 +297,30 @@ def _json(value: Any) -> Any:
     import json  # noqa: PLC0415
 
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def employer_count(conn: asyncpg.Connection, member_id: UUID, org_id: UUID) -> domain.EmployerCount | None:
+    """How many active members of this member's employer `org_id` holds, under a lock per organisation and
+    employer (two joins at once count each other); None when the member names no employer."""
+    row = await conn.fetchrow(
+        "SELECT o.type, m.employer_credit_code, m.employer_name FROM members m "
+        "JOIN organizations o ON o.org_id = $2 WHERE m.member_id = $1",
+        member_id,
+        org_id,
+    )
+    if row is None or row["employer_credit_code"] is None:
+        return None
+    code = row["employer_credit_code"]
+    await conn.execute("SELECT pg_advisory_xact_lock(5, hashtext($1))", f"{org_id}/{code}")
+    active = await conn.fetchval(
+        "SELECT count(*) FROM members WHERE org_id = $1 AND employer_credit_code = $2 AND status = 'active'",
+        org_id,
+        code,
+    )
+    done = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM founding_suggestions WHERE org_id = $1 AND employer_credit_code = $2) "
+        "OR EXISTS (SELECT 1 FROM organizations WHERE credit_code = $2 AND status = 'active')",
+        org_id,
+        code,
+    )
+    return domain.EmployerCount(org_id, row["type"], code, row["employer_name"], active, done)

@@ -18,7 +18,6 @@ from services.servicecard import domain
 from services.servicecard.domain import Card, Item, MemberFact, Usage
 from shared.directory import covers
 from shared.errors import NotFoundError
-from shared.events import DomainEvent
 from shared.store import Appending, EventStore, Metadata, Recorded, Stream, wire_name, wire_sequence
 
 _MEMBER_LOCK = 21  # pg_advisory_xact_lock(21, hashtext(member id)): one writer per member at a time
@@ -48,21 +47,14 @@ class Servicecard:
     async def _lock_member(self, conn: asyncpg.Connection, member_id: UUID) -> None:
         await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _MEMBER_LOCK, str(member_id))
 
-    async def _events(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, list[DomainEvent]]:
-        stream = await self.store.load(conn, stream_id)
-        return stream, [e.event for e in stream.events if e.event is not None]
-
     async def card(self, conn: asyncpg.Connection, member_id: UUID) -> tuple[Stream, Card | None]:
-        stream, events = await self._events(conn, card_stream(member_id))
-        return stream, domain.fold_card(events)
+        return await self.store.load_folded(conn, card_stream(member_id), domain.fold_card)
 
     async def item(self, conn: asyncpg.Connection, item_id: UUID) -> tuple[Stream, Item | None]:
-        stream, events = await self._events(conn, item_stream(item_id))
-        return stream, domain.fold_item(events)
+        return await self.store.load_folded(conn, item_stream(item_id), domain.fold_item)
 
     async def usage(self, conn: asyncpg.Connection, member_id: UUID, item_id: UUID, year: int) -> tuple[Stream, Usage]:
-        stream, events = await self._events(conn, usage_stream(member_id, item_id, year))
-        return stream, domain.fold_usage(events)
+        return await self.store.load_folded(conn, usage_stream(member_id, item_id, year), domain.fold_usage)
 
     async def _card_owner(self, conn: asyncpg.Connection, card_no: str) -> UUID:
         """The member a number was issued to (a number belongs to one member for ever)."""

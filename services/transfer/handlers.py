@@ -13,7 +13,7 @@ from services.transfer.domain import Batch, MemberInfo, OrgInfo, Transfer
 from services.transfer.routing import Candidate
 from shared.causation import caused_by
 from shared.directory import nearest_common_parent
-from shared.errors import DomainError, NotFoundError
+from shared.errors import DomainError
 from shared.store import EventStore, Metadata, Stream
 
 Clock = Callable[[], datetime]
@@ -42,21 +42,12 @@ class Transfers:
 
     # --- what the service knows ---
 
-    async def _load(self, conn: asyncpg.Connection, stream_id: str) -> tuple[Stream, domain.State]:
-        stream = await self.store.load(conn, stream_id)
-        return stream, domain.fold([e.event for e in stream.events if e.event is not None])
-
     async def transfer(self, conn: asyncpg.Connection, transfer_id: UUID) -> tuple[Stream, Transfer]:
-        stream, state = await self._load(conn, transfer_stream(transfer_id))
-        if not isinstance(state, Transfer):
-            raise NotFoundError("transfer", transfer_id)
-        return stream, state
+        stream_id = transfer_stream(transfer_id)
+        return await self.store.load_existing(conn, stream_id, domain.fold, Transfer, "transfer", transfer_id)
 
     async def batch(self, conn: asyncpg.Connection, batch_id: UUID) -> tuple[Stream, Batch]:
-        stream, state = await self._load(conn, batch_stream(batch_id))
-        if not isinstance(state, Batch):
-            raise NotFoundError("batch", batch_id)
-        return stream, state
+        return await self.store.load_existing(conn, batch_stream(batch_id), domain.fold, Batch, "batch", batch_id)
 
     @staticmethod
     async def member_info(conn: asyncpg.Connection, member_id: UUID) -> MemberInfo | None:
@@ -172,7 +163,7 @@ class Transfers:
 
     async def on_deadline(self, conn: asyncpg.Connection, transfer_id: UUID, meta: Metadata) -> str:
         """Escalate or expire a transfer past its deadline; the caller holds its `deadlines` row."""
-        stream, state = await self._load(conn, transfer_stream(transfer_id))
+        stream, state = await self.store.load_folded(conn, transfer_stream(transfer_id), domain.fold)
         if not isinstance(state, Transfer) or not state.open:
             await conn.execute("DELETE FROM deadlines WHERE transfer_id = $1", transfer_id)
             return "closed"

@@ -20,6 +20,7 @@ from services.membership.events import (
     MemberTerminated,
     OrganizationRegistered,
     PersonalDataErased,
+    UnitUnionFoundingSuggested,
 )
 from shared.errors import DomainError, InvalidInputError
 
@@ -79,19 +80,33 @@ def member(*later: object) -> domain.Member:
 def test_only_grassroots_unions_hold_members(org_type: str) -> None:
     holds = org_type in {"township", "village", "enterprise", "joint", "federation"}
     assert domain.accepts_members(domain.OrgType(org_type)) is holds
-    application = submitted(uuid.uuid4())
     if holds:
-        assert domain.submit_application(org(org_type), False, application) == [application]
+        domain.ensure_can_apply(org(org_type), already_member=False)
     else:
         with pytest.raises(DomainError, match="does not hold members") as refused:
-            domain.submit_application(org(org_type), False, application)
+            domain.ensure_can_apply(org(org_type), already_member=False)
         assert refused.value.code == "target_not_accepting"
 
 
 def test_join_once_refuses_a_person_who_is_or_was_a_member() -> None:
     with pytest.raises(DomainError) as refused:
-        domain.submit_application(org(), True, submitted(uuid.uuid4()))
+        domain.ensure_can_apply(org(), already_member=True)
     assert refused.value.code == "already_member"
+
+
+def _employer(org_type: str = "federation", active: int = 3, done: bool = False) -> domain.EmployerCount:
+    return domain.EmployerCount(uuid.uuid4(), org_type, "91310115MA1K3YJ12X", "a factory", active, done)
+
+
+def test_a_federation_holding_enough_workers_of_one_employer_suggests_founding_its_union_once() -> None:
+    [suggested] = domain.suggest_founding(_employer(active=3), threshold=3)
+    assert isinstance(suggested, UnitUnionFoundingSuggested)
+    assert (suggested.active_members, suggested.threshold, suggested.employer_name) == (3, 3, "a factory")
+    assert domain.suggest_founding(_employer(active=2), threshold=3) == []  # not yet
+    assert domain.suggest_founding(_employer(active=9, done=True), threshold=3) == []  # once, or founded already
+    assert domain.suggest_founding(_employer("joint", active=3), threshold=3) != []
+    for holder in ("township", "village", "enterprise"):  # they hold members, but a unit union is not theirs to ask
+        assert domain.suggest_founding(_employer(holder, active=50), threshold=3) == []
 
 
 def test_approval_makes_a_member_with_the_applications_data_and_only_once() -> None:
