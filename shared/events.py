@@ -115,11 +115,3 @@ class EventRegistry:
             data = upcast(dict(data))
             version += 1
         return cls.model_validate(data)
-
-
-def parse_wire_type(wire_type: str) -> tuple[str, str, int]:
-    """`union.membership.MemberJoined.v1` -> ("membership", "MemberJoined", 1)."""
-    parts = wire_type.split(".")
-    if len(parts) != 4 or parts[0] != "union" or not parts[3].startswith("v") or not parts[3][1:].isdigit():
-        raise ValueError(f"not a union event type: {wire_type!r}")
-    return parts[1], parts[2], int(parts[3][1:])

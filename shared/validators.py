@@ -1,4 +1,4 @@
-"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers and service card numbers;
+"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers;
 person names in the scripts they are written in."""
 
 from __future__ import annotations
@@ -130,39 +130,6 @@ def validate_mobile(value: str) -> str:
         raise ValueError("mobile number should be 11 digits, optionally after +86")
     if number[0] != "1" or number[1] not in _MOBILE_SECOND_DIGITS:
         raise ValueError("mobile number should start with 13 to 19")
-    return number
-
-
-def _luhn_sum(digits: str, *, double_last: bool) -> int:
-    total = 0
-    for offset, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if (offset % 2 == 0) == double_last:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total
-
-
-def luhn_check_digit(digits: str) -> str:
-    if not _is_digits(digits):
-        raise ValueError("Luhn check digit needs a non-empty string of digits")
-    return str((10 - _luhn_sum(digits, double_last=True) % 10) % 10)
-
-
-def is_luhn_valid(number: str) -> bool:
-    if len(number) < 2 or not _is_digits(number):
-        return False
-    return _luhn_sum(number, double_last=False) % 10 == 0
-
-
-def validate_card_number(value: str) -> str:
-    number = "".join(value.split())
-    if len(number) != 19 or not _is_digits(number):
-        raise ValueError("card number should be 19 digits")
-    if not is_luhn_valid(number):
-        raise ValueError(f"card number check digit should be {luhn_check_digit(number[:18])}, not {number[18]}")
     return number
 
 

@@ -12,9 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.servicecard.domain import parse_card_number
 from shared.auth import Guard, Rule, Target, target_of
-from shared.errors import InvalidInputError
-from shared.validators import validate_card_number
 
 guard = Guard(
     {
@@ -39,10 +38,7 @@ async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
 
 
 async def card(pool: asyncpg.Pool, card_no: str) -> Target:
-    try:
-        card_no = validate_card_number(card_no)
-    except ValueError as exc:
-        raise InvalidInputError("card_no", str(exc)) from exc
+    card_no = parse_card_number(card_no)
     sql = "SELECT org_id, member_id FROM cards WHERE card_no = $1"
     return await target_of(pool, sql, card_no, "card", f"card:{card_no}")
 

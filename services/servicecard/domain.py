@@ -15,6 +15,8 @@ from enum import StrEnum
 from itertools import combinations
 from uuid import UUID
 
+from stdnum import luhn
+
 from services.servicecard.events import (
     BenefitRedeemed,
     CardFrozen,
@@ -31,7 +33,6 @@ from services.servicecard.events import (
 )
 from shared.errors import DomainError, InvalidInputError, NotFoundError
 from shared.events import DomainEvent
-from shared.validators import luhn_check_digit, validate_card_number
 
 
 class ServiceCategory(StrEnum):
@@ -79,7 +80,7 @@ def card_number_from(random_digits: str) -> str:
     if len(random_digits) != _RANDOM_DIGITS:
         raise ValueError(f"a card number needs {_RANDOM_DIGITS} random digits")
     body = CARD_PREFIX + random_digits
-    return body + luhn_check_digit(body)
+    return body + luhn.calc_check_digit(body)
 
 
 def new_card_number() -> str:
@@ -89,6 +90,17 @@ def new_card_number() -> str:
 
 def mask_card_number(card_no: str) -> str:
     return f"{card_no[:4]}{'*' * (len(card_no) - 8)}{card_no[-4:]}"
+
+
+def validate_card_number(value: str) -> str:
+    """19 digits (spaces between groups allowed), the last a Luhn check digit; ValueError says what is wrong."""
+    number = "".join(value.split())
+    if len(number) != CARD_LENGTH or not (number.isascii() and number.isdigit()):
+        raise ValueError(f"card number should be {CARD_LENGTH} digits")
+    if not luhn.is_valid(number):
+        right = luhn.calc_check_digit(number[:-1])
+        raise ValueError(f"card number check digit should be {right}, not {number[-1]}")
+    return number
 
 
 def parse_card_number(value: str) -> str:

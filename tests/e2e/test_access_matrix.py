@@ -34,9 +34,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from stdnum.luhn import calc_check_digit as luhn_check_digit
 
 from devstack.platform import Platform
-from shared.validators import luhn_check_digit
 from tests.conftest import Stack
 from tests.e2e.conftest import eventually
 from tests.support import auth, data

@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from stdnum.luhn import calc_check_digit as luhn_check_digit
+from stdnum.luhn import is_valid as is_luhn_valid
 
 from services.servicecard.domain import quota_year, usage_month
 from services.servicecard.main import build_app
 from services.servicecard.service import ServicecardSettings
 from shared.envelope import Envelope
-from shared.validators import is_luhn_valid, luhn_check_digit
 from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.support import data

@@ -10,6 +10,7 @@ from itertools import pairwise
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from stdnum.luhn import is_valid as is_luhn_valid
 
 from services.servicecard import domain
 from services.servicecard.domain import CardStatus, MemberFact, MemberStatus, Redeem, ServiceCategory
@@ -30,7 +31,6 @@ from services.servicecard.events import (
 )
 from shared.errors import DomainError, InvalidInputError, NotFoundError
 from shared.events import DomainEvent
-from shared.validators import is_luhn_valid, validate_card_number
 
 NOW = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
 MEMBER = uuid.uuid4()
@@ -116,7 +116,7 @@ def test_card_numbers_are_19_luhn_valid_digits(n: int) -> None:
     assert len(number) == 19
     assert number.isdigit()
     assert is_luhn_valid(number)
-    assert validate_card_number(number) == number
+    assert domain.validate_card_number(number) == number
 
 
 @given(st.integers(0, 10**17 - 1), st.integers(0, 18), st.integers(1, 9))
@@ -124,6 +124,23 @@ def test_any_single_wrong_digit_is_caught(n: int, position: int, shift: int) -> 
     number = domain.card_number_from(f"{n:017d}")
     wrong = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
     assert not is_luhn_valid(wrong)
+
+
+def test_a_card_number_is_read_with_or_without_spaces() -> None:
+    assert domain.validate_card_number("6222021234567890128") == "6222021234567890128"
+    assert domain.validate_card_number("6222 0212 3456 7890 128") == "6222021234567890128"
+
+
+@pytest.mark.parametrize("wrong", "012345679")
+def test_a_card_number_with_a_wrong_check_digit_names_the_right_one(wrong: str) -> None:
+    with pytest.raises(ValueError, match=f"check digit should be 8, not {wrong}"):
+        domain.validate_card_number("622202123456789012" + wrong)  # 6222021234567890128 is the valid one
+
+
+@pytest.mark.parametrize("value", ["79927398713", "62220212345678901280", "622202123456789012X", "", "６" * 19])
+def test_a_card_number_is_19_ascii_digits(value: str) -> None:
+    with pytest.raises(ValueError, match="19 digits"):
+        domain.validate_card_number(value)
 
 
 def test_new_card_numbers_are_valid_and_unpredictable() -> None:

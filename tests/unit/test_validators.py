@@ -15,12 +15,9 @@ from shared.validators import (
     PROVINCE_CODES,
     credit_code_check_char,
     identity_number_check_char,
-    is_luhn_valid,
     is_plausible_division_code,
-    luhn_check_digit,
     mask_identity_number,
     mask_mobile,
-    validate_card_number,
     validate_credit_code,
     validate_division_code,
     validate_identity_number,
@@ -361,63 +358,6 @@ def test_any_mobile_from_13_to_19_is_valid(second, rest):
 def test_mobile_from_10_to_12_is_invalid(second, rest):
     with pytest.raises(ValueError, match="start with 13 to 19"):
         validate_mobile("1" + second + rest)
-
-
-# --- Luhn and card numbers --------------------------------------------------------------------------------
-
-
-def test_known_luhn_examples():
-    assert is_luhn_valid("79927398713")
-    assert luhn_check_digit("7992739871") == "3"
-    assert is_luhn_valid("4111111111111111")
-    assert not is_luhn_valid("79927398710")
-    assert not is_luhn_valid("4111111111111112")
-    assert validate_card_number("6222021234567890128") == "6222021234567890128"
-    assert validate_card_number("6222 0212 3456 7890 128") == "6222021234567890128"
-
-
-@pytest.mark.parametrize("number", ["", "0", "12a4", "７９９２７３９８７１３"])
-def test_luhn_rejects_non_numbers(number):
-    assert not is_luhn_valid(number)
-
-
-@pytest.mark.parametrize("digits", ["", "12a4", "７"])
-def test_luhn_check_digit_needs_digits(digits):
-    with pytest.raises(ValueError):
-        luhn_check_digit(digits)
-
-
-@given(st.text(DIGITS, min_size=1, max_size=30))
-def test_computed_luhn_digit_makes_a_valid_number(payload):
-    assert is_luhn_valid(payload + luhn_check_digit(payload))
-
-
-@given(st.text(DIGITS, min_size=1, max_size=30), st.data())
-def test_any_single_digit_change_breaks_luhn(payload, data):
-    number = payload + luhn_check_digit(payload)
-    position = data.draw(st.integers(0, len(number) - 1))
-    digit = data.draw(st.sampled_from(DIGITS.replace(number[position], "")))
-    assert not is_luhn_valid(number[:position] + digit + number[position + 1 :])
-
-
-@given(st.text(DIGITS, min_size=18, max_size=18))
-def test_generated_19_digit_card_numbers_are_valid(payload):
-    number = payload + luhn_check_digit(payload)
-    assert validate_card_number(number) == number
-
-
-@given(st.text(DIGITS, min_size=18, max_size=18), st.data())
-def test_card_number_with_wrong_check_digit_is_rejected(payload, data):
-    right = luhn_check_digit(payload)
-    wrong = data.draw(st.sampled_from(DIGITS.replace(right, "")))
-    with pytest.raises(ValueError, match=f"check digit should be {right}, not {wrong}"):
-        validate_card_number(payload + wrong)
-
-
-@pytest.mark.parametrize("value", ["79927398713", "62220212345678901280", "622202123456789012X", ""])
-def test_card_number_must_be_19_digits(value):
-    with pytest.raises(ValueError, match="19 digits"):
-        validate_card_number(value)
 
 
 # --- masks ------------------------------------------------------------------------------------------------
