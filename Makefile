@@ -39,7 +39,7 @@ faults: $(STAMP)
 	@$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 contracts: $(STAMP)
-	@$(PY) -m services.contracts
+	@$(PY) -m unionctl.contracts
 	@$(PY) -m services.transfer.regional
 
 compose-up:
@@ -63,7 +63,7 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/lint-imports
-	@$(PY) -m services.contracts --check
+	@$(PY) -m unionctl.contracts --check
 
 fmt: $(STAMP)
 	@$(VENV)/bin/ruff format .

@@ -13,7 +13,6 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from shared import cli
 from shared.consumer import ConsumerRunner
 from shared.messaging import make_consumer
 from shared.runtime import Runtime
@@ -23,6 +22,7 @@ from tests.conftest import Stack
 from tests.integration.test_consumer import effects, remote_event, wait_for
 from tests.integration.test_store import append_one
 from tests.support.kafka import produce, read_topic
+from unionctl import cli
 
 VERBS = [[], ["tail"], ["stream"], ["lag"], ["verify"], ["rebuild"], ["dlq"], ["dlq", "list"], ["dlq", "inspect"]]
 VERBS += [["dlq", "replay"], ["audit"], ["republish"]]
@@ -179,14 +179,12 @@ async def _is(read, n: int) -> bool:  # type: ignore[no-untyped-def]
     return bool(read() >= n)
 
 
-async def test_services_ops_rebuilds_a_projection_with_progress(stack: Stack, unique: str) -> None:
-    from services import ops  # noqa: PLC0415
-
+async def test_unionctl_rebuilds_a_services_projection_with_progress(stack: Stack, unique: str) -> None:
     env = {"DATABASE_URL": stack.dsn, "DB_SCHEMA": f"s_{unique}", "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap}
-    result = await asyncio.to_thread(CliRunner().invoke, ops.app, ["rebuild", "servicecard", "catalog"], env=env)
+    result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "servicecard", "catalog"], env=env)
     assert result.exit_code == 0, result.output
     assert "rebuilt servicecard.catalog from 0 log entries" in result.output
-    unknown = await asyncio.to_thread(CliRunner().invoke, ops.app, ["rebuild", "servicecard", "nope"], env=env)
+    unknown = await asyncio.to_thread(CliRunner().invoke, cli.app, ["rebuild", "servicecard", "nope"], env=env)
     assert unknown.exit_code == 2
 
 

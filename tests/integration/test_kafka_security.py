@@ -23,11 +23,11 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from devstack.platform import SERVICES, all_topic_names
-from shared import cli
 from shared.events import channel_topic
 from shared.messaging import PartitionProgress, make_consumer, make_producer
 from shared.settings import KernelSettings
 from tests.integration.test_deploy import REQUIRED, run_compose
+from unionctl import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DIR = ROOT / "deploy" / "kafka"

@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner
 
 from devstack.tokens import Issuer
-from shared import cli
 from shared.auth import KeySet, TokenVerifier, UnauthenticatedError
 from shared.envelope import Envelope
 from tests.conftest import Stack
@@ -35,6 +34,7 @@ from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
 from tests.support.kafka import produce, read_topic
+from unionctl import cli
 
 
 def claims(**overrides: Any) -> dict[str, Any]:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import yaml
 
-from services.contracts import DOCUMENT, REGISTRIES, render
 from services.transfer.regional import TOPIC as REGIONAL_TOPIC
 from shared.events import PUBLIC, channel_topic
+from unionctl.contracts import DOCUMENT, REGISTRIES, render
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools" / "asyncapi"
 
 
 def test_the_checked_in_document_is_fresh() -> None:
-    assert DOCUMENT.exists(), "docs/asyncapi.yaml is missing: run `python -m services.contracts`"
+    assert DOCUMENT.exists(), "docs/asyncapi.yaml is missing: run `python -m unionctl.contracts`"
     assert DOCUMENT.read_text(encoding="utf-8") == render(), (
-        "docs/asyncapi.yaml is stale: run `python -m services.contracts` and commit the result"
+        "docs/asyncapi.yaml is stale: run `python -m unionctl.contracts` and commit the result"
     )
 
 

@@ -1,4 +1,4 @@
-"""Operations that need a service's own code: `python -m services.ops rebuild SERVICE PROJECTION`.
+"""`unionctl projections SERVICE` and `unionctl rebuild SERVICE PROJECTION`: they run a service's own code.
 
 Settings come from the environment, exactly as the service reads them (DATABASE_URL, DB_SCHEMA, its keys).
 Only the store and the projections start: no relay, no consumer, no HTTP. The rebuild runs while the
@@ -22,7 +22,6 @@ SERVICES = {
     "feedback": ("FeedbackService", "FeedbackSettings"),
 }
 
-app = typer.Typer(name="services.ops", help="Operations that run a service's own code (projection rebuilds).")
 console = Console(highlight=False)
 
 ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]
@@ -38,7 +37,6 @@ def load_service(name: str, **overrides: Any) -> Any:
     return getattr(module, service_class)(settings)
 
 
-@app.command()
 def projections(service: ServiceName) -> None:
     """The projections of a service (names for `rebuild`)."""
     runtime = load_service(service).runtime
@@ -46,7 +44,6 @@ def projections(service: ServiceName) -> None:
         console.print(f"{projection.name}  [dim](tables: {', '.join(projection.tables)})[/dim]")
 
 
-@app.command()
 def rebuild(service: ServiceName, projection: Annotated[str, typer.Argument(help="see `projections`")]) -> None:
     """Empty a projection's tables and replay the service's log (own events and inbox) into them."""
     runtime = load_service(service).runtime
@@ -78,6 +75,3 @@ def rebuild(service: ServiceName, projection: Annotated[str, typer.Argument(help
     replayed = asyncio.run(main())
     console.print(f"rebuilt {service}.{projection} from {replayed} log entries")
 
-
-if __name__ == "__main__":
-    app()

@@ -1,7 +1,7 @@
-"""The platform's AsyncAPI document, from every service's event classes: `python -m services.contracts`.
+"""The platform's AsyncAPI document, from every service's event classes: `python -m unionctl.contracts`.
 
-Writes `docs/asyncapi.yaml`; `--check` exits 1 when the checked-in file is stale (CI). This module sits
-beside the service packages, not inside one, so it may import all four registries.
+Writes `docs/asyncapi.yaml`; `--check` exits 1 when the checked-in file is stale (CI). It sits in the
+tools package, outside the services, so it may import all four registries.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from services.servicecard.events import registry as servicecard
 from services.transfer.events import registry as transfer
 from services.transfer.regional import TOPIC as REGIONAL_TOPIC
 from services.transfer.regional import EmploymentChanged
-from shared.asyncapi import build_document, render_yaml
+from unionctl.asyncapi import build_document, render_yaml
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
 REGISTRIES = [membership, transfer, servicecard, feedback]
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not DOCUMENT.exists() or DOCUMENT.read_text(encoding="utf-8") != text:
-            print(f"{DOCUMENT} is stale: run `python -m services.contracts`", file=sys.stderr)  # noqa: T201
+            print(f"{DOCUMENT} is stale: run `python -m unionctl.contracts`", file=sys.stderr)  # noqa: T201
             return 1
         return 0
     DOCUMENT.parent.mkdir(parents=True, exist_ok=True)

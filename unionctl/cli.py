@@ -29,6 +29,7 @@ from shared.migrations import schema_namespace
 from shared.outbox import republish_from
 from shared.settings import KernelSettings
 from shared.store import EventStore, relay_channel
+from unionctl import ops
 
 app = typer.Typer(name="unionctl", help="Operate the union platform: topics, streams, DLQs, lag, integrity.")
 dlq_app = typer.Typer(help="Dead-letter topics: list, inspect and replay what consumers gave up on.")
@@ -394,16 +395,8 @@ def republish(
     out.print(f"{name}: {events} events from position {from_position} will be published again")
 
 
-@app.command()
-def rebuild() -> None:
-    """How to rebuild a projection (it needs the service's code, which the kernel never imports)."""
-    out.print("A rebuild runs the service's own projection code, so it lives with the services:\n")
-    out.print("  python -m services.ops projections SERVICE            # list a service's projections")
-    out.print("  python -m services.ops rebuild SERVICE PROJECTION     # replay the log into it, with progress\n")
-    out.print("with the service's environment (DATABASE_URL, DB_SCHEMA, its keys) exported.")
-
-
-# --- dead letters ---------------------------------------------------------------------------------------
+app.command()(ops.projections)
+app.command()(ops.rebuild)
 
 
 def _dlq_name(topic: str, prefix: str) -> str:
