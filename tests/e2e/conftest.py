@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -61,15 +60,3 @@ async def clients(platform: Platform) -> AsyncIterator[dict[str, httpx.AsyncClie
     finally:
         for client in made.values():
             await client.aclose()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 45) -> Any:
-    """Poll until `check` returns something truthy: reads across services are eventually consistent."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, "timed out waiting for another service"
-        await asyncio.sleep(0.2)

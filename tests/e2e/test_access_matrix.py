@@ -38,8 +38,8 @@ from stdnum.luhn import calc_check_digit as luhn_check_digit
 
 from devstack.platform import Platform
 from tests.conftest import Stack
-from tests.e2e.conftest import eventually
 from tests.support import auth, data
+from tests.support.waiting import eventually
 
 ROLES = ("none", "self", "other", "staff", "sibling", "parent", "admin", "system")
 CODES = {"2": "2xx", "4": "401", "3": "403"}

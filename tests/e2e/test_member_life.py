@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import eventually
 from tests.support import auth, data
+from tests.support.waiting import eventually
 
 JSON = {"content-type": "application/json"}
 

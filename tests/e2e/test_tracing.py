@@ -19,9 +19,9 @@ from devstack import procs
 from devstack.platform import Platform, all_topic_names
 from shared.messaging import create_topics
 from tests.conftest import Stack
-from tests.e2e.conftest import eventually
 from tests.e2e.test_member_life import join, org
 from tests.support import auth
+from tests.support.waiting import eventually
 
 
 class Receiver(ThreadingHTTPServer):

@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from tests.integration.conftest import MovableClock, ServiceUnderTest
 from tests.integration.test_membership import join, make_org
 from tests.support import auth
 from tests.support.kafka import produce, read_topic
+from tests.support.waiting import eventually
 
 HOUR = timedelta(hours=1)
 # every event in the log has reached the broker
@@ -30,15 +31,6 @@ RELAY_DONE = "SELECT position >= (SELECT coalesce(max(position), 0) FROM events)
 def clock(f: ServiceUnderTest) -> MovableClock:
     moving: MovableClock = f.service.clock
     return moving
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-    return result
 
 
 async def fetchval(f: ServiceUnderTest, sql: str, *args: object) -> Any:

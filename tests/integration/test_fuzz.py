@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,20 +25,12 @@ from tests.integration.conftest import ServiceUnderTest, secret, serve_in_proces
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
 from tests.support.fuzz import FuzzReport, count_operations, fuzz
+from tests.support.waiting import eventually
 
 # examples per operation and generation mode (positive; negative where the operation takes input)
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 
 Seeded = tuple[ServiceUnderTest, dict[str, Any]]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return result
 
 
 def created(r: httpx.Response, key: str) -> str:

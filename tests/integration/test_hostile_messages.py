@@ -8,7 +8,6 @@ At the end, the same hostility over HTTP: bodies and names that must get a 413 o
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import importlib
 import json
@@ -31,6 +30,7 @@ from tests.integration.conftest import ServiceUnderTest, secret, serve_in_proces
 from tests.integration.test_membership import make_org
 from tests.support import data
 from tests.support.kafka import produce, read_topic
+from tests.support.waiting import eventually
 
 Message = tuple[bytes | None, list[tuple[str, bytes]], bytes]
 KEY = b"hostile"  # one key: one partition, so the good message is read after every bad one
@@ -401,14 +401,6 @@ async def consuming(service: str, settings: Any) -> AsyncIterator[ServiceUnderTe
     main = importlib.import_module(f"services.{service}.main")
     async with serve_in_process(main.build_app(settings)) as running:
         yield running
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 45) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 # --- the tests ---------------------------------------------------------------------------------------------

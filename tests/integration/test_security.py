@@ -29,11 +29,11 @@ from devstack.tokens import Issuer
 from shared.auth import KeySet, TokenVerifier, UnauthenticatedError
 from shared.envelope import Envelope
 from tests.conftest import Stack
-from tests.e2e.conftest import eventually
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
 from tests.support.kafka import produce, read_topic
+from tests.support.waiting import eventually
 from unionctl import cli
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.support import data
 from tests.support.kafka import produce
+from tests.support.waiting import eventually
 
 TIMEOUT = 30.0
 
@@ -56,16 +57,6 @@ async def catalogue(servicecard_settings: ServicecardSettings) -> AsyncIterator[
 
 
 # --- helpers ---
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll `probe` until it returns something truthy; the consumer's group join alone takes a few seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await probe()):
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return result
 
 
 async def card_of(sc: ServiceUnderTest, member_id: str, status: str = "active", **fields: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support.kafka import read_topic
+from tests.support.waiting import eventually
 
 
 def settings_like(membership_settings: Any, cls: type[KernelSettings], db_schema: str, **extra: Any) -> Any:
@@ -54,15 +55,6 @@ async def transfer(membership_settings: Any, unique: str, all_topics: list[str])
     )
     async with serve_in_process(build_app(settings)) as service:
         yield service
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 45) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return result
 
 
 def token(r: httpx.Response) -> str:

@@ -8,7 +8,7 @@ import asyncio
 import json
 import statistics
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
 from tests.support.kafka import produce, read_topic
+from tests.support.waiting import eventually
 
 REGIONAL = "union.regional.employment.v1"
 
@@ -63,15 +64,6 @@ async def transfer(transfer_settings: TransferSettings, all_topics: list[str]) -
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30, what: str = "") -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await check()):
-        assert loop.time() < deadline, f"timed out waiting for {what or check.__name__}"
-        await asyncio.sleep(0.1)
-    return result
 
 
 async def heard_of(t: ServiceUnderTest, members: Sequence[str] = (), orgs: Sequence[str] = ()) -> None:

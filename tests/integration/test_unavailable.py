@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ from devstack import procs
 from devstack.postgres import EmbeddedPostgres
 from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -41,14 +42,6 @@ async def membership_on_own_database(
     settings = membership_settings.model_copy(update={"database_url": own_postgres.dsn, "db_connect_timeout": 2})
     async with serve_in_process(build_app(settings)) as running:
         yield running
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.2)
 
 
 def assert_unavailable(response: httpx.Response) -> None:
