@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +104,8 @@ class Metadata:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+# one event on its way in: (stream_id, version, event_id, name, schema_version, data, metadata, hash, event)
+Pending = tuple[str, int, UUID, str, int, JSON, JSON, bytes, DomainEvent]
 # a stream and the events to append to it, with the metadata of what caused them when it is not the call's
 Appending = tuple["Stream", Sequence[DomainEvent]] | tuple["Stream", Sequence[DomainEvent], Metadata]
 
@@ -123,53 +126,45 @@ SELECT first FROM pos
 """
 
 
-class EventStore:
-    """One service's store. Appends run in the caller's transaction, with the inline projections; the relay
-    publishes the log itself (shared.outbox)."""
+class StreamStore(ABC):
+    """What a handler sees of a store: load streams, fold them, append with an expected version. The PostgreSQL
+    store (`EventStore`) and the in-memory one (`shared.memstore`) pass the same contract tests; everything but
+    the two storage steps (`load_many`, `_write`) is written once, here."""
 
-    def __init__(self, pool: asyncpg.Pool, registry: EventRegistry, *, schema: str, topic: str) -> None:
-        self.pool = pool
-        self.registry = registry
-        self.source = registry.source
-        self.schema = schema
-        self.topic = topic
-        self.namespace = schema_namespace(schema)
-        self.channel = relay_channel(schema)
-        # set once a transaction that appended has committed (the pool's reset hook, see `committed`): the
-        # relay wakes on it. NOTIFY inside the append would serialise every writer's commit on the
-        # notification queue's lock, and a wake before the commit finds nothing to publish.
-        self.appended = asyncio.Event()
-        self.project: Project | None = None  # the inline read models, set by the Runtime
-        self._appended_on: set[int] = set()  # ids of the connections whose transaction appended
+    registry: EventRegistry
+    project: Project | None = None  # the inline read models, set by the Runtime
 
-    def committed(self, conn: object) -> None:
-        """Called when `conn` goes back to the pool, so after its transaction ended: wake the relay if it
-        appended (a rolled-back append wakes it for nothing, which costs one empty look)."""
-        if id(conn) in self._appended_on:
-            self._appended_on.discard(id(conn))
-            self.appended.set()
+    @property
+    def source(self) -> str:
+        return self.registry.source
 
-    async def load_many(self, conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, Stream]:
-        """Several streams in one query (a consumer's batch): every id gets a Stream, empty if it has no events."""
-        streams = {stream_id: Stream(stream_id) for stream_id in stream_ids}
-        rows = await conn.fetch(
-            "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version", list(streams)
-        )
-        for row in rows:
-            streams[row["stream_id"]].events.append(self._own(row))
-        return streams
+    @abstractmethod
+    async def load_many(self, conn: Any, stream_ids: Sequence[str]) -> dict[str, Stream]:
+        """Several streams at once: every id gets a Stream, empty if it has no events."""
 
-    async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
-        rows = await conn.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
-        return Stream(stream_id, [self._own(r) for r in rows])
+    @abstractmethod
+    async def _write(
+        self,
+        conn: Any,
+        rows: Sequence[Pending],
+        data_json: list[str],
+        meta_json: list[str],
+        keys: list[str],
+        now: datetime,
+    ) -> int:
+        """Store the rows, all or none, and return the position given to the first; ConcurrencyError when a
+        (stream, version) is taken."""
 
-    async def load_folded(self, conn: asyncpg.Connection, stream_id: str, fold: Fold[S]) -> tuple[Stream, S]:
+    async def load(self, conn: Any, stream_id: str) -> Stream:
+        return (await self.load_many(conn, [stream_id]))[stream_id]
+
+    async def load_folded(self, conn: Any, stream_id: str, fold: Fold[S]) -> tuple[Stream, S]:
         """The stream and its state: its events folded by the domain's `fold`."""
         stream = await self.load(conn, stream_id)
         return stream, fold(stream.domain_events())
 
     async def load_existing(
-        self, conn: asyncpg.Connection, stream_id: str, fold: Fold[object], kind: type[T], what: str, key: object
+        self, conn: Any, stream_id: str, fold: Fold[object], kind: type[T], what: str, key: object
     ) -> tuple[Stream, T]:
         """The stream and its state, which must be a `kind` (else 404 `what` `key`: nothing of that kind is there)."""
         stream, state = await self.load_folded(conn, stream_id, fold)
@@ -179,7 +174,7 @@ class EventStore:
 
     async def append(
         self,
-        conn: asyncpg.Connection,
+        conn: Any,
         stream: Stream,
         events: Sequence[DomainEvent],
         metadata: Metadata,
@@ -189,17 +184,16 @@ class EventStore:
 
     async def append_streams(
         self,
-        conn: asyncpg.Connection,
+        conn: Any,
         batch: Sequence[Appending],
         metadata: Metadata,
     ) -> list[Recorded]:
-        """Append to several streams in one statement (imports, a consumer's batch): all or nothing. An item may
-        carry its own metadata (the message that caused it); a stream may appear more than once, in order."""
+        """Append to several streams at once (imports, a consumer's batch): all or nothing. An item may carry its
+        own metadata (the message that caused it); a stream may appear more than once, in order."""
         now = datetime.now(UTC)
         default_meta = metadata.as_json()
         default_meta_text = json.dumps(default_meta)
-        # one tuple per event: (stream_id, version, event_id, name, schema_version, data, meta, hash, event)
-        pending: list[tuple[str, int, UUID, str, int, JSON, JSON, bytes, DomainEvent]] = []
+        pending: list[Pending] = []
         data_json: list[str] = []
         meta_json: list[str] = []
         keys: list[str] = []
@@ -222,30 +216,7 @@ class EventStore:
             heads[stream.stream_id] = (prev, version)
         if not pending:
             return []
-        columns = list(zip(*pending, strict=True))
-        try:
-            first = await conn.fetchval(
-                _APPEND,
-                self.namespace,
-                len(pending),
-                columns[0],
-                columns[1],
-                columns[2],
-                columns[3],
-                columns[4],
-                data_json,
-                meta_json,
-                now,
-                columns[7],
-                keys,
-            )
-        except asyncpg.UniqueViolationError as exc:
-            stream = batch[0][0]
-            raise ConcurrencyError(stream.stream_id, stream.version) from exc
-        if conn.is_in_transaction():
-            self._appended_on.add(id(_raw(conn)))  # the relay wakes when the connection comes back after the commit
-        else:
-            self.appended.set()  # the statement was its own transaction: committed already
+        first = await self._write(conn, pending, data_json, meta_json, keys, now)
         metrics.events_appended.add(len(pending), {"service": self.registry.service})
         positioned = [
             Recorded(first + i, sid, ver, eid, name, sv, data, meta, now, self.source, h, event)
@@ -258,6 +229,78 @@ class EventStore:
         if self.project is not None:
             await self.project(conn, positioned)
         return positioned
+
+
+class EventStore(StreamStore):
+    """One service's store in PostgreSQL. Appends run in the caller's transaction, with the inline projections;
+    the relay publishes the log itself (shared.outbox)."""
+
+    def __init__(self, pool: asyncpg.Pool, registry: EventRegistry, *, schema: str, topic: str) -> None:
+        self.pool = pool
+        self.registry = registry
+        self.schema = schema
+        self.topic = topic
+        self.namespace = schema_namespace(schema)
+        self.channel = relay_channel(schema)
+        # set once a transaction that appended has committed (the pool's reset hook, see `committed`): the
+        # relay wakes on it. NOTIFY inside the append would serialise every writer's commit on the
+        # notification queue's lock, and a wake before the commit finds nothing to publish.
+        self.appended = asyncio.Event()
+        self._appended_on: set[int] = set()  # ids of the connections whose transaction appended
+
+    def committed(self, conn: object) -> None:
+        """Called when `conn` goes back to the pool, so after its transaction ended: wake the relay if it
+        appended (a rolled-back append wakes it for nothing, which costs one empty look)."""
+        if id(conn) in self._appended_on:
+            self._appended_on.discard(id(conn))
+            self.appended.set()
+
+    async def load_many(self, conn: asyncpg.Connection, stream_ids: Sequence[str]) -> dict[str, Stream]:
+        streams = {stream_id: Stream(stream_id) for stream_id in stream_ids}
+        rows = await conn.fetch(
+            "SELECT * FROM events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version", list(streams)
+        )
+        for row in rows:
+            streams[row["stream_id"]].events.append(self._own(row))
+        return streams
+
+    async def load(self, conn: asyncpg.Connection, stream_id: str) -> Stream:
+        rows = await conn.fetch("SELECT * FROM events WHERE stream_id = $1 ORDER BY version", stream_id)
+        return Stream(stream_id, [self._own(r) for r in rows])
+
+    async def _write(
+        self,
+        conn: asyncpg.Connection,
+        rows: Sequence[Pending],
+        data_json: list[str],
+        meta_json: list[str],
+        keys: list[str],
+        now: datetime,
+    ) -> int:
+        columns = list(zip(*rows, strict=True))
+        try:
+            first: int = await conn.fetchval(
+                _APPEND,
+                self.namespace,
+                len(rows),
+                columns[0],
+                columns[1],
+                columns[2],
+                columns[3],
+                columns[4],
+                data_json,
+                meta_json,
+                now,
+                columns[7],
+                keys,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise ConcurrencyError(rows[0][0], rows[0][1] - 1) from exc
+        if conn.is_in_transaction():
+            self._appended_on.add(id(_raw(conn)))  # the relay wakes when the connection comes back after the commit
+        else:
+            self.appended.set()  # the statement was its own transaction: committed already
+        return first
 
     async def notify(self, conn: asyncpg.Connection) -> None:
         """Wake relays in other processes, after a commit made outside a running service (imports, replays)."""

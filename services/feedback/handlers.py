@@ -16,7 +16,7 @@ from services.feedback.domain import Campaign, Electorate, Request
 from services.feedback.events import CampaignOpened, RatingGiven, ResultsPublished
 from shared.causation import caused_by
 from shared.errors import NotFoundError
-from shared.store import EventStore, Metadata, Stream
+from shared.store import Metadata, Stream, StreamStore
 
 log = logging.getLogger("services.feedback")
 
@@ -65,7 +65,7 @@ def campaign_from_row(row: Any) -> Campaign:
 
 
 class Feedback:
-    def __init__(self, store: EventStore, clock: Clock, keyring: ballot_box.Keyring) -> None:
+    def __init__(self, store: StreamStore, clock: Clock, keyring: ballot_box.Keyring) -> None:
         self.store = store
         self.clock = clock
         self.keyring = keyring  # campaign id -> its private keys, derived in memory from BALLOT_MASTER_KEY

@@ -18,7 +18,7 @@ from services.membership.events import (
 )
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
-from shared.store import EventStore, Metadata, Stream
+from shared.store import Metadata, Stream, StreamStore
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def member_stream(member_id: UUID) -> str:
 
 
 class Membership:
-    def __init__(self, store: EventStore, vault: PersonalDataVault, founding_threshold: int) -> None:
+    def __init__(self, store: StreamStore, vault: PersonalDataVault, founding_threshold: int) -> None:
         self.store = store
         self.vault = vault
         self.founding_threshold = founding_threshold

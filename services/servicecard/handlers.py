@@ -18,7 +18,7 @@ from services.servicecard import domain
 from services.servicecard.domain import Card, Item, MemberFact, Usage
 from shared.directory import covers
 from shared.errors import NotFoundError
-from shared.store import Appending, EventStore, Metadata, Recorded, Stream, wire_name, wire_sequence
+from shared.store import Appending, Metadata, Recorded, Stream, StreamStore, wire_name, wire_sequence
 
 _MEMBER_LOCK = 21  # pg_advisory_xact_lock(21, hashtext(member id)): one writer per member at a time
 _NEW_NUMBER_TRIES = 10
@@ -41,7 +41,7 @@ def _now() -> datetime:
 
 
 class Servicecard:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: StreamStore) -> None:
         self.store = store
 
     async def _lock_member(self, conn: asyncpg.Connection, member_id: UUID) -> None:

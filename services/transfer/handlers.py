@@ -14,7 +14,7 @@ from services.transfer.routing import Candidate
 from shared.causation import caused_by
 from shared.directory import nearest_common_parent
 from shared.errors import DomainError
-from shared.store import EventStore, Metadata, Stream
+from shared.store import Metadata, Stream, StreamStore
 
 Clock = Callable[[], datetime]
 
@@ -33,7 +33,7 @@ def _utcnow() -> datetime:
 
 class Transfers:
     def __init__(
-        self, store: EventStore, *, expires_in: timedelta, escalation_window: timedelta, clock: Clock = _utcnow
+        self, store: StreamStore, *, expires_in: timedelta, escalation_window: timedelta, clock: Clock = _utcnow
     ) -> None:
         self.store = store
         self.expires_in = expires_in

@@ -25,17 +25,6 @@ async def append_one(kernel: Runtime, counter: uuid.UUID, by: int = 1) -> None:
         await kernel.store.append(conn, stream, [CounterIncremented(counter_id=counter, by=by)], META)
 
 
-async def test_appends_and_reads_a_stream_back(kernel: Runtime) -> None:
-    counter = uuid.uuid4()
-    for by in (1, 2, 3):
-        await append_one(kernel, counter, by)
-    async with kernel.pool.acquire() as conn:
-        stream = await kernel.store.load(conn, f"counter-{counter}")
-    assert [e.version for e in stream.events] == [1, 2, 3]
-    assert [e.event.by for e in stream.events] == [1, 2, 3]  # type: ignore[union-attr]
-    assert stream.events[0].metadata == {"actor": "test"}
-
-
 async def test_two_appends_at_the_same_version_one_wins(kernel: Runtime) -> None:
     counter = uuid.uuid4()
     await append_one(kernel, counter)

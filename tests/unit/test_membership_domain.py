@@ -58,11 +58,11 @@ def submitted(org_id: uuid.UUID) -> ApplicationSubmitted:
     )
 
 
-def member(*later: object) -> domain.Member:
-    joined = MemberJoined(
+def joined_event(org_id: uuid.UUID | None = None) -> MemberJoined:
+    return MemberJoined(
         member_id=uuid.uuid4(),
         member_no="310115-00000001",
-        org_id=uuid.uuid4(),
+        org_id=org_id or uuid.uuid4(),
         joined_at=TODAY,
         id_blind_index="b",
         name_enc="n",
@@ -71,7 +71,10 @@ def member(*later: object) -> domain.Member:
         employment_type="regular",
         household_type="urban",
     )
-    state = domain.fold([joined, *later])  # type: ignore[list-item]
+
+
+def member(*later: object) -> domain.Member:
+    state = domain.fold([joined_event(), *later])  # type: ignore[list-item]
     assert isinstance(state, domain.Member)
     return state
 
