@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from services.membership import access, domain, queries
+from services.membership import access, domain, finding, overview, queries, queue
 from services.membership.handlers import Membership, Person
 from services.membership.service import ServiceDep
 from shared.app import request_metadata, run_command
@@ -101,6 +101,33 @@ async def register_organization(
         return {"org_id": await membership.register_organization(conn, cmd, meta)}
 
     return await run_command(request, service.pool, run, 201)
+
+
+@router.get("/organizations/search", tags=["finding"])  # before /organizations/{org_id}, which would take it
+async def search_organizations(
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="any part of the name")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="a division and all below")] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+    type: domain.OrgType | None = None,  # noqa: A002 - the API's name
+    accepts_members: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Find unions by a part of their name, their region (a code covers the divisions below it), industry, type."""
+    await access.guard.check(service.pool, principal, "organization.search")
+    async with service.pool.acquire() as conn:
+        return await finding.search(
+            conn,
+            q=q,
+            region_code=region_code,
+            industry=industry,
+            org_type=type,
+            accepting=accepts_members,
+            limit=limit,
+            cursor=cursor,
+        )
 
 
 @router.get("/organizations/{org_id}", tags=["organizations"])
@@ -330,3 +357,104 @@ async def get_founding_suggestions(
     await access.guard.check(service.pool, principal, "founding.read", organization(org_id))
     async with service.pool.acquire() as conn:
         return {"items": await queries.founding_suggestions(conn, org_id)}
+
+
+# --- work queues, finding a union, finding a member -----------------------------------------------------
+
+
+@router.get("/organizations/{org_id}/queue", tags=["queue"])
+async def get_queue(
+    org_id: UUID,
+    service: ServiceDep,
+    principal: CurrentPrincipal,
+    kind: Literal["application", "transfer", "request"] | None = None,
+    overdue: bool | None = None,
+    subtree: Annotated[bool, Query(description="also what waits for every organisation below")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What waits for the organisation's staff (and what was escalated to it), overdue first, then oldest."""
+    await access.guard.check(service.pool, principal, "organization.queue", organization(org_id))
+    async with service.pool.acquire() as conn:
+        return await queue.page(
+            conn,
+            service.vault,
+            org_id,
+            now=service.clock(),
+            kind=kind,
+            overdue=overdue,
+            subtree=subtree,
+            limit=limit,
+            cursor=cursor,
+        )
+
+
+@router.get("/organizations/{org_id}/children", tags=["finding"])
+async def get_children(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The organisations directly below this one."""
+    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
+    async with service.pool.acquire() as conn:
+        return await finding.children(conn, org_id)
+
+
+@router.get("/organizations/{org_id}/path", tags=["finding"])
+async def get_path(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The organisations from the root of the tree down to this one."""
+    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
+    async with service.pool.acquire() as conn:
+        return await finding.path(conn, org_id)
+
+
+@public.get("/where-to-join", tags=["finding"])
+async def where_to_join(
+    request: Request,
+    service: ServiceDep,
+    region_code: Annotated[RegionCode, Query(description="where the worker works")],
+    credit_code: CreditCode | None = None,
+    employer_name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Which union would take a worker of this employer here: open to the public, rate-limited per address."""
+    client = request.client.host if request.client else "unknown"
+    await service.rate_limits.hit("where_to_join", client, "look-ups from this address")
+    async with service.pool.acquire() as conn:
+        return await finding.where_to_join(
+            conn, credit_code=credit_code, employer_name=employer_name, region_code=region_code, industry=industry
+        )
+
+
+class LookupIn(Body):
+    id_number: IdNumber | None = None
+    member_no: str | None = Field(None, min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.id_number is None) == (self.member_no is None):
+            raise ValueError("give either id_number or member_no")
+        return self
+
+
+@router.post("/members/lookup", tags=["members"])
+async def lookup_member(body: LookupIn, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Find a member by identity number (a POST: the number stays out of URLs and logs; audited as a read of
+    personal data) or by member number, within the staff's organisations. Personal data masked."""
+    action = "member.lookup" if body.id_number is None else "member.lookup_by_id_number"
+    if principal.role not in {Role.STAFF, Role.ADMIN}:
+        await access.guard.check(service.pool, principal, action)  # refused before anything is looked up
+    async with service.pool.acquire() as conn:
+        if body.id_number is not None:
+            member_id = await finding.member_by_blind_index(conn, service.vault.blind_index(body.id_number))
+        else:
+            member_id = await finding.member_by_number(conn, str(body.member_no))
+    await access.guard.check(service.pool, principal, action, await access.member(service.pool, member_id))
+    async with service.pool.acquire() as conn:
+        return await queries.member(conn, service.vault, member_id)
+
+
+@router.get("/members/{member_id}/overview", tags=["members"])
+async def get_overview(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Where the member's matters stand: status, organisation, card, benefits this year, open transfer, requests,
+    each open matter with its clock, and the timeline of what happened, why, and which organisation acted."""
+    await access.guard.check(service.pool, principal, "member.overview", await access.member(service.pool, member_id))
+    async with service.pool.acquire() as conn:
+        return await overview.overview(conn, service.vault, member_id, service.clock())
