@@ -67,11 +67,15 @@ async def run_overdue_applications(pool: asyncpg.Pool, membership: Membership, n
         application_id: UUID | None = None
         try:
             async with pool.acquire() as conn, conn.transaction():
+                # a clock the calendar could not set at submission is counted again once the period may be over
+                # (never shorter in working days than in calendar days)
                 row = await conn.fetchrow(
-                    "SELECT item_id FROM work_queue WHERE kind = 'application' AND NOT overdue AND deadline <= $1"
-                    " AND NOT (item_id = ANY($2::uuid[])) ORDER BY deadline LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    "SELECT item_id FROM work_queue WHERE kind = 'application' AND NOT overdue"
+                    " AND (deadline <= $1 OR deadline IS NULL AND submitted_at <= $1 - make_interval(days => $3))"
+                    " AND NOT (item_id = ANY($2::uuid[])) ORDER BY deadline NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED",
                     now,
                     skipped,
+                    membership.application_working_days,
                 )
                 if row is None:
                     break
