@@ -99,8 +99,8 @@ def projection(request_working_days: int) -> Projection:
                 d["from_org_id"],
                 d["member_id"],
                 "release",
-                _time(d["requested_at"]),
-                _time(d["expires_at"]),
+                _time(d.get("requested_at") or e.recorded_at),
+                _time(d["expires_at"]) if d.get("expires_at") else None,  # no clock sent: none shown
                 json.dumps(detail),
             )
         ]
@@ -125,7 +125,7 @@ def projection(request_working_days: int) -> Projection:
                 "WHERE kind = 'transfer' AND item_id = $1::uuid",
                 d["transfer_id"],
                 d["escalated_to_org_id"],
-                _time(d["expires_at"]),
+                _time(d["expires_at"]) if d.get("expires_at") else None,
             )
         ]
 
@@ -169,9 +169,12 @@ def _cursor(as_of: datetime, row: asyncpg.Record) -> str:
 def _after(cursor: str) -> tuple[datetime, bool, datetime, str, UUID]:
     try:
         as_of, late, submitted_at, kind, item_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return _time(as_of), bool(late), _time(submitted_at), str(kind), UUID(item_id)
-    except (ValueError, TypeError) as exc:
-        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422) from exc
+        after = _time(as_of), bool(late), _time(submitted_at), str(kind), UUID(item_id)
+    except (ValueError, TypeError):
+        after = None
+    if after is None or after[3] not in KINDS or after[0].tzinfo is None or after[2].tzinfo is None:
+        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422)
+    return after
 
 
 def mask_name(name: str | None) -> str | None:
