@@ -27,16 +27,15 @@ async def test_matters_wait_for_the_side_that_must_act_and_leave_once_acted_on(
     member_id = (await join(m, a))["member_id"]
     me = auth.bearer("member", member_id=member_id)
 
-    async def known() -> bool:
-        return (await t.get(f"/members/{member_id}/transfers")).status_code == 200
+    async def created(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        r = await client.post(path, json=body, headers=me)  # 404 until the service has heard of the member
+        assert r.status_code in {201, 404}, r.text
+        return dict(r.json()) if r.status_code == 201 else None
 
-    await eventually(known)
-    r = await t.post("/transfers", json={"member_id": member_id, "to_org_id": b, "reason": "new job"}, headers=me)
-    assert r.status_code in {200, 201}, r.text
-    transfer_id = r.json()["transfer_id"]
-    r = await f.post("/requests", json={"category": "wages", "text": "工资拖欠"}, headers=me)
-    assert r.status_code in {200, 201}, r.text
-    request_id = r.json()["request_id"]
+    transfer = {"member_id": member_id, "to_org_id": b, "reason": "new job"}
+    transfer_id = (await eventually(lambda: created(t, "/transfers", transfer)))["transfer_id"]
+    request = {"category": "wages", "text": "工资拖欠"}
+    request_id = (await eventually(lambda: created(f, "/requests", request)))["request_id"]
 
     async def both_wait_for_a() -> bool:
         return sorted(await waiting(m, a)) == [("request", "answer"), ("transfer", "release")]
