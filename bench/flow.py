@@ -30,7 +30,7 @@ BURST = 1_000
 IMPORT = 100_000
 Row = tuple[str, str, str]
 # what each consumer of membership's topic writes per member
-FOLLOWERS = {"servicecard": "cards", "feedback": "directory_members", "transfer": "members"}
+FOLLOWERS = {"servicecard": "cards", "feedback": "directory_members", "transfer": "directory_members"}
 
 
 def _env(bootstrap: str, key: str, schema_prefix: str, **more: str) -> dict[str, str]:

@@ -23,16 +23,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
 import jwt
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.directory import covers
 from shared.errors import DomainError, NotFoundError
 
 log = logging.getLogger("shared.auth")
@@ -217,23 +216,6 @@ class TokenVerifier:
             raise UnauthenticatedError("invalid_token", f"the token's claims are not usable: {reason}") from exc
 
 
-_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="a token from the platform's issuer")
-
-
-async def authenticate(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None:
-        raise UnauthenticatedError("unauthenticated", "this needs a bearer token (Authorization: Bearer <token>)")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.verify(credentials.credentials)
-    request.state.principal = principal
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
 # --- deciding -------------------------------------------------------------------------------------------
 
 
@@ -278,27 +260,6 @@ async def target_of(pool: asyncpg.Pool, sql: str, key: object, what: str, label:
     return Target(orgs=(org_id,) if org_id else (), member_id=member_id, label=label)
 
 
-# the organisations a staff token covers: its own and every one below it
-_COVERS = """
-WITH RECURSIVE chain(target, org_id, parent_id, depth) AS (
-    SELECT o.org_id, o.org_id, o.parent_id, 0 FROM org_tree o WHERE o.org_id = ANY($1::uuid[])
-    UNION ALL
-    SELECT c.target, t.org_id, t.parent_id, c.depth + 1
-    FROM org_tree t JOIN chain c ON t.org_id = c.parent_id WHERE c.depth < 64
-)
-SELECT t.target, (t.target = $2::uuid OR EXISTS (
-    SELECT 1 FROM chain WHERE chain.target = t.target AND chain.org_id = $2::uuid
-)) AS covered
-FROM unnest($1::uuid[]) WITH ORDINALITY AS t(target, n) ORDER BY t.n
-"""
-
-
-async def covered_orgs(conn: asyncpg.Connection | asyncpg.Pool, staff_org: UUID, orgs: tuple[UUID, ...]) -> list[bool]:
-    """For each organisation, whether it is `staff_org` or below it, from the org tree this service knows."""
-    rows = await conn.fetch(_COVERS, list(orgs), staff_org)
-    return [bool(r["covered"]) for r in rows]
-
-
 class Guard:
     """A service's rules by action name, and the one check every route calls."""
 
@@ -325,7 +286,7 @@ class Guard:
             return None
         if role is Role.STAFF and rule.staff:
             assert principal.org_id is not None
-            covered = await covered_orgs(pool, principal.org_id, target.orgs) if target.orgs else []
+            covered = await covers(pool, principal.org_id, target.orgs) if target.orgs else []
             if target.complete and covered and (all(covered) if target.all_orgs else any(covered)):
                 return None
             return "outside_organization", "this belongs to an organisation outside the one your token names"

@@ -20,19 +20,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Annotated
 
 import asyncpg
-from fastapi import Header, Query, Request, Response
 
 from shared.errors import DomainError
 from shared.events import topic_owner
 from shared.messaging import Partition, PartitionProgress
-from shared.positions import POSITION_HEADER, TOKENS_PATTERN, Token, parse_tokens
+from shared.positions import Token
 
 log = logging.getLogger("shared.consistency")
 
-_MAX_TOKENS_TEXT = 1000
+MAX_TOKENS_TEXT = 1000
 
 
 def through(
@@ -161,32 +159,3 @@ def not_caught_up(missing: Mapping[Token, int]) -> DomainError:
         status_code=409,
         headers={"Retry-After": "1"},
     )
-
-
-async def read_after(
-    request: Request,
-    response: Response,
-    after: Annotated[
-        str | None,
-        Query(
-            description="position tokens from earlier answers (`membership:1234`, comma-separated): the answer waits "
-            "until this service has consumed through them, or is 409 `not_caught_up`",
-            pattern=TOKENS_PATTERN,
-            max_length=_MAX_TOKENS_TEXT,
-        ),
-    ] = None,
-    x_after_position: Annotated[
-        str | None,
-        Header(description="the same as `after`, as a header", pattern=TOKENS_PATTERN, max_length=_MAX_TOKENS_TEXT),
-    ] = None,
-) -> None:
-    """A route dependency: with position tokens, wait until they are consumed (bounded), then answer; the answer's
-    `X-Position` names this service's latest public event, for reads in yet another service."""
-    tokens = parse_tokens(after, "query.after") + parse_tokens(x_after_position, "header.x-after-position")
-    if not tokens:
-        return
-    watermarks: Watermarks = request.app.state.watermarks
-    missing = await watermarks.wait(tokens)
-    if missing:
-        raise not_caught_up(missing)
-    response.headers[POSITION_HEADER] = str(await watermarks.head())

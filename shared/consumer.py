@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from shared import metrics
+from shared.database import DATABASE_UNAVAILABLE
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
 from shared.projections import Projection, apply_batch, batch_handler, takes_batch
@@ -63,7 +64,6 @@ RETURNING position, source, event_id
 # failures that retrying cannot mend: straight to the dead-letter topic. asyncpg.DataError is PostgreSQL's
 # class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
 PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, KeyError, TypeError, asyncpg.DataError)
-INFRASTRUCTURE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError, asyncpg.TooManyConnectionsError)
 
 
 # a platform service's topic (`[prefix.]union.<service>.v<N>`) carries that service's events only
@@ -275,7 +275,7 @@ class ConsumerRunner:
                 async with self.pool.acquire() as conn, conn.transaction():
                     applied = await self._apply_in(conn, message, envelope)
                 self._count(message.topic, int(applied), int(not applied))
-            except INFRASTRUCTURE as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
             except PERMANENT as exc:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.guards import MAX_JSON_DEPTH, json_depth_exceeds
+from shared.limits import MAX_JSON_DEPTH, json_depth_exceeds
 
 SPEC_VERSION = "1.0"
 _REQUIRED = ("id", "source", "type", "specversion")

@@ -134,29 +134,40 @@ class ProjectionRunner:
     ) -> int:
         """Empty the projection's tables and replay the whole log into them; returns events replayed.
 
-        Reads keep being served from the old rows until the rebuild commits; writers wait for it.
+        Every projection that writes to one of those tables is replayed with it (e.g. transfer's own moves into the
+        kernel's directory). Reads keep being served from the old rows until the rebuild commits; writers wait.
         """
-        projection = self.projections[name]
+        group = self.sharing_tables(name)
+        tables = list(dict.fromkeys(t for p in group for t in p.tables))
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
             await self._drain(conn, drain_timeout)
             total = int(await conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)"))
-            for table in projection.tables:
+            for table in tables:
                 await conn.execute(f"DELETE FROM {table}")
             done, after = 0, 0
             while entries := await self.store.read_log(conn, after, batch):
-                await apply_batch((projection,), conn, entries)
+                await apply_batch(group, conn, entries)
                 done += len(entries)
                 after = entries[-1].position
                 if progress is not None:
                     progress(done, total)
-            await conn.execute(
+            await conn.executemany(
                 "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
                 "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
-                name,
-                after,
+                [(p.name, after) for p in group],
             )
         return done
+
+    def sharing_tables(self, name: str) -> list[Projection]:
+        """The projection and every one writing to a table it shares with them, transitively, in declared order."""
+        group = {name}
+        while True:
+            tables = {t for n in group for t in self.projections[n].tables}
+            grown = group | {n for n, p in self.projections.items() if tables.intersection(p.tables)}
+            if grown == group:
+                return [p for n, p in self.projections.items() if n in group]
+            group = grown
 
     async def _drain(self, conn: asyncpg.Connection, timeout: float) -> None:
         """Wait until no writer that allocated positions before the lock is still in flight."""

@@ -15,16 +15,18 @@ import asyncpg
 from shared import metrics
 from shared.consistency import Watermarks
 from shared.consumer import BatchHandler, ConsumerRunner, Handler
+from shared.directory import directory
 from shared.events import PUBLIC, EventRegistry
 from shared.messaging import PartitionProgress, broker_problem, make_consumer, make_producer, missing_records
 from shared.migrations import apply_migrations
-from shared.orgtree import org_tree
 from shared.outbox import OutboxRelay
 from shared.projections import Projection, ProjectionRunner, apply_batch
 from shared.settings import KernelSettings
 from shared.store import EventStore
 
 log = logging.getLogger("shared.runtime")
+
+ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
 
 
 @dataclass
@@ -44,8 +46,8 @@ class Runtime:
     def __init__(self, definition: ServiceDefinition, settings: KernelSettings) -> None:
         self.definition = definition
         self.settings = settings
-        # every service keeps the organisation tree: staff tokens are checked against it (shared.auth)
-        self.all_projections: list[Projection] = [*definition.projections, org_tree]
+        # every service keeps the directory: staff tokens are checked against it (shared.auth)
+        self.all_projections: list[Projection] = [*definition.projections, directory]
         for projection in definition.projections:
             projection.own_source = definition.registry.source  # `on(name)` means this service's own events
         self._tasks: list[asyncio.Task[None]] = []
@@ -58,7 +60,8 @@ class Runtime:
         self.projections: ProjectionRunner
         self.watermarks: Watermarks
 
-    async def start(self, *, background: bool = True) -> None:
+    async def start(self, *, background: bool = True, prepare: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Migrate, build the parts, run `prepare` (the service's own start-up step), then start the loops."""
         s = self.settings
 
         async def reset(conn: asyncpg.Connection) -> None:
@@ -120,13 +123,27 @@ class Runtime:
                 connect_producer=self.relay.ensure_started,
                 remake=lambda: make_consumer(s, group, topics),
             )
+        await self._rebuild_requested()
         self._observe()
+        if prepare is not None:
+            await prepare()
         if background:
             self._spawn("relay", self.relay.run)
             if self.consumer is not None:
                 self._spawn("consumer", self.consumer.run)
             for name, (run, _) in self._workers.items():
                 self._spawn(name, run)
+
+    async def _rebuild_requested(self) -> None:
+        """Read models a migration replaced are rebuilt from the log before anything runs (shared/migrations)."""
+        async with self.pool.acquire() as conn:
+            names = [r["name"] for r in await conn.fetch("SELECT name FROM rebuild_requests ORDER BY name")]
+        for name in names:
+            if name in self.projections.projections:
+                replayed = await self.projections.rebuild(name)
+                log.info("read model rebuilt as a migration asked", extra={"projection": name, "events": replayed})
+            async with self.pool.acquire() as conn:
+                await conn.execute("DELETE FROM rebuild_requests WHERE name = $1", name)
 
     def _observe(self) -> None:
         service = {"service": self.definition.name}
@@ -215,7 +232,7 @@ class Runtime:
             await asyncio.wait(relay, timeout=2)
         await asyncio.sleep(self.settings.consumer_drain_seconds)
 
-    def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
+    def ready_checks(self) -> list[ReadyCheck]:
         """Each returns None when its part is ready, else `part: what is missing`: the database answers, the relay
         reaches the broker and the broker holds this service's topic, the consumer holds its partitions and has
         caught up with what they held when it started, and no background loop has stopped."""

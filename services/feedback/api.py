@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.feedback import access, domain, queries
-from services.feedback.handlers import Feedback
-from services.feedback.service import ServiceDep
-from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, authenticate, organization
-from shared.consistency import read_after
+from services.feedback.service import FeedbackService
+from shared.auth import organization
 from shared.positions import Token
+from shared.web import routes
+from shared.web.auth import authenticate
+from shared.web.consistency import read_after
+from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
 # position tokens (`after=`, shared.consistency) are waited for once the caller is known
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
+Call = Annotated[routes.Call[FeedbackService], routes.CALL]
 
 Score = Annotated[int, Field(ge=1, le=5)]
 Comment = Annotated[str, Field(max_length=domain.COMMENT_MAX)]
@@ -69,128 +70,101 @@ class AnswerIn(Body):
     text: Text
 
 
-async def _feedback(service: ServiceDep) -> Feedback:
-    return service.feedback
-
-
-FeedbackDep = Annotated[Feedback, Depends(_feedback)]
-
-
 # --- ratings ---
 
 
 @router.post("/ratings", status_code=201, tags=["ratings"])
-async def give_rating(
-    body: RatingIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def give_rating(body: RatingIn, call: Call) -> JSONResponse:
     """Rate a redemption, once, as the member who received the service."""
-    target = access.for_member(principal, body.member_id)
-    await access.guard.check(service.pool, principal, "rating.give", target)
+    target = access.for_member(call.caller, body.member_id)
     assert target.member_id is not None
     cmd = domain.GiveRating(body.redemption_id, target.member_id, body.score, body.comment)
-    meta = request_metadata(request, principal)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        rating = await feedback.give_rating(conn, cmd, meta)
-        return {
+    return await call.command(
+        "rating.give",
+        target,
+        lambda conn, meta: call.service.feedback.give_rating(conn, cmd, meta),
+        answer=lambda rating: {
             "redemption_id": rating.redemption_id,
             "score": rating.score,
             "category": rating.category,
             "month": rating.month,
-        }
-
-    return await run_command(request, service.pool, run, 201)
+        },
+        status_code=201,
+    )
 
 
 @router.get("/organizations/{org_id}/satisfaction", tags=["ratings"])
-async def get_satisfaction(
-    org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
-) -> dict[str, Any]:
+async def get_satisfaction(org_id: UUID, call: Call, subtree: bool = True) -> dict[str, Any]:
     """Average ratings of the services an organisation gave (its whole subtree by default), by category and month."""
-    await access.guard.check(service.pool, principal, "satisfaction.read", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await queries.satisfaction(conn, org_id, subtree)
+    return await call.read(
+        "satisfaction.read", organization(org_id), lambda conn: queries.satisfaction(conn, org_id, subtree)
+    )
 
 
 # --- evaluation campaigns ---
 
 
 @router.post("/campaigns", status_code=201, tags=["campaigns"])
-async def open_campaign(
-    body: CampaignIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def open_campaign(body: CampaignIn, call: Call) -> JSONResponse:
     """Open an evaluation campaign; its electorate is fixed now, as of `electorate_as_of`: every membership event
     up to that position of membership's log is in it (pass `after=` a membership token to be sure of a join)."""
-    await access.guard.check(service.pool, principal, "campaign.open", organization(body.electorate_org_id))
+    await call.allow("campaign.open", organization(body.electorate_org_id))
     cmd = domain.OpenCampaign(campaign_id=uuid4(), **body.model_dump())
-    meta = request_metadata(request, principal)
-    as_of = Token("membership", await service.runtime.watermarks.position("membership"))  # before reading members
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        opened = await feedback.open_campaign(conn, cmd, meta, str(as_of))
-        return {"campaign_id": cmd.campaign_id, "eligible": opened.eligible, "electorate_as_of": str(as_of)}
-
-    return await run_command(request, service.pool, run, 201)
+    as_of = str(Token("membership", await call.service.runtime.watermarks.position("membership")))  # before reading
+    return await call.command(
+        None,  # allowed above: the electorate's position is taken after the check and before the members are read
+        NO_TARGET,
+        lambda conn, meta: call.service.feedback.open_campaign(conn, cmd, meta, as_of),
+        answer=lambda opened: {"campaign_id": cmd.campaign_id, "eligible": opened.eligible, "electorate_as_of": as_of},
+        status_code=201,
+    )
 
 
 @router.get("/campaigns/{campaign_id}", tags=["campaigns"])
-async def get_campaign(
-    campaign_id: UUID, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def get_campaign(campaign_id: UUID, call: Call) -> dict[str, Any]:
     """A campaign: its window, status, electorate size and how many have voted so far."""
-    await access.guard.check(service.pool, principal, "campaign.read")
-    async with service.pool.acquire() as conn:
-        state = await feedback.campaign(conn, campaign_id)
-        return await queries.campaign(conn, state, feedback.clock())
+    clock = call.service.feedback.clock
+    return await call.read("campaign.read", NO_TARGET, lambda conn: queries.campaign(conn, campaign_id, clock()))
 
 
 @router.post("/campaigns/{campaign_id}/ballots", status_code=201, tags=["campaigns"])
-async def cast_ballot(
-    campaign_id: UUID, body: BallotIn, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def cast_ballot(campaign_id: UUID, body: BallotIn, call: Call) -> dict[str, Any]:
     """Cast an anonymous ballot as the voter the token names: no receipt, no event, no log line, no audit row.
 
     An `Idempotency-Key` is ignored, because remembering a response per request would timestamp the voter.
     A retry after success gets 409 `already_voted`: the ballot is in.
     """
-    voter_id, target = access.voter(principal, body.voter_id)
-    await access.guard.check(service.pool, principal, "ballot.cast", target)
+    voter_id, target = access.voter(call.caller, body.voter_id)
+    await call.allow("ballot.cast", target)
     assert voter_id is not None
-    async with service.pool.acquire() as conn, conn.transaction():
-        await feedback.cast_ballot(conn, campaign_id, voter_id, body.score, body.comment)
+    async with call.pool.acquire() as conn, conn.transaction():
+        await call.service.feedback.cast_ballot(conn, campaign_id, voter_id, body.score, body.comment)
     return {"campaign_id": campaign_id, "accepted": True}
 
 
 @router.post("/campaigns/{campaign_id}/close", tags=["campaigns"])
-async def close_campaign(
-    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def close_campaign(campaign_id: UUID, call: Call) -> JSONResponse:
     """Close a campaign before its deadline; results are published if the turnout reached the minimum."""
-    await access.guard.check(
-        service.pool, principal, "campaign.close", await access.campaign(service.pool, campaign_id)
-    )
-    meta = request_metadata(request, principal)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        state = await feedback.close_campaign(conn, campaign_id, meta)
-        return {
+    return await call.command(
+        "campaign.close",
+        access.campaign(call.pool, campaign_id),
+        lambda conn, meta: call.service.feedback.close_campaign(conn, campaign_id, meta),
+        answer=lambda state: {
             "campaign_id": campaign_id,
             "status": "closed",
             "turnout": state.turnout,
             "results_shown": state.results is not None,
-        }
-
-    return await run_command(request, service.pool, run)
+        },
+    )
 
 
 @router.get("/campaigns/{campaign_id}/results", tags=["campaigns"])
-async def get_results(
-    campaign_id: UUID, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def get_results(campaign_id: UUID, call: Call) -> dict[str, Any]:
     """Turnout, average and distribution, once closed and only if the turnout reached the minimum."""
-    await access.guard.check(service.pool, principal, "campaign.read")
-    async with service.pool.acquire() as conn, conn.transaction():
-        state = await feedback.settle(conn, campaign_id, request_metadata(request, principal))
+    await call.allow("campaign.read")
+    feedback = call.service.feedback
+    async with call.pool.acquire() as conn, conn.transaction():
+        state = await feedback.settle(conn, campaign_id, call.metadata())
         return await queries.results(conn, state, feedback.clock())
 
 
@@ -198,62 +172,45 @@ async def get_results(
 
 
 @router.post("/requests", status_code=201, tags=["requests"])
-async def raise_request(
-    body: RequestIn, request: Request, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def raise_request(body: RequestIn, call: Call) -> JSONResponse:
     """Raise a request or complaint; it goes to the member's organisation, which must answer it."""
-    target = access.for_member(principal, body.member_id)
-    await access.guard.check(service.pool, principal, "request.raise", target)
+    target = access.for_member(call.caller, body.member_id)
     assert target.member_id is not None
     cmd = domain.RaiseRequest(uuid4(), target.member_id, body.category, body.text)
-    meta = request_metadata(request, principal)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        return {"request_id": await feedback.raise_request(conn, cmd, meta), "status": "open"}
-
-    return await run_command(request, service.pool, run, 201)
+    return await call.command(
+        "request.raise",
+        target,
+        lambda conn, meta: call.service.feedback.raise_request(conn, cmd, meta),
+        answer=lambda request_id: {"request_id": request_id, "status": "open"},
+        status_code=201,
+    )
 
 
 @router.get("/requests/{request_id}", tags=["requests"])
-async def get_request(
-    request_id: UUID, service: ServiceDep, feedback: FeedbackDep, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def get_request(request_id: UUID, call: Call) -> dict[str, Any]:
     """A request, its answer if any, and its age."""
-    await access.guard.check(service.pool, principal, "request.read", await access.request(service.pool, request_id))
-    async with service.pool.acquire() as conn:
-        return await queries.request(conn, request_id, feedback.clock())
+    clock = call.service.feedback.clock
+    return await call.read(
+        "request.read", access.request(call.pool, request_id), lambda conn: queries.request(conn, request_id, clock())
+    )
 
 
 @router.post("/requests/{request_id}/answer", tags=["requests"])
-async def answer_request(
-    request_id: UUID,
-    body: AnswerIn,
-    request: Request,
-    service: ServiceDep,
-    feedback: FeedbackDep,
-    principal: CurrentPrincipal,
-) -> JSONResponse:
+async def answer_request(request_id: UUID, body: AnswerIn, call: Call) -> JSONResponse:
     """Answer a member's request, once."""
-    await access.guard.check(service.pool, principal, "request.answer", await access.request(service.pool, request_id))
-    meta = request_metadata(request, principal)
-    by = body.by or principal.display_name
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await feedback.answer_request(conn, request_id, by, body.text, meta)
-        return {"request_id": request_id, "status": "answered"}
-
-    return await run_command(request, service.pool, run)
+    by = body.by or call.caller.display_name
+    return await call.command(
+        "request.answer",
+        access.request(call.pool, request_id),
+        lambda conn, meta: call.service.feedback.answer_request(conn, request_id, by, body.text, meta),
+        answer=lambda _: {"request_id": request_id, "status": "answered"},
+    )
 
 
 @router.get("/organizations/{org_id}/requests", tags=["requests"])
-async def get_requests(
-    org_id: UUID,
-    service: ServiceDep,
-    feedback: FeedbackDep,
-    principal: CurrentPrincipal,
-    status: Literal["open", "answered"] | None = None,
-) -> dict[str, Any]:
+async def get_requests(org_id: UUID, call: Call, status: Literal["open", "answered"] | None = None) -> dict[str, Any]:
     """The requests an organisation received, oldest first, with their age."""
-    await access.guard.check(service.pool, principal, "organization.requests", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await queries.requests(conn, org_id, status, feedback.clock())
+    clock = call.service.feedback.clock
+    return await call.read(
+        "organization.requests", organization(org_id), lambda conn: queries.requests(conn, org_id, status, clock())
+    )

@@ -22,16 +22,11 @@ log = logging.getLogger("services.feedback")
 
 Clock = Callable[[], datetime]
 
-# the active members of the organisation's whole subtree (UNION, not UNION ALL: a cycle cannot loop)
-_SUBTREE_MEMBERS = """
-WITH RECURSIVE subtree AS (
-    SELECT $1::uuid AS org_id
-    UNION
-    SELECT o.org_id FROM directory_orgs o JOIN subtree s ON o.parent_id = s.org_id
+# the active members of the organisation's whole subtree
+_SUBTREE_MEMBERS = (
+    "SELECT m.member_id FROM directory_members m JOIN directory_subtree($1) USING (org_id) WHERE m.status = 'active'"
 )
-SELECT m.member_id FROM directory_members m JOIN subtree USING (org_id) WHERE m.status = 'active'
-"""
-_LOWER_ORGS = "SELECT org_id FROM directory_orgs WHERE parent_id = $1 AND NOT dissolved"
+_LOWER_ORGS = "SELECT org_id FROM directory_orgs WHERE parent_id = $1 AND status = 'active'"
 
 
 def campaign_stream(campaign_id: UUID) -> str:

@@ -1,5 +1,6 @@
 """Feedback's read models, one small function per event: own events in the append's transaction, consumed ones
-(membership, service card) in the inbox transaction. The ballot box is not among them: see ballot_box.py.
+(service card) in the inbox transaction. Organisations and members are the kernel's directory (shared.directory).
+The ballot box is not among them: see ballot_box.py.
 """
 
 from __future__ import annotations
@@ -13,84 +14,15 @@ import asyncpg
 from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
-directory = Projection("directory", tables=["directory_orgs", "directory_members"])
 redemptions = Projection("redemptions", tables=["redemptions"])
 ratings = Projection("ratings", tables=["ratings"])
 campaigns = Projection("campaigns", tables=["campaigns", "eligible_voters"])
 requests = Projection("requests", tables=["requests"])
 
-ALL = [directory, redemptions, ratings, campaigns, requests]
+ALL = [redemptions, ratings, campaigns, requests]
 
 MEMBERSHIP = "/union/membership"
 SERVICECARD = "/union/servicecard"
-
-
-# --- the directory, from union.membership.v1 ---
-
-
-@directory.on("OrganizationRegistered", source=MEMBERSHIP)
-def on_organization_registered(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO directory_orgs (org_id, parent_id, name, type) VALUES ($1::uuid, $2::uuid, $3, $4) "
-            "ON CONFLICT (org_id) DO NOTHING",
-            d["org_id"],
-            d.get("parent_id"),
-            d["name"],
-            d["type"],
-        )
-    ]
-
-
-@directory.on("OrganizationDissolved", source=MEMBERSHIP)
-def on_organization_dissolved(e: Recorded) -> Statements:
-    return [stmt("UPDATE directory_orgs SET dissolved = true WHERE org_id = $1::uuid", e.data["org_id"])]
-
-
-@directory.on("MemberJoined", source=MEMBERSHIP)
-def on_member_joined(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO directory_members (member_id, member_no, org_id, status) VALUES ($1::uuid, $2, "
-            "$3::uuid, 'active')"
-            " ON CONFLICT (member_id) DO NOTHING",
-            d["member_id"],
-            d["member_no"],
-            d["org_id"],
-        )
-    ]
-
-
-def _set_status(e: Recorded, status: str) -> Statements:
-    return [stmt("UPDATE directory_members SET status = $2 WHERE member_id = $1::uuid", e.data["member_id"], status)]
-
-
-@directory.on("MemberSuspended", source=MEMBERSHIP)
-def on_member_suspended(e: Recorded) -> Statements:
-    return _set_status(e, "suspended")
-
-
-@directory.on("MemberReinstated", source=MEMBERSHIP)
-def on_member_reinstated(e: Recorded) -> Statements:
-    return _set_status(e, "active")
-
-
-@directory.on("MemberTerminated", source=MEMBERSHIP)
-def on_member_terminated(e: Recorded) -> Statements:
-    return _set_status(e, "terminated")
-
-
-@directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
-def on_member_organization_changed(e: Recorded) -> Statements:
-    return [
-        stmt(
-            "UPDATE directory_members SET org_id = $2::uuid WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            e.data["to_org_id"],
-        )
-    ]
 
 
 # --- redemptions, from union.servicecard.v1 ---

@@ -10,17 +10,13 @@ import asyncpg
 
 from services.feedback import ballot_box, domain
 from services.feedback.domain import Campaign
+from services.feedback.handlers import campaign_from_row
 from shared.errors import NotFoundError
 
 JSON = dict[str, Any]
 
-_SUBTREE = """
-WITH RECURSIVE subtree AS (
-    SELECT $1::uuid AS org_id
-    UNION
-    SELECT o.org_id FROM directory_orgs o JOIN subtree s ON o.parent_id = s.org_id WHERE $2::boolean
-)
-"""
+# the organisation alone, or with everything below it (the kernel's directory)
+_ORGS = "(SELECT org_id FROM directory_subtree($1) WHERE $2::boolean UNION SELECT $1::uuid)"
 
 
 async def _known_org(conn: asyncpg.Connection, org_id: UUID, table: str) -> None:
@@ -35,8 +31,8 @@ async def _known_org(conn: asyncpg.Connection, org_id: UUID, table: str) -> None
 async def satisfaction(conn: asyncpg.Connection, org_id: UUID, subtree: bool) -> JSON:
     await _known_org(conn, org_id, "ratings")
     rows = await conn.fetch(
-        _SUBTREE + "SELECT category, month, count(*) AS ratings, avg(score)::float AS average "
-        "FROM ratings JOIN subtree USING (org_id) GROUP BY GROUPING SETS ((category, month), ()) "
+        "SELECT category, month, count(*) AS ratings, avg(score)::float AS average "
+        f"FROM ratings WHERE org_id IN {_ORGS} GROUP BY GROUPING SETS ((category, month), ()) "
         "ORDER BY month, category",
         org_id,
         subtree,
@@ -54,8 +50,11 @@ async def satisfaction(conn: asyncpg.Connection, org_id: UUID, subtree: bool) ->
     return {"org_id": org_id, "subtree": subtree, "items": items, "overall": overall}
 
 
-async def campaign(conn: asyncpg.Connection, state: Campaign, now: datetime) -> JSON:
-    row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", state.campaign_id)
+async def campaign(conn: asyncpg.Connection, campaign_id: UUID, now: datetime) -> JSON:
+    row = await conn.fetchrow("SELECT * FROM campaigns WHERE campaign_id = $1", campaign_id)
+    if row is None:
+        raise NotFoundError("campaign", campaign_id)
+    state = campaign_from_row(row)
     view = {
         k: row[k]
         for k in (

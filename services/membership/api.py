@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
-import asyncpg
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.membership import access, domain, finding, overview, queries, queue
-from services.membership.handlers import Membership, Person
-from services.membership.service import ServiceDep
-from shared.app import request_metadata, run_command
-from shared.auth import CurrentPrincipal, Role, authenticate, organization, record_reads
-from shared.consistency import read_after
+from services.membership.handlers import Person
+from services.membership.service import MembershipService
+from shared.auth import Role, organization, record_reads
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -23,12 +20,18 @@ from shared.validators import (
     validate_mobile,
     validate_person_name,
 )
+from shared.web import routes
+from shared.web.auth import authenticate
+from shared.web.consistency import read_after
+from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
 # position tokens (`after=`, shared.consistency) are waited for once the caller is known
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
 # applying to join, and reading the application's status: no account needed
 public = APIRouter(dependencies=[Depends(read_after)])
+Call = Annotated[routes.Call[MembershipService], routes.CALL]
+PublicCall = Annotated[routes.Call[MembershipService], routes.PUBLIC_CALL]
 
 Name = Annotated[str, AfterValidator(validate_person_name)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -81,32 +84,22 @@ class EmptyIn(Body):
     reason: Text | None = None
 
 
-async def _membership(service: ServiceDep) -> Membership:
-    return service.membership
-
-
-MembershipDep = Annotated[Membership, Depends(_membership)]
-
-
 @router.post("/organizations", status_code=201, tags=["organizations"])
-async def register_organization(
-    body: OrganizationIn, request: Request, service: ServiceDep, membership: MembershipDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def register_organization(body: OrganizationIn, call: Call) -> JSONResponse:
     """Register a union organisation under its parent."""
-    await access.guard.check(service.pool, principal, "organization.register", organization(body.parent_id))
     cmd = domain.RegisterOrganization(org_id=uuid4(), **body.model_dump())
-    meta = request_metadata(request, principal)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        return {"org_id": await membership.register_organization(conn, cmd, meta)}
-
-    return await run_command(request, service.pool, run, 201)
+    return await call.command(
+        "organization.register",
+        organization(body.parent_id),
+        lambda conn, meta: call.service.membership.register_organization(conn, cmd, meta),
+        answer=lambda org_id: {"org_id": org_id},
+        status_code=201,
+    )
 
 
 @router.get("/organizations/search", tags=["finding"])  # before /organizations/{org_id}, which would take it
 async def search_organizations(
-    service: ServiceDep,
-    principal: CurrentPrincipal,
+    call: Call,
     q: Annotated[str | None, Query(min_length=1, max_length=100, description="any part of the name")] = None,
     region_code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="a division and all below")] = None,
     industry: Annotated[str | None, Query(max_length=100)] = None,
@@ -116,9 +109,10 @@ async def search_organizations(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Find unions by a part of their name, their region (a code covers the divisions below it), industry, type."""
-    await access.guard.check(service.pool, principal, "organization.search")
-    async with service.pool.acquire() as conn:
-        return await finding.search(
+    return await call.read(
+        "organization.search",
+        NO_TARGET,
+        lambda conn: finding.search(
             conn,
             q=q,
             region_code=region_code,
@@ -127,74 +121,62 @@ async def search_organizations(
             accepting=accepts_members,
             limit=limit,
             cursor=cursor,
-        )
+        ),
+    )
 
 
 @router.get("/organizations/{org_id}", tags=["organizations"])
-async def get_organization(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_organization(org_id: UUID, call: Call) -> dict[str, Any]:
     """An organisation, with its active member count."""
-    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await queries.organization(conn, org_id)
+    return await call.read("organization.read", organization(org_id), lambda conn: queries.organization(conn, org_id))
 
 
 @router.get("/organizations/{org_id}/members", tags=["organizations"])
 async def get_roster(
     org_id: UUID,
-    service: ServiceDep,
-    principal: CurrentPrincipal,
+    call: Call,
     status: domain.MemberStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """The organisation's members, paged by cursor; each member shown is an audit row (their name is shown)."""
-    await access.guard.check(service.pool, principal, "organization.roster", organization(org_id))
-    async with service.pool.acquire() as conn:
-        page = await queries.roster(conn, service.vault, org_id, status, limit, cursor)
+    page = await call.read(
+        "organization.roster",
+        organization(org_id),
+        lambda conn: queries.roster(conn, call.service.vault, org_id, status, limit, cursor),
+    )
     await record_reads(
-        service.pool, principal, "organization.roster", [f"member:{m['member_id']}" for m in page["items"]]
+        call.pool, call.caller, "organization.roster", [f"member:{m['member_id']}" for m in page["items"]]
     )
     return page
 
 
 @router.get("/organizations/{org_id}/stats", tags=["organizations"])
-async def get_stats(
-    org_id: UUID, service: ServiceDep, principal: CurrentPrincipal, subtree: bool = True
-) -> dict[str, Any]:
+async def get_stats(org_id: UUID, call: Call, subtree: bool = True) -> dict[str, Any]:
     """Member counts by status, household type and employment type (of the whole subtree by default)."""
-    await access.guard.check(service.pool, principal, "organization.stats", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await queries.stats(conn, org_id, subtree)
+    return await call.read(
+        "organization.stats", organization(org_id), lambda conn: queries.stats(conn, org_id, subtree)
+    )
 
 
 @router.post("/organizations/{org_id}/dissolve", tags=["organizations"])
-async def dissolve_organization(
-    org_id: UUID,
-    request: Request,
-    service: ServiceDep,
-    membership: MembershipDep,
-    principal: CurrentPrincipal,
-    body: EmptyIn | None = None,
-) -> JSONResponse:
+async def dissolve_organization(org_id: UUID, call: Call, body: EmptyIn | None = None) -> JSONResponse:
     """Dissolve an organisation that holds no members."""
-    await access.guard.check(service.pool, principal, "organization.dissolve", organization(org_id))
-    meta = request_metadata(request, principal)
     reason = body.reason if body and body.reason else "dissolved"
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await membership.dissolve_organization(conn, org_id, reason, meta)
-        return {"org_id": org_id, "status": "dissolved"}
-
-    return await run_command(request, service.pool, run)
+    return await call.command(
+        "organization.dissolve",
+        organization(org_id),
+        lambda conn, meta: call.service.membership.dissolve_organization(conn, org_id, reason, meta),
+        answer=lambda _: {"org_id": org_id, "status": "dissolved"},
+    )
 
 
 @public.post("/applications", status_code=201, tags=["applications"])
-async def submit_application(
-    body: ApplicationIn, request: Request, service: ServiceDep, membership: MembershipDep
-) -> JSONResponse:
+async def submit_application(body: ApplicationIn, call: PublicCall) -> JSONResponse:
     """Apply to join a union online: open to every worker, no account needed; rate-limited per client address
     and per identity number (429 `rate_limited` with Retry-After)."""
-    client = request.client.host if request.client else "unknown"
+    service = call.service
+    client = call.request.client.host if call.request.client else "unknown"
     await service.rate_limits.hit("address", client, "applications from this address")
     await service.rate_limits.hit("person", service.vault.blind_index(body.id_number), "applications for this person")
     person = Person(
@@ -206,118 +188,92 @@ async def submit_application(
         employer_credit_code=body.employer_credit_code,
         employer_name=body.employer_name,
     )
-    meta = request_metadata(request)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        application_id = await membership.submit_application(conn, body.org_id, person, meta)
-        return {"application_id": application_id, "status": "submitted"}
-
-    return await run_command(request, service.pool, run, 201)
+    return await call.command(
+        None,
+        NO_TARGET,
+        lambda conn, meta: service.membership.submit_application(conn, body.org_id, person, meta),
+        answer=lambda application_id: {"application_id": application_id, "status": "submitted"},
+        status_code=201,
+    )
 
 
 @public.get("/applications/{application_id}", tags=["applications"])
-async def get_application(application_id: UUID, service: ServiceDep) -> dict[str, Any]:
+async def get_application(application_id: UUID, call: PublicCall) -> dict[str, Any]:
     """An application's status and, once approved, its member: public, like submitting (no personal data)."""
-    async with service.pool.acquire() as conn:
+    async with call.pool.acquire() as conn:
         return await queries.application(conn, application_id)
 
 
 @router.post("/applications/{application_id}/approve", tags=["applications"])
-async def approve_application(
-    application_id: UUID,
-    body: ReviewIn,
-    request: Request,
-    service: ServiceDep,
-    membership: MembershipDep,
-    principal: CurrentPrincipal,
-) -> JSONResponse:
+async def approve_application(application_id: UUID, body: ReviewIn, call: Call) -> JSONResponse:
     """Approve an application: the person becomes a member, with a member number for life."""
-    await access.guard.check(
-        service.pool, principal, "application.review", await access.application(service.pool, application_id)
+    reviewer = body.reviewer or call.caller.display_name
+    return await call.command(
+        "application.review",
+        access.application(call.pool, application_id),
+        lambda conn, meta: call.service.membership.approve_application(conn, application_id, reviewer, meta),
+        answer=lambda joined: {"member_id": joined[0], "member_no": joined[1]},
     )
-    meta = request_metadata(request, principal)
-    reviewer = body.reviewer or principal.display_name
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        member_id, member_no = await membership.approve_application(conn, application_id, reviewer, meta)
-        return {"member_id": member_id, "member_no": member_no}
-
-    return await run_command(request, service.pool, run)
 
 
 @router.post("/applications/{application_id}/reject", tags=["applications"])
-async def reject_application(
-    application_id: UUID,
-    body: RejectIn,
-    request: Request,
-    service: ServiceDep,
-    membership: MembershipDep,
-    principal: CurrentPrincipal,
-) -> JSONResponse:
+async def reject_application(application_id: UUID, body: RejectIn, call: Call) -> JSONResponse:
     """Reject an application, with the reason."""
-    await access.guard.check(
-        service.pool, principal, "application.review", await access.application(service.pool, application_id)
+    reviewer = body.reviewer or call.caller.display_name
+    return await call.command(
+        "application.review",
+        access.application(call.pool, application_id),
+        lambda conn, meta: call.service.membership.reject_application(
+            conn, application_id, reviewer, body.reason, meta
+        ),
+        answer=lambda _: {"application_id": application_id, "status": "rejected"},
     )
-    meta = request_metadata(request, principal)
-    reviewer = body.reviewer or principal.display_name
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await membership.reject_application(conn, application_id, reviewer, body.reason, meta)
-        return {"application_id": application_id, "status": "rejected"}
-
-    return await run_command(request, service.pool, run)
 
 
 @router.get("/members/{member_id}", tags=["members"])
-async def get_member(
-    member_id: UUID, service: ServiceDep, principal: CurrentPrincipal, as_of: AwareDatetime | None = None
-) -> dict[str, Any]:
+async def get_member(member_id: UUID, call: Call, as_of: AwareDatetime | None = None) -> dict[str, Any]:
     """A member, personal data masked; with `as_of`, the member as they were then."""
-    await access.guard.check(service.pool, principal, "member.read", await access.member(service.pool, member_id))
-    async with service.pool.acquire() as conn:
-        if as_of is not None:
-            return await queries.member_as_of(conn, service.runtime.store, service.vault, member_id, as_of)
-        return await queries.member(conn, service.vault, member_id)
+    service = call.service
+    return await call.read(
+        "member.read",
+        access.member(call.pool, member_id),
+        lambda conn: (
+            queries.member(conn, service.vault, member_id)
+            if as_of is None
+            else queries.member_as_of(conn, service.store, service.vault, member_id, as_of)
+        ),
+    )
 
 
 @router.get("/members/{member_id}/history", tags=["members"])
-async def get_history(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_history(member_id: UUID, call: Call) -> dict[str, Any]:
     """The member's dossier: every event about them, from every service, in order."""
-    await access.guard.check(service.pool, principal, "member.history", await access.member(service.pool, member_id))
-    async with service.pool.acquire() as conn:
-        return {"member_id": member_id, "events": await queries.history(conn, member_id)}
+    events = await call.read(
+        "member.history", access.member(call.pool, member_id), lambda conn: queries.history(conn, member_id)
+    )
+    return {"member_id": member_id, "events": events}
 
 
 @router.get("/members/{member_id}/personal-data", tags=["members"])
-async def get_personal_data(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_personal_data(member_id: UUID, call: Call) -> dict[str, Any]:
     """The member's name, identity number and phone unmasked: for the member and their organisation's staff;
     every read is written to the audit log with the reader from the token."""
-    target = await access.member(service.pool, member_id)
-    await access.guard.check(service.pool, principal, "member.personal_data", target)
-    async with service.pool.acquire() as conn:
-        return await queries.personal_data(conn, service.vault, member_id)
+    return await call.read(
+        "member.personal_data",
+        access.member(call.pool, member_id),
+        lambda conn: queries.personal_data(conn, call.service.vault, member_id),
+    )
 
 
 def _member_command(name: str, summary: str) -> None:
-    async def endpoint(
-        member_id: UUID,
-        body: ReasonIn,
-        request: Request,
-        service: ServiceDep,
-        membership: MembershipDep,
-        principal: CurrentPrincipal,
-    ) -> JSONResponse:
-        target = await access.member(service.pool, member_id)
-        await access.guard.check(service.pool, principal, "member.change", target)
-        meta = request_metadata(request, principal)
-        action = getattr(membership, name)
-
-        async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-            await action(conn, member_id, body.reason, meta)
-            status = await conn.fetchval("SELECT status FROM members WHERE member_id = $1", member_id)
-            return {"member_id": member_id, "status": status}
-
-        return await run_command(request, service.pool, run)
+    async def endpoint(member_id: UUID, body: ReasonIn, call: Call) -> JSONResponse:
+        action = getattr(call.service.membership, name)
+        return await call.command(
+            "member.change",
+            access.member(call.pool, member_id),
+            lambda conn, meta: action(conn, member_id, body.reason, meta),
+            view=lambda conn, _: queries.member_status(conn, member_id),
+        )
 
     endpoint.__doc__ = summary
     router.add_api_route(
@@ -331,32 +287,26 @@ _member_command("terminate", "End a membership (withdrawal, death, expulsion).")
 
 
 @router.delete("/members/{member_id}/personal-data", tags=["members"])
-async def erase_personal_data(
-    member_id: UUID, request: Request, service: ServiceDep, membership: MembershipDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def erase_personal_data(member_id: UUID, call: Call) -> JSONResponse:
     """Erase a former member's personal data by destroying their key; the history stays, anonymous."""
-    await access.guard.check(service.pool, principal, "member.erase", await access.member(service.pool, member_id))
-    meta = request_metadata(request, principal)
-
-    async def run(conn: asyncpg.Connection) -> dict[str, Any]:
-        await membership.erase_personal_data(conn, member_id, meta)
-        return {"member_id": member_id, "erased": True}
-
-    return await run_command(request, service.pool, run)
+    return await call.command(
+        "member.erase",
+        access.member(call.pool, member_id),
+        lambda conn, meta: call.service.membership.erase_personal_data(conn, member_id, meta),
+        answer=lambda _: {"member_id": member_id, "erased": True},
+    )
 
 
 @router.get("/founding-suggestions", tags=["organizations"])
-async def get_founding_suggestions(
-    service: ServiceDep, principal: CurrentPrincipal, org_id: UUID | None = None
-) -> dict[str, Any]:
+async def get_founding_suggestions(call: Call, org_id: UUID | None = None) -> dict[str, Any]:
     """Employers whose workers held by a federation or joint union reached the founding threshold.
 
     Staff see their own organisation's subtree unless they name an organisation inside it."""
-    if org_id is None and principal.role is Role.STAFF:
-        org_id = principal.org_id
-    await access.guard.check(service.pool, principal, "founding.read", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return {"items": await queries.founding_suggestions(conn, org_id)}
+    org_id = call.own_organization(org_id)
+    items = await call.read(
+        "founding.read", organization(org_id), lambda conn: queries.founding_suggestions(conn, org_id)
+    )
+    return {"items": items}
 
 
 # --- work queues, finding a union, finding a member -----------------------------------------------------
@@ -365,8 +315,7 @@ async def get_founding_suggestions(
 @router.get("/organizations/{org_id}/queue", tags=["queue"])
 async def get_queue(
     org_id: UUID,
-    service: ServiceDep,
-    principal: CurrentPrincipal,
+    call: Call,
     kind: Literal["application", "transfer", "request"] | None = None,
     overdue: bool | None = None,
     subtree: Annotated[bool, Query(description="also what waits for every organisation below")] = False,
@@ -374,9 +323,11 @@ async def get_queue(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """What waits for the organisation's staff (and what was escalated to it), overdue first, then oldest."""
-    await access.guard.check(service.pool, principal, "organization.queue", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await queue.page(
+    service = call.service
+    return await call.read(
+        "organization.queue",
+        organization(org_id),
+        lambda conn: queue.page(
             conn,
             service.vault,
             org_id,
@@ -386,38 +337,34 @@ async def get_queue(
             subtree=subtree,
             limit=limit,
             cursor=cursor,
-        )
+        ),
+    )
 
 
 @router.get("/organizations/{org_id}/children", tags=["finding"])
-async def get_children(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_children(org_id: UUID, call: Call) -> dict[str, Any]:
     """The organisations directly below this one."""
-    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await finding.children(conn, org_id)
+    return await call.read("organization.read", organization(org_id), lambda conn: finding.children(conn, org_id))
 
 
 @router.get("/organizations/{org_id}/path", tags=["finding"])
-async def get_path(org_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_path(org_id: UUID, call: Call) -> dict[str, Any]:
     """The organisations from the root of the tree down to this one."""
-    await access.guard.check(service.pool, principal, "organization.read", organization(org_id))
-    async with service.pool.acquire() as conn:
-        return await finding.path(conn, org_id)
+    return await call.read("organization.read", organization(org_id), lambda conn: finding.path(conn, org_id))
 
 
 @public.get("/where-to-join", tags=["finding"])
 async def where_to_join(
-    request: Request,
-    service: ServiceDep,
+    call: PublicCall,
     region_code: Annotated[RegionCode, Query(description="where the worker works")],
     credit_code: CreditCode | None = None,
     employer_name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     industry: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     """Which union would take a worker of this employer here: open to the public, rate-limited per address."""
-    client = request.client.host if request.client else "unknown"
-    await service.rate_limits.hit("where_to_join", client, "look-ups from this address")
-    async with service.pool.acquire() as conn:
+    client = call.request.client.host if call.request.client else "unknown"
+    await call.service.rate_limits.hit("where_to_join", client, "look-ups from this address")
+    async with call.pool.acquire() as conn:
         return await finding.where_to_join(
             conn, credit_code=credit_code, employer_name=employer_name, region_code=region_code, industry=industry
         )
@@ -435,26 +382,27 @@ class LookupIn(Body):
 
 
 @router.post("/members/lookup", tags=["members"])
-async def lookup_member(body: LookupIn, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def lookup_member(body: LookupIn, call: Call) -> dict[str, Any]:
     """Find a member by identity number (a POST: the number stays out of URLs and logs; audited as a read of
     personal data) or by member number, within the staff's organisations. Personal data masked."""
     action = "member.lookup" if body.id_number is None else "member.lookup_by_id_number"
-    if principal.role not in {Role.STAFF, Role.ADMIN}:
-        await access.guard.check(service.pool, principal, action)  # refused before anything is looked up
-    async with service.pool.acquire() as conn:
-        if body.id_number is not None:
-            member_id = await finding.member_by_blind_index(conn, service.vault.blind_index(body.id_number))
-        else:
-            member_id = await finding.member_by_number(conn, str(body.member_no))
-    await access.guard.check(service.pool, principal, action, await access.member(service.pool, member_id))
-    async with service.pool.acquire() as conn:
-        return await queries.member(conn, service.vault, member_id)
+    vault = call.service.vault
+    if call.caller.role not in {Role.STAFF, Role.ADMIN}:
+        await call.allow(action)  # refused before anything is looked up
+    async with call.pool.acquire() as conn:
+        member_id = await finding.member_by_key(conn, vault, body.id_number, body.member_no)
+    return await call.read(
+        action, access.member(call.pool, member_id), lambda conn: queries.member(conn, vault, member_id)
+    )
 
 
 @router.get("/members/{member_id}/overview", tags=["members"])
-async def get_overview(member_id: UUID, service: ServiceDep, principal: CurrentPrincipal) -> dict[str, Any]:
+async def get_overview(member_id: UUID, call: Call) -> dict[str, Any]:
     """Where the member's matters stand: status, organisation, card, benefits this year, open transfer, requests,
     each open matter with its clock, and the timeline of what happened, why, and which organisation acted."""
-    await access.guard.check(service.pool, principal, "member.overview", await access.member(service.pool, member_id))
-    async with service.pool.acquire() as conn:
-        return await overview.overview(conn, service.vault, member_id, service.clock())
+    service = call.service
+    return await call.read(
+        "member.overview",
+        access.member(call.pool, member_id),
+        lambda conn: overview.overview(conn, service.vault, member_id, service.clock()),
+    )

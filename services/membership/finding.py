@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.errors import DomainError, NotFoundError
+from shared.pii import PersonalDataVault
 from shared.routing import Candidate, choose_target, region_levels
 
 JSON = dict[str, Any]
@@ -158,6 +159,15 @@ async def where_to_join(
         "recommended": recommended,
         "also_covering": [_org(r) for r in covering[:10]],
     }
+
+
+async def member_by_key(
+    conn: asyncpg.Connection, vault: PersonalDataVault, id_number: str | None, member_no: str | None
+) -> UUID:
+    """The member an identity number (through its blind index) or a member number names; 404 when none."""
+    if id_number is not None:
+        return await member_by_blind_index(conn, vault.blind_index(id_number))
+    return await member_by_number(conn, str(member_no))
 
 
 async def member_by_number(conn: asyncpg.Connection, member_no: str) -> UUID:

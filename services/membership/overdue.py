@@ -1,16 +1,14 @@
 """The overdue worker: records ApplicationOverdue for each pending application whose clock ran out.
 
-Its state is rows, never in-memory timers (as services/transfer/workers.py): it claims due rows of the work queue
-with FOR UPDATE SKIP LOCKED, so replicas share the work; the event is appended at the application stream's
+It runs as a kernel Worker (shared.service); its state is rows, never in-memory timers: it claims due rows of the
+work queue with FOR UPDATE SKIP LOCKED, so replicas share the work; the event is appended at the application stream's
 version, so even a worker that raced past the lock (or a restart mid-way) cannot record it twice.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -27,37 +25,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class PollingWorker:
-    """Runs `step` until it finds nothing to do, then sleeps `interval` (or until woken)."""
-
-    def __init__(self, name: str, step: Callable[[], Awaitable[int]], interval: float) -> None:
-        self.name = name
-        self.step = step
-        self.interval = interval
-        self.done = 0
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                self.done += await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: step failed; retrying", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
 
 
 async def run_overdue_applications(pool: asyncpg.Pool, membership: Membership, now: datetime, limit: int = 100) -> int:

@@ -82,6 +82,14 @@ def _member_fields(row: Any) -> JSON:
     }
 
 
+async def member_status(conn: asyncpg.Connection, member_id: UUID) -> JSON:
+    """What a change of status answers: the member and the status it left them in."""
+    return {
+        "member_id": member_id,
+        "status": await conn.fetchval("SELECT status FROM members WHERE member_id = $1", member_id),
+    }
+
+
 async def member(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID) -> JSON:
     row = await conn.fetchrow("SELECT * FROM members WHERE member_id = $1", member_id)
     if row is None:

@@ -1,20 +1,18 @@
-"""Membership's settings and running parts, handed to the routes as one dependency."""
+"""The membership service as the kernel runs it: its settings and its declaration."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, Request
 from pydantic import Field, field_validator
 
-from services.membership import consumers, overdue, projections, queue
+from services.membership import access, consumers, overdue, projections, queue
 from services.membership.events import registry
 from services.membership.handlers import Membership
 from shared.pii import PersonalDataVault
 from shared.ratelimit import RateLimiter, parse_limit
-from shared.runtime import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
+from shared.service import Service, Worker
 from shared.settings import KernelSettings
 
 
@@ -39,9 +37,10 @@ class MembershipSettings(KernelSettings):
         return value
 
 
-class MembershipService:
+class MembershipService(Service):
+    settings: MembershipSettings
+
     def __init__(self, settings: MembershipSettings) -> None:
-        self.settings = settings
         self.vault = PersonalDataVault.from_settings(settings.pii_master_key, settings.blind_index_key)
         definition = ServiceDefinition(
             "membership",
@@ -50,7 +49,13 @@ class MembershipService:
             [*projections.ALL, queue.projection(settings.request_working_days)],
             consumers.handlers(lambda: self.membership),
         )
-        self.runtime = Runtime(definition, settings)
+        self.clock: overdue.Clock = overdue.utcnow  # tests move it
+        self.overdue = Worker(
+            "overdue",
+            lambda: overdue.run_overdue_applications(self.pool, self.membership, self.clock()),
+            settings.overdue_poll_interval,
+        )
+        super().__init__(settings, definition, access.guard, [self.overdue])
         self.rate_limits = RateLimiter(
             {
                 "address": settings.application_rate_per_address,
@@ -58,31 +63,12 @@ class MembershipService:
                 "where_to_join": settings.where_to_join_rate_per_address,
             }
         )
-        self.clock: overdue.Clock = overdue.utcnow  # tests move it
-        self.overdue = overdue.PollingWorker(
-            "overdue",
-            lambda: overdue.run_overdue_applications(self.pool, self.membership, self.clock()),
-            settings.overdue_poll_interval,
-        )
-        self.runtime.add_worker(self.overdue.name, self.overdue.run, self.overdue.request_stop)
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.runtime.pool
 
     @property
     def membership(self) -> Membership:
         return Membership(
-            self.runtime.store,
+            self.store,
             self.vault,
             self.settings.founding_threshold,
             self.settings.application_working_days,
         )
-
-
-async def get_service(request: Request) -> MembershipService:
-    service: MembershipService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[MembershipService, Depends(get_service)]

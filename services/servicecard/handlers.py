@@ -16,7 +16,7 @@ import asyncpg
 
 from services.servicecard import domain
 from services.servicecard.domain import Card, Item, MemberFact, Usage
-from shared.auth import covered_orgs
+from shared.directory import covers
 from shared.errors import NotFoundError
 from shared.events import DomainEvent
 from shared.store import Appending, EventStore, Metadata, Recorded, Stream, wire_name, wire_sequence
@@ -174,7 +174,7 @@ class Servicecard:
         _, item = await self.item(conn, cmd.item_id)
         offered_here = True
         if item is not None and item.org_id is not None and card is not None:
-            [offered_here] = await covered_orgs(conn, item.org_id, (card.org_id,))
+            [offered_here] = await covers(conn, item.org_id, (card.org_id,))
         stream, usage = await self.usage(conn, member_id, cmd.item_id, domain.quota_year(now))
         events = domain.redeem(card, item, usage, cmd, now, offered_here=offered_here)
         await self.store.append(conn, stream, events, meta)

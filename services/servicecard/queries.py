@@ -108,14 +108,10 @@ async def usage_stats(conn: asyncpg.Connection, org_id: UUID | None, category: s
     """Services given (not reversed), by organisation, category and month; `org_id` and everything below it."""
     rows = await conn.fetch(
         """
-        WITH RECURSIVE subtree(org_id) AS (
-            SELECT $1::uuid WHERE $1::uuid IS NOT NULL
-            UNION SELECT t.org_id FROM org_tree t JOIN subtree s ON t.parent_id = s.org_id
-        )
         SELECT org_id, category, month, count(*) AS redemptions, sum(units) AS units,
                count(DISTINCT member_id) AS members
         FROM redemptions
-        WHERE status = 'redeemed' AND ($1::uuid IS NULL OR org_id IN (SELECT org_id FROM subtree))
+        WHERE status = 'redeemed' AND ($1::uuid IS NULL OR org_id IN (SELECT org_id FROM directory_subtree($1)))
           AND ($2::text IS NULL OR category = $2)
           AND ($3::text IS NULL OR month = $3)
         GROUP BY org_id, category, month

@@ -1,17 +1,14 @@
-"""Service card settings and running parts, handed to the routes as one dependency."""
+"""The service-card service as the kernel runs it: its settings and its declaration."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, Request
-
-from services.servicecard import consumers, projections
+from services.servicecard import access, consumers, projections
 from services.servicecard.events import registry
 from services.servicecard.handlers import Servicecard
-from shared.runtime import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
+from shared.service import Service
 from shared.settings import KernelSettings
 
 
@@ -20,9 +17,10 @@ class ServicecardSettings(KernelSettings):
     port: int = 8003
 
 
-class ServicecardService:
+class ServicecardService(Service):
+    settings: ServicecardSettings
+
     def __init__(self, settings: ServicecardSettings) -> None:
-        self.settings = settings
         definition = ServiceDefinition(
             "servicecard",
             registry,
@@ -30,20 +28,8 @@ class ServicecardService:
             projections.ALL,
             consumers.handlers(lambda: self.servicecard),
         )
-        self.runtime = Runtime(definition, settings)
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.runtime.pool
+        super().__init__(settings, definition, access.guard)
 
     @property
     def servicecard(self) -> Servicecard:
-        return Servicecard(self.runtime.store)
-
-
-async def get_service(request: Request) -> ServicecardService:
-    service: ServicecardService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[ServicecardService, Depends(get_service)]
+        return Servicecard(self.store)

@@ -11,7 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.auth import Guard, Principal, Role, Rule, Target, covered_orgs, target_of
+from shared.auth import Guard, Principal, Role, Rule, Target, target_of
+from shared.directory import covers
 from shared.errors import NotFoundError
 
 guard = Guard(
@@ -78,13 +79,15 @@ async def transfer(pool: asyncpg.Pool, transfer_id: UUID) -> TransferParties:
 
 
 async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
-    sql = "SELECT org_id, member_id FROM members WHERE member_id = $1"
+    sql = "SELECT org_id, member_id FROM directory_members WHERE member_id = $1"
     return await target_of(pool, sql, member_id, "member", f"member:{member_id}")
 
 
 async def members(pool: asyncpg.Pool, member_ids: list[UUID], to_org_id: UUID) -> Target:
     """A bulk transfer touches the target and every organisation the members are in now."""
-    rows = await pool.fetch("SELECT member_id, org_id FROM members WHERE member_id = ANY($1::uuid[])", member_ids)
+    rows = await pool.fetch(
+        "SELECT member_id, org_id FROM directory_members WHERE member_id = ANY($1::uuid[])", member_ids
+    )
     orgs = {r["org_id"] for r in rows}
     return Target(
         orgs=(to_org_id, *orgs),
@@ -99,5 +102,5 @@ async def rejecting_org(pool: asyncpg.Pool, principal: Principal, t: TransferPar
     if principal.role is not Role.STAFF or principal.org_id is None:
         return None
     sides = (t.from_org_id, t.to_org_id) if t.status == "requested" else (t.to_org_id, t.from_org_id)
-    covered = await covered_orgs(pool, principal.org_id, sides)
+    covered = await covers(pool, principal.org_id, sides)
     return next((org for org, ok in zip(sides, covered, strict=True) if ok), None)

@@ -74,7 +74,7 @@ def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> di
             blind_index,
         )
         member = await conn.fetchrow(
-            "SELECT m.member_id, m.org_id FROM person_index p JOIN members m USING (member_id)"
+            "SELECT m.member_id, m.org_id FROM person_index p JOIN directory_members m USING (member_id)"
             " WHERE p.id_blind_index = $1",
             blind_index,
         )

@@ -12,6 +12,7 @@ from services.transfer import domain, routing
 from services.transfer.domain import Batch, MemberInfo, OrgInfo, Transfer
 from services.transfer.routing import Candidate
 from shared.causation import caused_by
+from shared.directory import nearest_common_parent
 from shared.errors import DomainError, NotFoundError
 from shared.store import EventStore, Metadata, Stream
 
@@ -28,22 +29,6 @@ def batch_stream(batch_id: UUID) -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-_NEAREST_COMMON_PARENT = """
-WITH RECURSIVE up(org_id, parent_id, depth, origin) AS (
-    SELECT org_id, parent_id, 0, org_id FROM organizations WHERE org_id = ANY(ARRAY[$1::uuid, $2::uuid])
-    UNION ALL
-    SELECT o.org_id, o.parent_id, up.depth + 1, up.origin
-    FROM organizations o JOIN up ON o.org_id = up.parent_id
-    WHERE up.depth < 64
-)
-SELECT a.org_id FROM up a
-JOIN up b ON b.org_id = a.org_id AND b.origin = $2::uuid AND b.depth > 0
-JOIN organizations o ON o.org_id = a.org_id AND o.status = 'active'
-WHERE a.origin = $1::uuid AND a.depth > 0
-ORDER BY a.depth LIMIT 1
-"""
 
 
 class Transfers:
@@ -76,13 +61,15 @@ class Transfers:
     @staticmethod
     async def member_info(conn: asyncpg.Connection, member_id: UUID) -> MemberInfo | None:
         row = await conn.fetchrow(
-            "SELECT member_id, org_id, status, member_no FROM members WHERE member_id = $1", member_id
+            "SELECT member_id, org_id, status, member_no FROM directory_members WHERE member_id = $1", member_id
         )
         return MemberInfo(row["member_id"], row["org_id"], row["status"], row["member_no"]) if row else None
 
     @staticmethod
     async def org_info(conn: asyncpg.Connection, org_id: UUID) -> OrgInfo | None:
-        row = await conn.fetchrow("SELECT org_id, accepts_members, status FROM organizations WHERE org_id = $1", org_id)
+        row = await conn.fetchrow(
+            "SELECT org_id, accepts_members, status FROM directory_orgs WHERE org_id = $1", org_id
+        )
         return OrgInfo(row["org_id"], row["accepts_members"], row["status"] == "dissolved") if row else None
 
     @staticmethod
@@ -94,14 +81,9 @@ class Transfers:
         return value if isinstance(value, UUID) else None
 
     @staticmethod
-    async def nearest_common_parent(conn: asyncpg.Connection, a: UUID, b: UUID) -> UUID | None:
-        value = await conn.fetchval(_NEAREST_COMMON_PARENT, a, b)
-        return value if isinstance(value, UUID) else None
-
-    @staticmethod
     async def candidates(conn: asyncpg.Connection, employer_credit_code: str, region_code: str) -> list[Candidate]:
         rows = await conn.fetch(
-            "SELECT * FROM organizations WHERE credit_code = $1 OR region_code = ANY($2::text[])",
+            "SELECT * FROM directory_orgs WHERE credit_code = $1 OR region_code = ANY($2::text[])",
             employer_credit_code,
             routing.region_levels(region_code),
         )
@@ -196,7 +178,7 @@ class Transfers:
             return "closed"
         parent = None
         if state.escalated_to is None:
-            parent = await self.nearest_common_parent(conn, state.from_org_id, state.to_org_id)
+            parent = await nearest_common_parent(conn, state.from_org_id, state.to_org_id)
         events = domain.on_deadline(state, self.clock(), parent, self.escalation_window)
         if not events:  # not due after all: keep the row in step with the stream
             await conn.execute("UPDATE deadlines SET due_at = $2 WHERE transfer_id = $1", transfer_id, state.due_at)

@@ -8,15 +8,17 @@ from typing import Any
 
 import asyncpg
 
+from shared.directory import moved
 from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
-directory = Projection("directory", tables=["organizations", "members"])
+# moves members in the kernel's directory (tables shared with it: a rebuild of either replays both)
+moves = Projection("moves", tables=["directory_members", "directory_moves"])
 identities = Projection("identities", tables=["person_index"])
 transfers = Projection("transfers", tables=["transfers", "transfer_steps", "deadlines"])
 batches = Projection("batches", tables=["batches", "batch_items"])
 
-ALL = [directory, identities, transfers, batches]
+ALL = [moves, identities, transfers, batches]
 
 MEMBERSHIP = "/union/membership"
 
@@ -25,101 +27,12 @@ def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-# --- the directory: organisations and members as membership publishes them -----------------------------
+# --- the kernel's directory: a completed transfer moves the member at once (membership's echo comes later) ---
 
 
-@directory.on("OrganizationRegistered", source=MEMBERSHIP)
-def on_organization_registered(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO organizations (org_id, name, type, subtype, parent_id, region_code, credit_code, industry,"
-            " accepts_members) VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
-            d["org_id"],
-            d["name"],
-            d["type"],
-            d.get("subtype"),
-            d.get("parent_id"),
-            d["region_code"],
-            d.get("credit_code"),
-            d.get("industry"),
-            d["accepts_members"],
-        )
-    ]
-
-
-@directory.on("OrganizationDissolved", source=MEMBERSHIP)
-def on_organization_dissolved(e: Recorded) -> Statements:
-    return [stmt("UPDATE organizations SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])]
-
-
-@directory.on("MemberJoined", source=MEMBERSHIP)
-def on_member_joined(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO members (member_id, member_no, org_id, status, updated_at)"
-            " VALUES ($1::uuid, $2, $3::uuid, 'active', $4) ON CONFLICT (member_id) DO NOTHING",
-            d["member_id"],
-            d.get("member_no"),
-            d["org_id"],
-            e.recorded_at,
-        )
-    ]
-
-
-def _set_status(e: Recorded, status: str) -> Statements:
-    return [
-        stmt(
-            "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            status,
-            e.recorded_at,
-        )
-    ]
-
-
-@directory.on("MemberSuspended", source=MEMBERSHIP)
-def on_member_suspended(e: Recorded) -> Statements:
-    return _set_status(e, "suspended")
-
-
-@directory.on("MemberReinstated", source=MEMBERSHIP)
-def on_member_reinstated(e: Recorded) -> Statements:
-    return _set_status(e, "active")
-
-
-@directory.on("MemberTerminated", source=MEMBERSHIP)
-def on_member_terminated(e: Recorded) -> Statements:
-    return _set_status(e, "terminated")
-
-
-@directory.on("MemberOrganizationChanged", source=MEMBERSHIP)
-def on_member_organization_changed(e: Recorded) -> Statements:
-    # a move that one of our own transfers caused was applied when it completed (on_transfer_moved_member):
-    # applying its echo again could step back over a later transfer that membership has not echoed yet
-    return [
-        stmt(
-            "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid"
-            " AND NOT EXISTS (SELECT 1 FROM transfers WHERE transfer_id = $4::uuid)",
-            e.data["member_id"],
-            e.data["to_org_id"],
-            e.recorded_at,
-            e.data.get("transfer_id"),
-        )
-    ]
-
-
-@directory.on("TransferCompleted")
+@moves.on("TransferCompleted")
 def on_transfer_moved_member(e: Recorded) -> Statements:
-    return [
-        stmt(
-            "UPDATE members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            e.data["to_org_id"],
-            e.recorded_at,
-        )
-    ]
+    return moved(e.data["member_id"], e.data["to_org_id"], e.data["transfer_id"], e.recorded_at)
 
 
 # --- identities: members' blind indexes, from membership's restricted topic ----------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -33,6 +34,11 @@ def _summary(row: asyncpg.Record) -> JSON:
     return {**{k: row[k] for k in _FIELDS}, "escalated_to_org_id": row["escalated_to"]}
 
 
+def transfer_after(transfer_id: UUID) -> Callable[[asyncpg.Connection, object], Awaitable[JSON]]:
+    """What a step on a transfer answers: the transfer as the step left it (read in the step's transaction)."""
+    return lambda conn, _: transfer(conn, transfer_id)
+
+
 async def transfer(conn: asyncpg.Connection, transfer_id: UUID) -> JSON:
     row = await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
     if row is None:
@@ -45,7 +51,7 @@ async def transfer(conn: asyncpg.Connection, transfer_id: UUID) -> JSON:
 
 
 async def _known_org(conn: asyncpg.Connection, org_id: UUID) -> None:
-    if not await conn.fetchval("SELECT 1 FROM organizations WHERE org_id = $1", org_id):
+    if not await conn.fetchval("SELECT 1 FROM directory_orgs WHERE org_id = $1", org_id):
         raise NotFoundError("organization", org_id)
 
 
@@ -74,7 +80,7 @@ async def organization_transfers(
 
 
 async def member_transfers(conn: asyncpg.Connection, member_id: UUID) -> JSON:
-    known = await conn.fetchrow("SELECT org_id, status FROM members WHERE member_id = $1", member_id)
+    known = await conn.fetchrow("SELECT org_id, status FROM directory_members WHERE member_id = $1", member_id)
     rows = await conn.fetch("SELECT * FROM transfers WHERE member_id = $1 ORDER BY requested_at", member_id)
     if known is None and not rows:
         raise NotFoundError("member", member_id)

@@ -1,25 +1,22 @@
-"""Transfer's settings and running parts, handed to the routes as one dependency."""
+"""The transfer service as the kernel runs it: its settings, its declaration and its two background loops."""
 
 from __future__ import annotations
 
 import base64
 import logging
 import os
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
 
-import asyncpg
-from fastapi import Depends, Request
 from pydantic import Field
 
-from services.transfer import consumers, projections
+from services.transfer import access, consumers, projections
 from services.transfer.events import registry
 from services.transfer.handlers import Transfers
-from services.transfer.workers import PollingWorker, run_due_deadlines, run_pending_batches
+from services.transfer.workers import run_due_deadlines, run_pending_batches
 from shared.pii import PersonalDataVault
-from shared.runtime import Runtime, ServiceDefinition
+from shared.runtime import ServiceDefinition
+from shared.service import Service, Worker
 from shared.settings import KernelSettings
 
 log = logging.getLogger("services.transfer")
@@ -52,9 +49,10 @@ class TransferSettings(KernelSettings):
         return timedelta(days=self.escalation_expiry_days)
 
 
-class TransferService:
+class TransferService(Service):
+    settings: TransferSettings
+
     def __init__(self, settings: TransferSettings) -> None:
-        self.settings = settings
         # transfer only looks people up by the keyed hash: it never holds the master key that reads their data
         self.vault = PersonalDataVault(os.urandom(32), base64.b64decode(settings.blind_index_key))
         definition = ServiceDefinition(
@@ -64,41 +62,18 @@ class TransferService:
             projections.ALL,
             consumers.handlers(lambda: self.transfers, self.vault),
         )
-        self.runtime = Runtime(definition, settings)
-        self.scheduler = PollingWorker(
+        self.scheduler = Worker(
             "deadlines", lambda: run_due_deadlines(self.pool, self.transfers), settings.deadline_poll_interval
         )
-        self.bulk = PollingWorker(
+        self.bulk = Worker(
             "bulk",
             lambda: run_pending_batches(self.pool, self.transfers, settings.bulk_chunk_size),
             settings.bulk_poll_interval,
         )
-        for worker in (self.scheduler, self.bulk):
-            self.runtime.add_worker(worker.name, worker.run, worker.request_stop)
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        return self.runtime.pool
+        super().__init__(settings, definition, access.guard, [self.scheduler, self.bulk])
 
     @property
     def transfers(self) -> Transfers:
         return Transfers(
-            self.runtime.store, expires_in=self.settings.expires_in, escalation_window=self.settings.escalation_window
+            self.store, expires_in=self.settings.expires_in, escalation_window=self.settings.escalation_window
         )
-
-    async def start(self) -> None:
-        await self.runtime.start()
-
-    async def stop(self) -> None:
-        await self.runtime.stop()
-
-    def ready_checks(self) -> list[Callable[[], Awaitable[str | None]]]:
-        return self.runtime.ready_checks()
-
-
-async def get_service(request: Request) -> TransferService:
-    service: TransferService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[TransferService, Depends(get_service)]

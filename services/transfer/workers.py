@@ -6,10 +6,7 @@ work without doing any twice; the bulk worker does the same with pending rows of
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -20,37 +17,6 @@ from shared.store import Metadata
 log = logging.getLogger("services.transfer.workers")
 
 SCHEDULER = Metadata(actor="scheduler")
-
-
-class PollingWorker:
-    """Runs `step` until it finds nothing to do, then sleeps `interval` (or until woken)."""
-
-    def __init__(self, name: str, step: Callable[[], Awaitable[int]], interval: float) -> None:
-        self.name = name
-        self.step = step
-        self.interval = interval
-        self.done = 0
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def request_stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                self.done += await self.step()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: step failed; retrying", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
 
 
 async def run_due_deadlines(pool: asyncpg.Pool, transfers: Transfers, limit: int = 100) -> int:

@@ -110,7 +110,7 @@ class World:
         return f'"{self.schema_prefix}{service}".{name}'
 
     async def count(self, service: str, table: str, ids: Iterable[str], where: str = "") -> int:
-        key = "org_id" if table in {"org_tree", "organizations", "directory_orgs"} else "member_id"
+        key = "org_id" if table == "directory_orgs" else "member_id"
         found = await self.db.fetchval(
             f"SELECT count(*) FROM {self.table(service, table)} WHERE {key} = ANY($1::uuid[]) {where}", list(ids)
         )
@@ -119,12 +119,9 @@ class World:
     async def known_everywhere(self, members: list[str], orgs: list[str]) -> None:
         """Until transfer, servicecard and feedback have heard of these members and organisations."""
         checks = [
-            *((s, "org_tree", orgs, "") for s in ("membership", "transfer", "servicecard", "feedback")),
-            ("transfer", "organizations", orgs, ""),
-            ("feedback", "directory_orgs", orgs, ""),
-            ("transfer", "members", members, "AND status = 'active'"),
+            *((s, "directory_orgs", orgs, "") for s in ("membership", "transfer", "servicecard", "feedback")),
+            *((s, "directory_members", members, "AND status = 'active'") for s in ("transfer", "feedback")),
             ("servicecard", "cards", members, "AND replaced_by IS NULL"),
-            ("feedback", "directory_members", members, "AND status = 'active'"),
         ]
 
         async def caught_up() -> bool:

@@ -143,7 +143,7 @@ PER_MEMBER = [
     ),
     ("CardIssued", "servicecard", _per_member("servicecard.events", "data->>'member_id'", "event_type = 'CardIssued'")),
     ("cards", "servicecard", _per_member("servicecard.cards", "member_id::text")),
-    ("transfer", "transfer", _per_member("transfer.members", "member_id::text")),
+    ("transfer", "transfer", _per_member("transfer.directory_members", "member_id::text")),
     ("feedback", "feedback", _per_member("feedback.directory_members", "member_id::text")),
     # the card's way back: membership's inbox, which the member's history reads
     (

@@ -233,7 +233,9 @@ async def test_lower_organisations_rate_the_organisation_above_them(
 
     async def dissolution_consumed() -> bool:
         return bool(
-            await fetchval(feedback, "SELECT dissolved FROM directory_orgs WHERE org_id = $1", uuid.UUID(dissolved))
+            await fetchval(
+                feedback, "SELECT status = 'dissolved' FROM directory_orgs WHERE org_id = $1", uuid.UUID(dissolved)
+            )
         )
 
     await eventually(dissolution_consumed)

@@ -24,7 +24,7 @@ import pytest
 
 from shared.consumer import dead_letter_reason
 from shared.envelope import Envelope
-from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH
+from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.validators import validate_person_name
 from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, secret, serve_in_process
@@ -299,9 +299,10 @@ CONSUMED = [
         "transfer",
         MEMBERSHIP,
         good=lambda w: event(MEMBERSHIP, "MemberJoined", member_joined(w), partitionkey=w.member_id),
-        effect=lambda w, _: w.fetchval("SELECT 1 FROM members WHERE member_id = $1::uuid", w.member_id),
+        effect=lambda w, _: w.fetchval("SELECT 1 FROM directory_members WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
             Broken("no member_id", "MemberJoined", member_joined(w, member_id=...), "KeyError: 'member_id'"),
+            Broken("no member_no", "MemberJoined", member_joined(w, member_no=...), "KeyError: 'member_no'"),
             Broken("member_id a number", "MemberJoined", member_joined(w, member_id=42), WRONG_PARAMETER),
             Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), WRONG_PARAMETER),
             Broken("terminated, member_id null", "MemberTerminated", {"member_id": None, "reason": "x"}, WRONG_UUID),
@@ -473,7 +474,7 @@ async def test_a_dossier_event_with_broken_data_is_dead_lettered(
         assert "member_id 42 is not a member id" in dict(dead.headers)["dlq_error"].decode()
 
 
-# --- the same hostility over HTTP: the services' own apps (shared.app wires the guard) ---------------------
+# --- the same hostility over HTTP: the services' own apps (shared.web.app wires the guard) ---------------------
 
 
 def problem(r: Any) -> tuple[str, str]:

@@ -1,10 +1,10 @@
-"""The organisation tree staff tokens are checked against (shared.auth.covered_orgs), on the real database."""
+"""The directory staff tokens are checked against (shared.directory.covers), on the real database."""
 
 from __future__ import annotations
 
 import uuid
 
-from shared.auth import covered_orgs
+from shared.directory import covers, subtree
 from shared.runtime import Runtime
 
 
@@ -20,14 +20,20 @@ async def test_staff_cover_their_organisation_and_everything_below_it_and_nothin
         (loop_a, loop_b),  # a cycle (a corrupt tree) must not hang the check
         (loop_b, loop_a),
     ]
-    await kernel.pool.executemany("INSERT INTO org_tree (org_id, parent_id) VALUES ($1, $2)", edges)
+    await kernel.pool.executemany(
+        "INSERT INTO directory_orgs (org_id, parent_id, name, type, region_code, accepts_members)"
+        " VALUES ($1, $2, 'union', 'county', '310115', true)",
+        edges,
+    )
     targets = (county, township, village, hamlet, sibling, stranger, loop_a)
 
-    assert await covered_orgs(kernel.pool, county, targets) == [True, True, True, True, True, False, False]
-    assert await covered_orgs(kernel.pool, township, targets) == [False, True, True, True, False, False, False]
-    assert await covered_orgs(kernel.pool, hamlet, targets) == [False, False, False, True, False, False, False]
-    assert await covered_orgs(kernel.pool, sibling, targets) == [False, False, False, False, True, False, False]
-    assert await covered_orgs(kernel.pool, loop_b, (loop_a,)) == [True]
+    assert await covers(kernel.pool, county, targets) == [True, True, True, True, True, False, False]
+    assert await covers(kernel.pool, township, targets) == [False, True, True, True, False, False, False]
+    assert await covers(kernel.pool, hamlet, targets) == [False, False, False, True, False, False, False]
+    assert await covers(kernel.pool, sibling, targets) == [False, False, False, False, True, False, False]
+    assert await covers(kernel.pool, loop_b, (loop_a,)) == [True]
     # an organisation this service has not heard of yet is covered only by its own staff
-    assert await covered_orgs(kernel.pool, stranger, (stranger,)) == [True]
-    assert await covered_orgs(kernel.pool, county, (stranger,)) == [False]
+    assert await covers(kernel.pool, stranger, (stranger,)) == [True]
+    assert await covers(kernel.pool, county, (stranger,)) == [False]
+    assert set(await subtree(kernel.pool, township)) == {township, village, hamlet}
+    assert set(await subtree(kernel.pool, loop_a)) == {loop_a, loop_b}

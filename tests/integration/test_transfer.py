@@ -727,3 +727,32 @@ async def test_time_to_complete_statistics(membership_consuming: ServiceUnderTes
     assert (source["out"]["count"], source["in"]["count"]) == (3, 0)
     assert source["out"]["p90_seconds"] == pytest.approx(stats["in"]["p90_seconds"])
     assert (await t.get(f"/organizations/{uuid.uuid4()}/transfer-stats")).status_code == 404
+
+
+async def test_a_directory_a_migration_replaced_is_rebuilt_from_the_log_at_start(
+    membership_consuming: ServiceUnderTest, transfer_settings: TransferSettings, all_topics: list[str]
+) -> None:
+    """What an upgrade does: the directory's tables are new and empty, and the migration asks for a rebuild; the
+    service refills them from its log (membership's events in the inbox, its own completed transfers) at start."""
+    m = membership_consuming
+    orgs = await county_tree(m)
+    joined = await join(m, orgs["a"])
+    async with running_transfer(transfer_settings) as t:
+        await heard_of(t, [joined["member_id"]], [orgs["a"], orgs["b"]])
+        await complete(t, await requested(t, joined["member_id"], orgs["b"]))
+        async with t.service.pool.acquire() as conn:
+            before = await conn.fetch("SELECT * FROM directory_members ORDER BY member_id")
+            orgs_before = await conn.fetch("SELECT * FROM directory_orgs ORDER BY org_id")
+            await conn.execute("DELETE FROM directory_members; DELETE FROM directory_orgs; DELETE FROM directory_moves")
+            await conn.execute("INSERT INTO rebuild_requests (name) VALUES ('directory')")
+    assert [r["org_id"] for r in before] == [uuid.UUID(orgs["b"])]
+    async with running_transfer(transfer_settings) as t, t.service.pool.acquire() as conn:
+        after = await conn.fetch("SELECT * FROM directory_members ORDER BY member_id")
+        assert [(r["member_id"], r["org_id"], r["status"]) for r in after] == [
+            (r["member_id"], r["org_id"], r["status"]) for r in before
+        ]
+        assert await conn.fetch("SELECT * FROM directory_orgs ORDER BY org_id") == orgs_before
+        assert await conn.fetchval("SELECT count(*) FROM rebuild_requests") == 0
+        # the member can be moved on from where the rebuilt directory says they are
+        again = await requested(t, joined["member_id"], orgs["federation"])
+        assert (await t.get(f"/transfers/{again}")).json()["from_org_id"] == orgs["b"]

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from shared.envelope import Envelope, MalformedMessageError
-from shared.guards import MAX_JSON_DEPTH, RequestGuard, json_depth_exceeds
+from shared.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from shared.web.guards import RequestGuard
 
 LIMIT = 1000
 DEPTH = 32

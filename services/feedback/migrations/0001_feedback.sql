@@ -1,25 +1,7 @@
 -- Feedback's tables. Read models (projections, rebuildable from the log) first, then the ballot box, which
 -- is the one place in the platform that is deliberately not event-sourced: see docs/anonymity.md.
 
--- The directory: organisations and members as union.membership.v1 tells them, to fix electorates and to route
--- requests. Organisation events are keyed by org id and may arrive out of order, so only parent_id is kept and
--- subtrees are walked at read time.
-CREATE TABLE IF NOT EXISTS directory_orgs (
-    org_id          uuid PRIMARY KEY,
-    parent_id       uuid,
-    name            text NOT NULL,
-    type            text NOT NULL,
-    dissolved       boolean NOT NULL DEFAULT false
-);
-CREATE INDEX IF NOT EXISTS directory_orgs_parent ON directory_orgs (parent_id);
-
-CREATE TABLE IF NOT EXISTS directory_members (
-    member_id       uuid PRIMARY KEY,
-    member_no       text NOT NULL,
-    org_id          uuid NOT NULL,
-    status          text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS directory_members_org ON directory_members (org_id) WHERE status = 'active';
+-- (The directory of organisations and members is the kernel's: shared/migrations/0005_directory.sql.)
 
 -- Redemptions as union.servicecard.v1 tells them: what a member may rate.
 CREATE TABLE IF NOT EXISTS redemptions (

@@ -4,48 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
-from uuid import uuid4
 
-import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.auth import Principal, TokenVerifier
+from shared.auth import TokenVerifier
+from shared.database import DATABASE_UNAVAILABLE
 from shared.errors import DomainError, InvalidInputError
-from shared.guards import MAX_BODY_BYTES, MAX_JSON_DEPTH, RequestGuard, refuse_nul_characters
-from shared.idempotency import request_fingerprint, run_once
+from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.messaging import BROKER_UNAVAILABLE
-from shared.positions import POSITION_HEADER, Written, recording
-from shared.store import Metadata
-from shared.telemetry import current_traceparent
+from shared.service import Service
+from shared.telemetry import setup_telemetry
+from shared.web.guards import RequestGuard, refuse_nul_characters
 
-log = logging.getLogger("shared.app")
+log = logging.getLogger("shared.web.app")
 
 MAX_IDEMPOTENCY_KEY = 255
 RETRY_AFTER_SECONDS = 2  # `make run` has a dead server back in about that
-# what asyncpg raises while the database is unreachable: a refused, broken or timed-out connection (OSError
-# covers ConnectionRefusedError and TimeoutError, a pool's acquire timeout too), a closed connection or pool,
-# a server starting, shutting down or out of connections
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InternalClientError,  # the pool resetting a connection the server's death broke mid-operation
-    OSError,
-)
-ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def _field(loc: Sequence[Any]) -> str:
@@ -164,18 +145,27 @@ def _unavailable(code: str, what: str) -> Callable[[Request, Exception], Awaitab
     return handler
 
 
-def create_app(
-    title: str,
-    lifespan: Lifespan,
-    routers: Sequence[APIRouter],
-    verifier: TokenVerifier,
-    ready_checks: Callable[[FastAPI], Sequence[ReadyCheck]] = lambda _: (),
-) -> FastAPI:
+def create_app(service: Service, routers: Sequence[APIRouter]) -> FastAPI:
+    """The service's HTTP app: its routers behind the kernel's guards, error answers, health and readiness; the
+    lifespan starts and stops the service's running parts."""
+    title = service.name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        app.state.service = service  # every route reaches it through shared.web.routes
+        app.state.watermarks = service.runtime.watermarks  # reads with position tokens wait on it
+        yield
+        await service.stop()
+
+    setup_telemetry(title)
     app = FastAPI(title=title, lifespan=lifespan, responses={503: _UNAVAILABLE})
     _document_invalid_input(app)
     app.router.dependencies.append(Depends(refuse_nul_characters))  # every route added from here on
     app.add_middleware(RequestGuard, max_body_bytes=MAX_BODY_BYTES, max_json_depth=MAX_JSON_DEPTH)
-    app.state.verifier = verifier  # every route but health and the public ones depends on shared.auth.authenticate
+    app.state.verifier = TokenVerifier.from_settings(
+        service.settings
+    )  # every route but health and the public ones depends on shared.auth.authenticate
     # a server span per request: the trace that the append, the relay and other services' consumers continue
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -195,7 +185,7 @@ def create_app(
     async def readyz() -> JSONResponse:
         """Ready: the database answers, the relay reaches the broker, the consumers hold their partitions and have
         caught up with what those held at start, the background loops run; else 503 listing what is not."""
-        missing = [m for m in await asyncio.gather(*(check() for check in ready_checks(app))) if m is not None]
+        missing = [m for m in await asyncio.gather(*(check() for check in service.ready_checks())) if m is not None]
         status = 200 if not missing else 503
         return JSONResponse(
             status_code=status, content={"status": "ready" if not missing else "not_ready", "missing": missing}
@@ -204,68 +194,3 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-# a correlation or causation id a client sends: printable ASCII without spaces (it rides in Kafka headers)
-_CHAIN_ID = re.compile(r"^[!-~]{1,128}$")
-
-
-def _chain_id(request: Request, header: str) -> str | None:
-    value = request.headers.get(header)
-    if value is not None and not _CHAIN_ID.match(value):
-        raise InvalidInputError(f"header.{header}", f"{header} is 1 to 128 printable ASCII characters, no spaces")
-    return value
-
-
-def request_metadata(request: Request, principal: Principal | None = None) -> Metadata:
-    """Who asked (from the verified token, never from a header or body), and the ids that tie this command
-    to what caused it and what it causes: the chain's correlation id (the client's `X-Correlation-Id`, else this
-    request's id) and its cause (the client's `X-Causation-Id`, else this request). The answer names both ids."""
-    request_id = str(uuid4())
-    correlation_id = _chain_id(request, "x-correlation-id") or request_id
-    causation_id = _chain_id(request, "x-causation-id") or request_id
-    request.state.chain_headers = {"X-Request-Id": request_id, "X-Correlation-Id": correlation_id}
-    return Metadata(
-        actor=principal.actor if principal is not None else "public",
-        correlation_id=correlation_id,
-        causation_id=causation_id,
-        traceparent=current_traceparent(),
-    )
-
-
-async def run_command(
-    request: Request,
-    pool: asyncpg.Pool,
-    command: Callable[[asyncpg.Connection], Awaitable[Any]],
-    status_code: int = 200,
-) -> JSONResponse:
-    """Run a command in one transaction; with an `Idempotency-Key`, a retry gets the first outcome back.
-
-    Keys are the caller's own: the scope holds the token's actor, so nobody replays another caller's key."""
-
-    written: Written | None = None
-
-    async def outcome(conn: asyncpg.Connection) -> tuple[int, Any]:
-        nonlocal written
-        with recording() as written:
-            body = jsonable_encoder(await command(conn))
-        token = written.token()
-        if token is not None and isinstance(body, dict):
-            body.setdefault("position", str(token))  # kept with the idempotency key: a retry names it too
-        return status_code, body
-
-    key = request.headers.get("idempotency-key")
-    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:  # the key is indexed, and PostgreSQL caps index rows
-        raise InvalidInputError(
-            "header.idempotency-key", f"an Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters"
-        )
-    fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
-    principal: Principal | None = getattr(request.state, "principal", None)  # set by shared.auth.authenticate
-    scope = f"{principal.actor if principal is not None else 'public'} {request.method} {request.url.path}"
-    status, body = await run_once(pool, scope, key, fingerprint, outcome)
-    headers = dict(getattr(request.state, "chain_headers", {}))
-    token = written.token() if written is not None else None
-    position = str(token) if token is not None else body.get("position") if isinstance(body, dict) else None
-    if isinstance(position, str):
-        headers[POSITION_HEADER] = position  # the position this command wrote: pass it to reads (`after=`)
-    return JSONResponse(status_code=status, content=body, headers=headers)

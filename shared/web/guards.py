@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate
 from typing import Any
 
 from fastapi import Request
@@ -17,34 +16,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY_BYTES = 1024 * 1024
-MAX_JSON_DEPTH = 32
-
-# a JSON string with its escapes (or the unterminated rest of one): brackets inside it do not nest.
-# Possessive quantifiers keep the match linear whatever the input.
-_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
-
-
-def json_depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether the JSON text nests arrays and objects deeper than `limit`, without parsing it.
-
-    For any text a JSON parser accepts, the running count of open brackets outside strings is its depth;
-    for text it refuses, the parser stops where that count first goes wrong, so it never recurses deeper.
-    """
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if len(brackets) <= limit:
-        return False
-    return max(accumulate(map(_STEP.__getitem__, brackets))) > limit
-
-
-def utf8_problem(body: bytes) -> str | None:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"body is not valid UTF-8 (byte 0x{body[exc.start]:02X} at offset {exc.start})"
-    return None
+from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH, json_depth_exceeds, utf8_problem
 
 
 def _is_json(content_type: str | None) -> bool:
