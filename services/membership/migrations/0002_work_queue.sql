@@ -20,3 +20,6 @@ CREATE INDEX IF NOT EXISTS work_queue_due ON work_queue (deadline) WHERE kind = 
 
 -- finding a union by a part of its name
 CREATE INDEX IF NOT EXISTS organizations_parent ON organizations (parent_id);
+
+-- a platform upgraded to this version fills the queue from its log once, at start
+INSERT INTO rebuild_requests (name) VALUES ('work_queue') ON CONFLICT DO NOTHING;
