@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
+
 from services.membership import domain
 from services.membership.events import ApplicationApproved, ApplicationOverdue
+from services.membership.handlers import respond_by
 from shared.workdays import CST
 from tests.unit.test_membership_domain import submitted
 
@@ -43,3 +46,11 @@ def test_a_reviewed_application_has_no_clock() -> None:
     reviewed = domain.evolve(app, approved)
     assert isinstance(reviewed, domain.Application)
     assert domain.mark_overdue(reviewed, DUE, DUE + timedelta(days=3), PARENT) == []
+
+
+def test_an_application_in_a_year_the_calendar_does_not_know_is_accepted_without_a_clock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert respond_by(datetime(2099, 12, 20, 10, tzinfo=CST), 15) is None
+    assert "2099" in caplog.text
+    assert respond_by(datetime(2025, 9, 26, 10, tzinfo=CST), 15) == DUE
