@@ -74,4 +74,3 @@ def rebuild(service: ServiceName, projection: Annotated[str, typer.Argument(help
 
     replayed = asyncio.run(main())
     console.print(f"rebuilt {service}.{projection} from {replayed} log entries")
-

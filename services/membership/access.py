@@ -27,6 +27,11 @@ guard = Guard(
         "member.history": Rule(staff=True, member=True, audit=True),
         "member.change": Rule(staff=True),
         "member.erase": Rule(staff=True),
+        "organization.search": Rule(anyone=True, scope="organizations:read"),
+        "organization.queue": Rule(staff=True),  # what waits for staff: their organisation, or one above it
+        "member.overview": Rule(staff=True, member=True, audit=True),
+        "member.lookup": Rule(staff=True),  # by member number, within the staff's subtree
+        "member.lookup_by_id_number": Rule(staff=True, audit=True),  # through the blind index: a read of personal data
     }
 )
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from services.membership import access, domain, queries
+from services.membership import access, domain, finding, overview, queries, queue
 from services.membership.handlers import Person
 from services.membership.service import MembershipService
-from shared.auth import organization, record_reads
+from shared.auth import Role, organization, record_reads
 from shared.validators import (
     validate_credit_code,
     validate_division_code,
@@ -94,6 +94,34 @@ async def register_organization(body: OrganizationIn, call: Call) -> JSONRespons
         lambda conn, meta: call.service.membership.register_organization(conn, cmd, meta),
         answer=lambda org_id: {"org_id": org_id},
         status_code=201,
+    )
+
+
+@router.get("/organizations/search", tags=["finding"])  # before /organizations/{org_id}, which would take it
+async def search_organizations(
+    call: Call,
+    q: Annotated[str | None, Query(min_length=1, max_length=100, description="any part of the name")] = None,
+    region_code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="a division and all below")] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+    type: domain.OrgType | None = None,  # noqa: A002 - the API's name
+    accepts_members: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Find unions by a part of their name, their region (a code covers the divisions below it), industry, type."""
+    return await call.read(
+        "organization.search",
+        NO_TARGET,
+        lambda conn: finding.search(
+            conn,
+            q=q,
+            region_code=region_code,
+            industry=industry,
+            org_type=type,
+            accepting=accepts_members,
+            limit=limit,
+            cursor=cursor,
+        ),
     )
 
 
@@ -279,3 +307,102 @@ async def get_founding_suggestions(call: Call, org_id: UUID | None = None) -> di
         "founding.read", organization(org_id), lambda conn: queries.founding_suggestions(conn, org_id)
     )
     return {"items": items}
+
+
+# --- work queues, finding a union, finding a member -----------------------------------------------------
+
+
+@router.get("/organizations/{org_id}/queue", tags=["queue"])
+async def get_queue(
+    org_id: UUID,
+    call: Call,
+    kind: Literal["application", "transfer", "request"] | None = None,
+    overdue: bool | None = None,
+    subtree: Annotated[bool, Query(description="also what waits for every organisation below")] = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """What waits for the organisation's staff (and what was escalated to it), overdue first, then oldest."""
+    service = call.service
+    return await call.read(
+        "organization.queue",
+        organization(org_id),
+        lambda conn: queue.page(
+            conn,
+            service.vault,
+            org_id,
+            now=service.clock(),
+            kind=kind,
+            overdue=overdue,
+            subtree=subtree,
+            limit=limit,
+            cursor=cursor,
+        ),
+    )
+
+
+@router.get("/organizations/{org_id}/children", tags=["finding"])
+async def get_children(org_id: UUID, call: Call) -> dict[str, Any]:
+    """The organisations directly below this one."""
+    return await call.read("organization.read", organization(org_id), lambda conn: finding.children(conn, org_id))
+
+
+@router.get("/organizations/{org_id}/path", tags=["finding"])
+async def get_path(org_id: UUID, call: Call) -> dict[str, Any]:
+    """The organisations from the root of the tree down to this one."""
+    return await call.read("organization.read", organization(org_id), lambda conn: finding.path(conn, org_id))
+
+
+@public.get("/where-to-join", tags=["finding"])
+async def where_to_join(
+    call: PublicCall,
+    region_code: Annotated[RegionCode, Query(description="where the worker works")],
+    credit_code: CreditCode | None = None,
+    employer_name: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    industry: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    """Which union would take a worker of this employer here: open to the public, rate-limited per address."""
+    client = call.request.client.host if call.request.client else "unknown"
+    await call.service.rate_limits.hit("where_to_join", client, "look-ups from this address")
+    async with call.pool.acquire() as conn:
+        return await finding.where_to_join(
+            conn, credit_code=credit_code, employer_name=employer_name, region_code=region_code, industry=industry
+        )
+
+
+class LookupIn(Body):
+    id_number: IdNumber | None = None
+    member_no: str | None = Field(None, min_length=1, max_length=32)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> Self:
+        if (self.id_number is None) == (self.member_no is None):
+            raise ValueError("give either id_number or member_no")
+        return self
+
+
+@router.post("/members/lookup", tags=["members"])
+async def lookup_member(body: LookupIn, call: Call) -> dict[str, Any]:
+    """Find a member by identity number (a POST: the number stays out of URLs and logs; audited as a read of
+    personal data) or by member number, within the staff's organisations. Personal data masked."""
+    action = "member.lookup" if body.id_number is None else "member.lookup_by_id_number"
+    vault = call.service.vault
+    if call.caller.role not in {Role.STAFF, Role.ADMIN}:
+        await call.allow(action)  # refused before anything is looked up
+    async with call.pool.acquire() as conn:
+        member_id = await finding.member_by_key(conn, vault, body.id_number, body.member_no)
+    return await call.read(
+        action, access.member(call.pool, member_id), lambda conn: queries.member(conn, vault, member_id)
+    )
+
+
+@router.get("/members/{member_id}/overview", tags=["members"])
+async def get_overview(member_id: UUID, call: Call) -> dict[str, Any]:
+    """Where the member's matters stand: status, organisation, card, benefits this year, open transfer, requests,
+    each open matter with its clock, and the timeline of what happened, why, and which organisation acted."""
+    service = call.service
+    return await call.read(
+        "member.overview",
+        access.member(call.pool, member_id),
+        lambda conn: overview.overview(conn, service.vault, member_id, service.clock()),
+    )

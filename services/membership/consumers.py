@@ -42,4 +42,5 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
     return {
         "union.transfer.v1": on_transfer_event,
         "union.servicecard.v1": keep_for_the_dossier,
+        "union.feedback.v1": keep_for_the_dossier,  # members' requests: the work queue and the member's overview
     }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
 from services.membership.events import (
     ApplicationApproved,
+    ApplicationOverdue,
     ApplicationRejected,
     ApplicationSubmitted,
     MemberIdentityIndexed,
@@ -80,6 +81,7 @@ class Organization:
     accepts_members: bool
     dissolved: bool = False
     industry: str | None = None
+    parent_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class Application:
     org_id: UUID
     status: ApplicationStatus
     submitted: ApplicationSubmitted
+    overdue: bool = False
 
 
 def ensure_can_apply(org: Organization, already_member: bool) -> None:
@@ -222,6 +225,21 @@ def reject_application(app: Application, reviewer: str, reason: str) -> list[Dom
             org_id=app.org_id,
             reviewer=reviewer,
             reason=reason,
+        )
+    ]
+
+
+def mark_overdue(app: Application, respond_by: datetime, now: datetime, parent_id: UUID | None) -> list[DomainEvent]:
+    """Once, when the clock of a pending application has run out; nothing otherwise (a decision came first)."""
+    if app.status is not ApplicationStatus.SUBMITTED or app.overdue or now < respond_by:
+        return []
+    return [
+        ApplicationOverdue(
+            application_id=app.application_id,
+            member_id=app.member_id,
+            org_id=app.org_id,
+            respond_by=respond_by,
+            escalated_to_org_id=parent_id,
         )
     ]
 
@@ -299,12 +317,19 @@ def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - 
     match event:
         case OrganizationRegistered():
             return Organization(
-                event.org_id, OrgType(event.type), event.region_code, event.accepts_members, industry=event.industry
+                event.org_id,
+                OrgType(event.type),
+                event.region_code,
+                event.accepts_members,
+                industry=event.industry,
+                parent_id=event.parent_id,
             )
         case OrganizationDissolved() if isinstance(state, Organization):
             return replace(state, dissolved=True)
         case ApplicationSubmitted():
             return Application(event.application_id, event.member_id, event.org_id, ApplicationStatus.SUBMITTED, event)
+        case ApplicationOverdue() if isinstance(state, Application):
+            return replace(state, overdue=True)
         case ApplicationApproved() if isinstance(state, Application):
             return replace(state, status=ApplicationStatus.APPROVED)
         case ApplicationRejected() if isinstance(state, Application):

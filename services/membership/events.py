@@ -3,7 +3,7 @@ identity number's blind index goes only to the restricted topic, for the service
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
@@ -54,7 +54,21 @@ class ApplicationSubmitted(DomainEvent):
     employer_name: str | None = None
     employment_type: str
     household_type: str
+    # the office's clock: contact within so many working days (shared.workdays); None where the official calendar
+    # of the year was not known when it was submitted (the overdue worker counts it again later)
+    respond_by: datetime | None = None
     private_fields: ClassVar[frozenset[str]] = _NOT_PUBLIC
+
+
+@registry.register
+class ApplicationOverdue(DomainEvent):
+    """The application's clock ran out before anyone reviewed it: it joins the parent organisation's queue."""
+
+    application_id: UUID
+    member_id: UUID
+    org_id: UUID
+    respond_by: datetime
+    escalated_to_org_id: UUID | None = None  # the parent organisation; None for a root organisation
 
 
 @registry.register

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,9 +17,12 @@ from services.membership.events import (
     MemberJoined,
     MemberOrganizationChanged,
 )
+from shared import workdays
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
 from shared.store import Metadata, Stream, StreamStore
+
+log = logging.getLogger("services.membership")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,15 @@ def _personal(person: Person) -> dict[str, str]:
     return {"name": person.name, "id_number": person.id_number, "phone": person.phone}
 
 
+def respond_by(submitted_at: datetime, working_days: int) -> datetime | None:
+    """The application's clock; None (and a warning) while the official calendar of the year is not known."""
+    try:
+        return workdays.deadline(submitted_at, working_days)
+    except workdays.CalendarUnknownError as exc:
+        log.warning("application clock not set: %s", exc)
+        return None
+
+
 def org_stream(org_id: UUID) -> str:
     return f"organization-{org_id}"
 
@@ -60,10 +73,17 @@ def member_stream(member_id: UUID) -> str:
 
 
 class Membership:
-    def __init__(self, store: StreamStore, vault: PersonalDataVault, founding_threshold: int) -> None:
+    def __init__(
+        self,
+        store: StreamStore,
+        vault: PersonalDataVault,
+        founding_threshold: int,
+        application_working_days: int = 15,
+    ) -> None:
         self.store = store
         self.vault = vault
         self.founding_threshold = founding_threshold
+        self.application_working_days = application_working_days
 
     async def organization(self, conn: asyncpg.Connection, org_id: UUID) -> tuple[Stream, Organization]:
         return await self.store.load_existing(
@@ -125,6 +145,7 @@ class Membership:
             employer_name=person.employer_name,
             employment_type=person.employment_type,
             household_type=person.household_type,
+            respond_by=respond_by(datetime.now(UTC), self.application_working_days),
             **await self._seal(conn, member_id, person),
         )
         await self.store.append(conn, Stream(application_stream(application_id)), [submitted], meta)
@@ -155,6 +176,19 @@ class Membership:
     ) -> None:
         stream, app = await self.application(conn, application_id)
         await self.store.append(conn, stream, domain.reject_application(app, reviewer, reason), meta)
+
+    async def mark_application_overdue(
+        self, conn: asyncpg.Connection, application_id: UUID, now: datetime, meta: Metadata
+    ) -> bool:
+        """Record that a pending application's clock ran out, once: a second worker's append fails on the version."""
+        stream, app = await self.application(conn, application_id)
+        due = app.submitted.respond_by or respond_by(stream.events[0].recorded_at, self.application_working_days)
+        if due is None:
+            return False  # the calendar of the year is still unknown: no clock to run out
+        _, org = await self.organization(conn, app.org_id)
+        events = domain.mark_overdue(app, due, now, org.parent_id)
+        await self.store.append(conn, stream, events, meta)
+        return bool(events)
 
     async def import_members(self, conn: asyncpg.Connection, rows: Sequence[PaperMember], meta: Metadata) -> int:
         """Members approved on paper, in one transaction; people already on the platform are skipped (re-runs)."""

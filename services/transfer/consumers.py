@@ -10,9 +10,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
 
-from services.transfer import routing
 from services.transfer.handlers import Transfers
 from services.transfer.regional import EVENT_TYPE, TOPIC, parse_employment_changed
+from shared import routing
 from shared.causation import caused_by
 from shared.consumer import Handler
 from shared.errors import DomainError

@@ -8,12 +8,13 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.transfer import domain, routing
+from services.transfer import domain
 from services.transfer.domain import Batch, MemberInfo, OrgInfo, Transfer
-from services.transfer.routing import Candidate
+from shared import routing
 from shared.causation import caused_by
 from shared.directory import nearest_common_parent
 from shared.errors import DomainError
+from shared.routing import Candidate
 from shared.store import Metadata, Stream, StreamStore
 
 Clock = Callable[[], datetime]

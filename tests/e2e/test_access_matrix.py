@@ -212,6 +212,10 @@ def new_request(_w: World, c: Ctx) -> dict[str, Any]:
     return {"member_id": c["member_id"], "category": "wages", "text": "工资拖欠"}
 
 
+def lookup(w: World, _c: Ctx) -> dict[str, Any]:
+    return {"member_no": w.base["member_no"]}
+
+
 def answer(_w: World, _c: Ctx) -> dict[str, Any]:
     return {"text": "已转交"}
 
@@ -355,6 +359,13 @@ TABLE = [
     Row(M, "POST", "/members/{member_id}/terminate",            "4 3 3 2 3 2 2 3", member_of_a, reason("left")),
     Row(M, "DELETE", "/members/{member_id}/personal-data",      "4 3 3 2 3 2 2 3", terminated_member),
     Row(M, "GET", "/founding-suggestions",                      "4 3 3 2 3 2 2 2", query=("org_id",)),
+    Row(M, "GET", "/organizations/{org_id}/queue",              "4 3 3 2 3 2 2 3"),
+    Row(M, "GET", "/organizations/search",                      "4 2 2 2 2 2 2 2", query=("region_code",)),
+    Row(M, "GET", "/organizations/{org_id}/children",           "4 2 2 2 2 2 2 2"),
+    Row(M, "GET", "/organizations/{org_id}/path",               "4 2 2 2 2 2 2 2"),
+    Row(M, "GET", "/where-to-join",                             "2 2 2 2 2 2 2 2", query=("region_code",)),  # public
+    Row(M, "POST", "/members/lookup",                           "4 3 3 2 3 2 2 3", body=lookup),
+    Row(M, "GET", "/members/{member_id}/overview",              "4 2 3 2 3 2 2 3"),
     # transfers go from A to D: A's staff release, D's (or P's) accept; a bulk transfer needs staff covering both
     Row(T, "POST", "/transfers",                                "4 2 3 2 3 2 2 3", pool_member, transfer_to_d),
     Row(T, "GET", "/transfers/{transfer_id}",                   "4 2 3 2 3 2 2 2"),
@@ -432,6 +443,8 @@ async def build(w: World) -> None:
     }
     redemption, request = await asyncio.gather(redemption_of_self(w, "admin"), request_of_self(w, "admin"))
     w.base |= redemption | request
+    w.base["member_no"] = str((await w.call(M, "GET", f"/members/{me}"))["member_no"])
+    w.base["region_code"] = "310115"
 
 
 @pytest.fixture(scope="module")

@@ -181,13 +181,15 @@ async def test_tokens_of_the_service_itself_or_of_a_service_it_does_not_read_nee
     async with serve_in_process(build_app(settings)) as m:
         township = await make_org(m, "township", await make_org(m, "county"))
         member = (await join(m, township))["member_id"]
-        for tokens in ["membership:999999999999", "feedback:5", "membership:1,feedback:7"]:
+        for tokens in ["membership:999999999999", "membership:1"]:
             r = await m.get(f"/members/{member}", params={"after": tokens})
             assert r.status_code == 200, (tokens, r.text)
-        # membership reads transfer's topic; nobody consumes it in this test: a transfer token cannot be vouched for
-        r = await m.get(f"/members/{member}", headers={"X-After-Position": "transfer:1"})
-        assert (r.status_code, r.json()["code"]) == (409, "not_caught_up")
-        assert "transfer:1" in r.json()["detail"]
+        # membership reads transfer's (and feedback's) topic; nobody consumes them in this test: their tokens cannot
+        # be vouched for. (Membership reads every other service's topic since its work queue takes requests.)
+        for tokens in ["transfer:1", "feedback:5"]:
+            r = await m.get(f"/members/{member}", headers={"X-After-Position": tokens})
+            assert (r.status_code, r.json()["code"]) == (409, "not_caught_up")
+            assert tokens in r.json()["detail"]
         for bad, field in [
             ({"params": {"after": "membership"}}, "query.after"),
             ({"params": {"after": "membership:-1"}}, "query.after"),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.transfer import domain, routing
+from services.transfer import domain
 from services.transfer.domain import (
     AcceptTransfer,
     CancelTransfer,
@@ -38,9 +38,10 @@ from services.transfer.events import (
     TransferRequested,
     registry,
 )
-from services.transfer.routing import Candidate
+from shared import routing
 from shared.errors import DomainError, InvalidInputError, NotFoundError
 from shared.events import DomainEvent
+from shared.routing import Candidate
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 MONTH = timedelta(days=30)

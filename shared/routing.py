@@ -1,5 +1,6 @@
-"""Which union takes a worker whose employment changed: the employer's own union, else the nearest one
-covering the place of work (属地就近) or the employer's industry (行业就近). Pure: no I/O."""
+"""Which union takes a worker: the employer's own union, else the nearest one covering the place of work (属地就近)
+or the employer's industry (行业就近). Pure: no I/O. One rule for transfer (a regional employment change) and
+membership (where a worker may join)."""
 
 from __future__ import annotations
 

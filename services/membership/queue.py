@@ -1,0 +1,282 @@
+"""The work queue: what waits for a union office, each matter with its age and its clock, overdue first.
+
+Projected from membership's own applications and from the events it consumes: transfers (union.transfer.v1, the
+side whose step is due; the transfer service keeps its own clock and escalation, shown here as it says) and
+members' requests (union.feedback.v1, answered within `request_working_days`). A row goes when its matter is
+acted on. An application's clock that runs out is an event (ApplicationOverdue, services.membership.overdue), and
+the application then waits in its parent organisation's queue as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared import workdays
+from shared.errors import DomainError, NotFoundError
+from shared.pii import PersonalDataVault
+from shared.projections import Projection, Statements, stmt
+from shared.store import Recorded
+from shared.validators import mask_identity_number
+
+TRANSFER = "/union/transfer"
+FEEDBACK = "/union/feedback"
+KINDS = ("application", "transfer", "request")
+
+JSON = dict[str, Any]
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _delete(kind: str, key: str) -> Any:
+    def on_closed(e: Recorded) -> Statements:
+        return [stmt("DELETE FROM work_queue WHERE kind = $1 AND item_id = $2::uuid", kind, e.data[key])]
+
+    return on_closed
+
+
+_INSERT = (
+    "INSERT INTO work_queue (kind, item_id, org_id, member_id, step, submitted_at, deadline, detail) "
+    "VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8::jsonb) ON CONFLICT (kind, item_id) DO NOTHING"
+)
+
+
+def projection(request_working_days: int) -> Projection:
+    """The queue's read model; a request's clock is counted here, from when it was raised."""
+    queue = Projection("work_queue", tables=["work_queue"])
+
+    @queue.on("ApplicationSubmitted")
+    def on_application_submitted(e: Recorded) -> Statements:
+        d = e.data
+        respond_by = d.get("respond_by")
+        sealed = {"name_enc": d["name_enc"], "id_number_enc": d["id_number_enc"]}  # shown masked, never in clear
+        return [
+            stmt(
+                _INSERT,
+                "application",
+                d["application_id"],
+                d["org_id"],
+                d["member_id"],
+                "review",
+                e.recorded_at,
+                _time(respond_by) if respond_by else None,
+                json.dumps(sealed),
+            )
+        ]
+
+    @queue.on("ApplicationOverdue")
+    def on_application_overdue(e: Recorded) -> Statements:
+        d = e.data
+        return [
+            stmt(
+                "UPDATE work_queue SET overdue = true, escalated_to = $2::uuid, deadline = $3 "
+                "WHERE kind = 'application' AND item_id = $1::uuid",
+                d["application_id"],
+                d.get("escalated_to_org_id"),
+                _time(d["respond_by"]),
+            )
+        ]
+
+    queue.on("ApplicationApproved")(_delete("application", "application_id"))
+    queue.on("ApplicationRejected")(_delete("application", "application_id"))
+
+    @queue.on("TransferRequested", source=TRANSFER)
+    def on_transfer_requested(e: Recorded) -> Statements:
+        d = e.data
+        detail = {"from_org_id": d["from_org_id"], "to_org_id": d["to_org_id"]}
+        return [
+            stmt(
+                _INSERT,
+                "transfer",
+                d["transfer_id"],
+                d["from_org_id"],
+                d["member_id"],
+                "release",
+                _time(d.get("requested_at") or e.recorded_at),
+                _time(d["expires_at"]) if d.get("expires_at") else None,  # no clock sent: none shown
+                json.dumps(detail),
+            )
+        ]
+
+    @queue.on("TransferReleased", source=TRANSFER)
+    def on_transfer_released(e: Recorded) -> Statements:
+        return [
+            stmt(
+                "UPDATE work_queue SET org_id = $2::uuid, step = 'accept' "
+                "WHERE kind = 'transfer' AND item_id = $1::uuid",
+                e.data["transfer_id"],
+                e.data["to_org_id"],
+            )
+        ]
+
+    @queue.on("TransferEscalated", source=TRANSFER)
+    def on_transfer_escalated(e: Recorded) -> Statements:
+        d = e.data
+        return [
+            stmt(
+                "UPDATE work_queue SET escalated_to = $2::uuid, overdue = true, deadline = $3 "
+                "WHERE kind = 'transfer' AND item_id = $1::uuid",
+                d["transfer_id"],
+                d["escalated_to_org_id"],
+                _time(d["expires_at"]) if d.get("expires_at") else None,
+            )
+        ]
+
+    for closed in ("TransferAccepted", "TransferCompleted", "TransferRejected", "TransferCancelled", "TransferExpired"):
+        queue.on(closed, source=TRANSFER)(_delete("transfer", "transfer_id"))
+
+    @queue.on("RequestRaised", source=FEEDBACK)
+    def on_request_raised(e: Recorded) -> Statements:
+        d = e.data
+        try:
+            due: datetime | None = workdays.deadline(e.recorded_at, request_working_days)
+        except workdays.CalendarUnknownError:
+            due = None
+        detail = {"category": d.get("category")}
+        return [
+            stmt(
+                _INSERT,
+                "request",
+                d["request_id"],
+                d["org_id"],
+                d["member_id"],
+                "answer",
+                e.recorded_at,
+                due,
+                json.dumps(detail),
+            )
+        ]
+
+    queue.on("RequestAnswered", source=FEEDBACK)(_delete("request", "request_id"))
+    return queue
+
+
+# --- the view -------------------------------------------------------------------------------------------
+
+
+def _cursor(as_of: datetime, row: asyncpg.Record) -> str:
+    key = [as_of.isoformat(), row["late"], row["submitted_at"].isoformat(), row["kind"], str(row["item_id"])]
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _after(cursor: str) -> tuple[datetime, bool, datetime, str, UUID]:
+    try:
+        as_of, late, submitted_at, kind, item_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        after = _time(as_of), bool(late), _time(submitted_at), str(kind), UUID(item_id)
+    except (ValueError, TypeError):
+        after = None
+    if after is None or after[3] not in KINDS or after[0].tzinfo is None or after[2].tzinfo is None:
+        raise DomainError("invalid_cursor", "the cursor is not one this service gave out", status_code=422)
+    return after
+
+
+def mask_name(name: str | None) -> str | None:
+    """张伟 -> 张*: enough for staff to recognise a matter, not to identify a person from a list."""
+    return f"{name[0]}{'*' * (len(name) - 1)}" if name else None
+
+
+async def _person(conn: asyncpg.Connection, vault: PersonalDataVault, subject: UUID, sealed: dict[str, Any]) -> JSON:
+    values = {k: sealed[f"{k}_enc"] for k in ("name", "id_number") if sealed.get(f"{k}_enc")}
+    clear = await vault.decrypt(conn, subject, values) if values else {}
+    id_number = clear.get("id_number")
+    return {
+        "name_masked": mask_name(clear.get("name")),
+        "id_number_masked": mask_identity_number(id_number) if id_number else None,
+    }
+
+
+_PAGE = """
+WITH scope AS (SELECT path FROM organizations WHERE org_id = $1),
+items AS (
+    SELECT q.*, (q.overdue OR coalesce(q.deadline <= $2, false)) AS late
+    FROM work_queue q
+    WHERE (q.org_id = $1 OR q.escalated_to = $1
+           OR ($3 AND q.org_id IN (SELECT o.org_id FROM organizations o, scope WHERE o.path LIKE scope.path || '%')))
+      AND ($4::text IS NULL OR q.kind = $4)
+)
+SELECT i.*, o.name AS org_name, m.member_no, m.name_enc AS m_name_enc, m.id_number_enc AS m_id_number_enc
+FROM items i
+LEFT JOIN organizations o ON o.org_id = i.org_id
+LEFT JOIN members m ON m.member_id = i.member_id AND i.kind <> 'application'
+WHERE ($5::boolean IS NULL OR i.late = $5)
+  AND ($6::boolean IS NULL
+       OR (i.late = $6 AND (i.submitted_at, i.kind, i.item_id) > ($7::timestamptz, $8::text, $9::uuid))
+       OR ($6 AND NOT i.late))
+ORDER BY i.late DESC, i.submitted_at, i.kind, i.item_id
+LIMIT $10
+"""
+
+
+async def page(
+    conn: asyncpg.Connection,
+    vault: PersonalDataVault,
+    org_id: UUID,
+    *,
+    now: datetime,
+    kind: str | None = None,
+    overdue: bool | None = None,
+    subtree: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> JSON:
+    """What waits for `org_id` (and, with `subtree`, for every organisation below it): overdue first, then oldest.
+
+    A cursor keeps the first page's `now`, so an item whose clock runs out while someone pages does not move."""
+    if not await conn.fetchval("SELECT 1 FROM organizations WHERE org_id = $1", org_id):
+        raise NotFoundError("organization", org_id)
+    late: bool | None = None
+    submitted_at: datetime | None = None
+    after_kind: str | None = None
+    after_id: UUID | None = None
+    if cursor:
+        now, late, submitted_at, after_kind, after_id = _after(cursor)
+    rows = await conn.fetch(
+        _PAGE, org_id, now, subtree, kind, overdue, late, submitted_at, after_kind, after_id, limit + 1
+    )
+    items = [await _item(conn, vault, r, now) for r in rows[:limit]]
+    return {
+        "org_id": org_id,
+        "as_of": now,
+        "items": items,
+        "next_cursor": _cursor(now, rows[limit - 1]) if len(rows) > limit else None,
+    }
+
+
+async def _item(conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.Record, now: datetime) -> JSON:
+    detail = json.loads(r["detail"]) if isinstance(r["detail"], str) else dict(r["detail"])
+    if r["kind"] == "application":
+        person = await _person(conn, vault, r["member_id"], detail)
+        detail = {}
+    else:
+        person = await _person(
+            conn, vault, r["member_id"], {"name_enc": r["m_name_enc"], "id_number_enc": r["m_id_number_enc"]}
+        )
+    return {
+        "kind": r["kind"],
+        "id": r["item_id"],
+        "step": r["step"],
+        "member": {"member_id": r["member_id"], "member_no": r["member_no"], **person},
+        "organization": {"org_id": r["org_id"], "name": r["org_name"]},
+        "submitted_at": r["submitted_at"],
+        "age_days": (now - r["submitted_at"]).days,
+        "age_working_days": _working_age(r["submitted_at"], now),
+        "deadline": r["deadline"],
+        "overdue": r["late"],
+        "escalated": r["escalated_to"] is not None,
+        "escalated_to_org_id": r["escalated_to"],
+        **({"detail": detail} if detail else {}),
+    }
+
+
+def _working_age(submitted_at: datetime, now: datetime) -> int | None:
+    try:
+        return workdays.working_days_between(submitted_at, now)
+    except workdays.CalendarUnknownError:
+        return None
