@@ -18,16 +18,24 @@ from services.servicecard.handlers import card_stream
 from services.servicecard.main import build_app
 from services.servicecard.service import ServicecardSettings
 from shared.store import Metadata, Stream
+from tests.conftest import Stack
 from tests.integration.conftest import MovableClock, ServiceUnderTest, serve_in_process
-from tests.integration.test_servicecard import publish, servicecard_settings  # noqa: F401 - a fixture
+from tests.integration.test_servicecard import publish
 from tests.support import auth
 from tests.unit.test_servicecard_allocations import rerun
 
 
 @pytest.fixture
-async def cards(servicecard_settings: ServicecardSettings) -> AsyncIterator[ServiceUnderTest]:
+async def cards(stack: Stack, unique: str, topic_prefix: str) -> AsyncIterator[ServiceUnderTest]:
     """The service card's API without its consumer, on a clock tests can move; cards are issued by the test."""
-    settings = servicecard_settings.model_copy(update={"run_consumers": False, "allocation_sweep_interval": 3600})
+    settings = ServicecardSettings(
+        database_url=stack.dsn,
+        db_schema=f"c_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        run_consumers=False,
+        allocation_sweep_interval=3600,
+    )
     async with serve_in_process(build_app(settings)) as running:
         running.service.clock = MovableClock()
         yield running
@@ -132,7 +140,8 @@ async def test_a_draw_re_run_from_its_published_data_and_no_shows_banned(cards: 
     assert r.status_code == 201, r.text
     allocation_id, commitment = r.json()["allocation_id"], r.json()["seed_commitment"]
     view = (await cards.get(f"/allocations/{allocation_id}")).json()
-    assert view["seed_commitment"] == commitment and "seed" not in view  # committed, not revealed
+    assert view["seed_commitment"] == commitment
+    assert "seed" not in view  # committed, not revealed
     for member_id in members:
         assert await enter(cards, allocation_id, member_id) == (201, "entered")
     assert await enter(cards, allocation_id, members[0]) == (409, "already_entered")
@@ -171,7 +180,8 @@ async def test_a_draw_re_run_from_its_published_data_and_no_shows_banned(cards: 
     assert await cards.service.sweep_allocations() == 2
     for member_id in others:
         [mine] = (await cards.get(f"/members/{member_id}/entitlements")).json()["items"]
-        assert mine["status"] == "no_show" and mine["banned_until"]
+        assert mine["status"] == "no_show"
+        assert mine["banned_until"]
     later = await open_allocation(
         cards,
         item,
