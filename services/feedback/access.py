@@ -33,7 +33,7 @@ guard = Guard(
         "election.confirm": Rule(staff=True),
         "election.open_round": Rule(staff=True),
         "election.close_round": Rule(staff=True),
-        "election.read": Rule(anyone=True, scope="elections:read"),
+        "election.read": Rule(anyone=True, scope="stats:read"),
         "election.ballot": Rule(member=True, admin=False, anonymous=True),
     }
 )

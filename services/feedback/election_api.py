@@ -53,6 +53,7 @@ class RoundIn(Body):
 
 
 class ElectionBallotIn(Body):
+    voter_id: UUID | None = Field(None, description="the token's member: a ballot is cast for oneself only")
     approve: list[UUID] = Field(
         max_length=elections.MAX_CANDIDATES, description="the candidates approved, at most the seats"
     )
@@ -135,7 +136,7 @@ async def cast_ballot(election_id: UUID, body: ElectionBallotIn, call: Call) -> 
 
     No event, no log line, no audit row; an `Idempotency-Key` is ignored (a retry gets 409 `already_voted`).
     """
-    voter_id, target = access.voter(call.caller, None)
+    voter_id, target = access.voter(call.caller, body.voter_id)
     await call.allow("election.ballot", target)
     assert voter_id is not None
     async with call.pool.acquire() as conn, conn.transaction():

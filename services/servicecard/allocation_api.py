@@ -107,7 +107,7 @@ async def enter(allocation_id: UUID, body: EntryIn, call: Call) -> JSONResponse:
 
 @router.post("/allocations/{allocation_id}/draw")
 async def hold_draw(allocation_id: UUID, call: Call) -> JSONResponse:
-    """Hold the draw once entries closed (the sweeper does it by itself): reveal the seed, grant the winners."""
+    """Hold the draw once entries closed (the sweeper does it by itself); once held, the same winners again."""
     return await call.command(
         "allocation.draw",
         access.allocation(call.pool, allocation_id),

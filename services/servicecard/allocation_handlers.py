@@ -113,6 +113,8 @@ class Allocations:
     async def draw(self, conn: asyncpg.Connection, allocation_id: UUID, meta: Metadata) -> list[UUID]:
         await conn.fetchval("SELECT 1 FROM allocations WHERE allocation_id = $1 FOR UPDATE", allocation_id)
         stream, allocation = await self._allocation(conn, allocation_id)
+        if allocation is not None and allocation.drawn is not None:  # held already: the same answer again
+            return list(allocation.drawn.winners)
         seed = await conn.fetchval("SELECT seed FROM allocation_seeds WHERE allocation_id = $1", allocation_id)
         rows = await conn.fetch("SELECT member_id FROM allocation_entries WHERE allocation_id = $1", allocation_id)
         places = allocation.places if allocation is not None else 0

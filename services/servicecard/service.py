@@ -12,7 +12,6 @@ from services.servicecard import access, allocation_projections, consumers, proj
 from services.servicecard.allocation_handlers import Allocations
 from services.servicecard.events import registry
 from services.servicecard.handlers import Servicecard
-from shared.errors import DomainError
 from shared.runtime import ServiceDefinition
 from shared.service import Service, Worker
 from shared.settings import KernelSettings
@@ -62,12 +61,8 @@ class ServicecardService(Service):
             members = await self.allocations.members_with_expired(conn)
         done = 0
         for allocation_id in draws:
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    done += len(await self.allocations.draw(conn, allocation_id, meta)) or 1
-            except DomainError as exc:  # drawn by a command meanwhile
-                if exc.code != "already_drawn":
-                    raise
+            async with self.pool.acquire() as conn, conn.transaction():
+                done += len(await self.allocations.draw(conn, allocation_id, meta)) or 1
         for member_id in members:
             async with self.pool.acquire() as conn, conn.transaction():
                 done += await self.allocations.record_no_shows(conn, member_id, meta)
