@@ -146,3 +146,28 @@ async def _no_ballot_in_the_log(f: ServiceUnderTest, election_id: str) -> bool:
         sealed = await conn.fetchval("SELECT count(*) FROM election_sealed WHERE election_id = $1::uuid", election_id)
     names = [t["event_type"] for t in types]
     return sealed == 0 and not any("Ballot" in n for n in names) and len(names) == 1 + 3 + 1 + 2 + 2 + 1
+
+
+async def test_a_round_below_the_quorum_is_counted_at_its_deadline_without_opening_a_ballot(
+    membership: ServiceUnderTest, feedback: ServiceUnderTest
+) -> None:
+    orgs, voters = await township_with_members(membership, 4)
+    await directory_knows(feedback, dict.fromkeys(voters, "active"), orgs.values())
+    r = await feedback.post("/elections", {"org_id": orgs["township"], "title": "主席", "body": "chair", "seats": 1})
+    election_id = r.json()["election_id"]
+    assert (await feedback.post(f"/elections/{election_id}/candidates", {"member_id": voters[0]})).status_code == 201
+    assert (await feedback.post(f"/elections/{election_id}/candidates/confirm")).status_code == 200  # 等额 for a chair
+    await open_round(feedback, election_id)
+    for voter in voters[:2]:  # 2 of 4: below two thirds
+        assert (await ballot(feedback, election_id, voter, [voters[0]]))[0] == 201
+    feedback.service.clock.offset = timedelta(hours=2)
+    assert (await ballot(feedback, election_id, voters[2], [voters[0]]))[1]["code"] == "election_closed"
+    assert await feedback.service.count_overdue_rounds() == 1
+    record, sets = await published(feedback, election_id)
+    [counted] = [r["count"] for r in record["rounds"]]
+    assert counted["quorum_met"] is False
+    assert counted["tally"] == {}
+    assert counted["turnout"] == 2
+    assert record["status"] == "between_rounds"
+    assert sets[1]["ballots"] == []  # discarded unread
+    assert audit(record, sets) == []
