@@ -27,6 +27,14 @@ guard = Guard(
         "request.read": Rule(staff=True, member=True),
         "request.answer": Rule(staff=True),
         "organization.requests": Rule(staff=True),
+        # elections: called and run by the organisation's staff (or above); the record is published to everyone
+        "election.call": Rule(staff=True),
+        "election.nominate": Rule(staff=True),
+        "election.confirm": Rule(staff=True),
+        "election.open_round": Rule(staff=True),
+        "election.close_round": Rule(staff=True),
+        "election.read": Rule(anyone=True, scope="stats:read"),
+        "election.ballot": Rule(member=True, admin=False, anonymous=True),
     }
 )
 
@@ -57,3 +65,8 @@ async def campaign(pool: asyncpg.Pool, campaign_id: UUID) -> Target:
 async def request(pool: asyncpg.Pool, request_id: UUID) -> Target:
     sql = "SELECT org_id, member_id FROM requests WHERE request_id = $1"
     return await target_of(pool, sql, request_id, "request", f"request:{request_id}")
+
+
+async def election(pool: asyncpg.Pool, election_id: UUID) -> Target:
+    sql = "SELECT org_id FROM elections WHERE election_id = $1"
+    return await target_of(pool, sql, election_id, "election", f"election:{election_id}")

@@ -27,6 +27,13 @@ guard = Guard(
         "redemption.reverse": Rule(staff=True, scope="redemptions:write"),
         "benefits.read": Rule(staff=True, member=True, scope="cards:read"),
         "usage.read": Rule(staff=True, scope="stats:read"),
+        # allocations of scarce places: opened and drawn by the organisation's staff; a member enters for themselves
+        "allocation.open": Rule(staff=True),
+        "allocation.read": Rule(anyone=True, scope="cards:read"),
+        "allocation.enter": Rule(member=True, admin=False),
+        "allocation.draw": Rule(staff=True),
+        "entitlement.read": Rule(staff=True, member=True, scope="cards:read"),
+        "entitlement.use": Rule(staff=True, scope="redemptions:write"),
     }
 )
 
@@ -51,3 +58,17 @@ async def item(pool: asyncpg.Pool, item_id: UUID) -> Target:
 async def redemption(pool: asyncpg.Pool, redemption_id: UUID) -> Target:
     sql = "SELECT org_id, member_id FROM redemptions WHERE redemption_id = $1"
     return await target_of(pool, sql, redemption_id, "redemption", f"redemption:{redemption_id}")
+
+
+async def allocation(pool: asyncpg.Pool, allocation_id: UUID) -> Target:
+    sql = "SELECT org_id FROM allocations WHERE allocation_id = $1"
+    return await target_of(pool, sql, allocation_id, "allocation", f"allocation:{allocation_id}")
+
+
+async def entitlement(pool: asyncpg.Pool, entitlement_id: UUID) -> Target:
+    """The member's organisation as their current card says."""
+    sql = (
+        "SELECT c.org_id, e.member_id FROM entitlements e "
+        "LEFT JOIN cards c ON c.member_id = e.member_id AND c.replaced_by IS NULL WHERE e.entitlement_id = $1"
+    )
+    return await target_of(pool, sql, entitlement_id, "entitlement", f"entitlement:{entitlement_id}")

@@ -168,3 +168,94 @@ class RedemptionReversed(DomainEvent):
     year: int
     reason: str
     reversed_at: datetime
+
+
+# --- allocations of scarce places (抽签、限额): stream allocation-<allocation_id> ----------------------------
+
+
+@registry.register
+class AllocationOpened(DomainEvent):
+    allocation_id: UUID
+    item_id: UUID
+    org_id: UUID  # members of this organisation's subtree may enter
+    title: str
+    mode: str  # draw (抽签) | first_come (先到先得)
+    places: int
+    period: str  # the limit's period, e.g. "2026-11-29" (a day) or "2026-11" (a month), China Standard Time
+    limit_per_member: int  # entries (draws) or places (first come) per member, item and period
+    entries_close_at: datetime
+    entitlement_days: int  # a win is redeemable this long
+    no_show_ban_days: int  # a win left unused bans its member from this item's allocations this long
+    seed_commitment: str = ""  # draws: SHA-256 of the seed, published before any entry; revealed by DrawHeld
+
+    def partition_key(self) -> str:
+        return str(self.allocation_id)
+
+
+@registry.register
+class DrawHeld(DomainEvent):
+    """The seed revealed, the entries' digest and the winners: allocations.draw(seed, entries, places) again."""
+
+    allocation_id: UUID
+    seed: str  # hex
+    seed_commitment: str
+    entries: int
+    entries_digest: str
+    winners: tuple[UUID, ...]
+
+    def partition_key(self) -> str:
+        return str(self.allocation_id)
+
+
+# --- a member's entries for one item in one period: stream entries-<member_id>-<item_id>-<period> ---------
+
+
+@registry.register
+class AllocationEntered(DomainEvent):
+    allocation_id: UUID
+    member_id: UUID
+    item_id: UUID
+    period: str
+
+
+@registry.register
+class PlaceAllocated(DomainEvent):
+    """A first-come place given; its entitlement is granted in the same transaction."""
+
+    allocation_id: UUID
+    member_id: UUID
+    item_id: UUID
+    period: str
+    entitlement_id: UUID
+
+
+# --- entitlements on the member's card: stream entitlements-<member_id> -----------------------------------
+
+
+@registry.register
+class EntitlementGranted(DomainEvent):
+    entitlement_id: UUID
+    member_id: UUID
+    allocation_id: UUID
+    item_id: UUID
+    expires_at: datetime
+    no_show_ban_days: int
+
+
+@registry.register
+class EntitlementUsed(DomainEvent):
+    entitlement_id: UUID
+    member_id: UUID
+    item_id: UUID
+    used_at: datetime
+
+
+@registry.register
+class EntitlementNoShow(DomainEvent):
+    """Left unused past its expiry: the member may not enter this item's allocations until `banned_until`."""
+
+    entitlement_id: UUID
+    member_id: UUID
+    item_id: UUID
+    expired_at: datetime
+    banned_until: datetime

@@ -220,6 +220,49 @@ def answer(_w: World, _c: Ctx) -> dict[str, Any]:
     return {"text": "已转交"}
 
 
+def an_hour_from_now() -> str:
+    return (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+
+
+def election_body(w: World, body: str = "chair") -> dict[str, Any]:
+    return {"org_id": w.orgs["A"], "title": "matrix election", "body": body, "seats": 1}
+
+
+def new_election(w: World, _c: Ctx) -> dict[str, Any]:
+    return election_body(w)
+
+
+def candidate(w: World, _c: Ctx) -> dict[str, Any]:
+    return {"member_id": w.base["member_id"]}
+
+
+def election_round(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"closes_at": an_hour_from_now()}
+
+
+def election_ballot(_w: World, c: Ctx) -> dict[str, Any]:
+    return {"voter_id": c["member_id"], "approve": []}
+
+
+def allocation_body(w: World, mode: str = "draw", closes: str | None = None) -> dict[str, Any]:
+    return {
+        "item_id": w.base["item_id"],
+        "org_id": w.orgs["A"],
+        "title": "matrix places",
+        "mode": mode,
+        "places": 1000,
+        "entries_close_at": closes or an_hour_from_now(),
+    }
+
+
+def new_allocation(w: World, _c: Ctx) -> dict[str, Any]:
+    return allocation_body(w)
+
+
+def entry(_w: World, c: Ctx) -> dict[str, Any]:
+    return {"member_id": c["member_id"]}
+
+
 # --- per-cell setups: a fresh resource for one caller's attempt ------------------------------------------
 
 
@@ -306,8 +349,62 @@ async def request_of_self(w: World, _role: str) -> Ctx:
     return {"request_id": str(raised["request_id"])}
 
 
-POOLED: set[Setup] = {pool_member, requested_transfer, own_request, released_transfer, fresh_card}
-WORLD_MEMBERS = 5  # self, the bulk batch's member, three voters
+async def election_over_a(w: World, _role: str, stage: str = "nominating", member: str | None = None) -> Ctx:
+    """A chair's election of A, up to `stage`: nominating, nominated (one candidate), confirmed or voting."""
+    election = str((await w.call(F, "POST", "/elections", election_body(w)))["election_id"])
+    if stage != "nominating":
+        await w.call(F, "POST", f"/elections/{election}/candidates", {"member_id": w.base["member_id"]})
+    if stage in {"confirmed", "voting"}:
+        await w.call(F, "POST", f"/elections/{election}/candidates/confirm")
+    if stage == "voting":
+        await w.call(F, "POST", f"/elections/{election}/rounds", {"closes_at": an_hour_from_now()})
+    return {"election_id": election} | ({"member_id": member} if member else {})
+
+
+async def nominated_election(w: World, role: str) -> Ctx:
+    return await election_over_a(w, role, "nominated")
+
+
+async def confirmed_election(w: World, role: str) -> Ctx:
+    return await election_over_a(w, role, "confirmed")
+
+
+async def voting_election(w: World, role: str) -> Ctx:
+    return await election_over_a(w, role, "voting")
+
+
+async def voter_in_election(w: World, role: str) -> Ctx:
+    """A fresh member of A, in the electorate of an election whose vote is open."""
+    return await election_over_a(w, role, "voting", member=w.fresh())
+
+
+async def entitlement_of_a_member(w: World, _role: str, member: str | None = None) -> Ctx:
+    member = member or w.fresh()
+    allocation = str((await w.call(C, "POST", "/allocations", allocation_body(w, "first_come")))["allocation_id"])
+    entered = await w.call(
+        C, "POST", f"/allocations/{allocation}/entries", {"member_id": member}, as_="self", member_id=member
+    )
+    return {"member_id": member, "entitlement_id": str(entered["entitlement_id"])}
+
+
+async def closed_draw(w: World, _role: str) -> Ctx:
+    """A draw whose entries closed a moment ago."""
+    closes = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    allocation = await w.call(C, "POST", "/allocations", allocation_body(w, "draw", closes))
+    await asyncio.sleep(1.5)
+    return {"allocation_id": str(allocation["allocation_id"])}
+
+
+POOLED: set[Setup] = {
+    pool_member,
+    requested_transfer,
+    own_request,
+    released_transfer,
+    fresh_card,
+    voter_in_election,
+    entitlement_of_a_member,
+}
+WORLD_MEMBERS = 6  # self, the bulk batch's member, three voters, a holder of an entitlement
 
 
 # --- the table -----------------------------------------------------------------------------------------
@@ -402,6 +499,23 @@ TABLE = [
     Row(F, "GET", "/requests/{request_id}",                     "4 2 3 2 3 2 2 3"),
     Row(F, "POST", "/requests/{request_id}/answer",             "4 3 3 2 3 2 2 3", request_of_self, answer),
     Row(F, "GET", "/organizations/{org_id}/requests",           "4 3 3 2 3 2 2 3"),
+    # elections: run by the organisation's staff, the record public, a ballot its voter's alone
+    Row(F, "POST", "/elections",                                "4 3 3 2 3 2 2 3", body=new_election),  # of A
+    Row(F, "POST", "/elections/{election_id}/candidates",       "4 3 3 2 3 2 2 3", election_over_a, candidate),
+    Row(F, "POST", "/elections/{election_id}/candidates/confirm", "4 3 3 2 3 2 2 3", nominated_election),
+    Row(F, "POST", "/elections/{election_id}/rounds",           "4 3 3 2 3 2 2 3", confirmed_election, election_round),
+    Row(F, "POST", "/elections/{election_id}/ballots",          "4 2 3 3 3 3 3 3", voter_in_election, election_ballot),
+    Row(F, "POST", "/elections/{election_id}/close",            "4 3 3 2 3 2 2 3", voting_election),
+    Row(F, "GET", "/elections/{election_id}",                   "4 2 2 2 2 2 2 2"),
+    Row(F, "GET", "/elections/{election_id}/rounds/{round_no}/ballots", "4 2 2 2 2 2 2 2"),
+    Row(F, "GET", "/elections/{election_id}/receipts/{receipt}", "4 2 2 2 2 2 2 2"),
+    # allocations: opened and drawn by the organisation's staff; a member enters for themselves
+    Row(C, "POST", "/allocations",                              "4 3 3 2 3 2 2 3", body=new_allocation),  # of A
+    Row(C, "GET", "/allocations/{allocation_id}",               "4 2 2 2 2 2 2 2"),
+    Row(C, "POST", "/allocations/{allocation_id}/entries",      "4 2 3 3 3 3 3 3", pool_member, entry),
+    Row(C, "POST", "/allocations/{allocation_id}/draw",         "4 3 3 2 3 2 2 3", closed_draw),
+    Row(C, "GET", "/members/{member_id}/entitlements",          "4 2 3 2 3 2 2 2"),
+    Row(C, "POST", "/entitlements/{entitlement_id}/use",        "4 3 3 2 3 2 2 3", entitlement_of_a_member),
 ]  # fmt: skip
 
 POOL_SIZE = sum(len(ROLES) - 1 for row in TABLE if row.setup in POOLED) + WORLD_MEMBERS
@@ -415,7 +529,7 @@ async def build(w: World) -> None:
     w.orgs["A"], w.orgs["B"], w.orgs["D"] = await asyncio.gather(*(w.org("township", w.orgs["P"]) for _ in "ABD"))
     w.other, *w.pool = await asyncio.gather(w.join(w.orgs["B"]), *(w.join(w.orgs["A"]) for _ in range(POOL_SIZE)))
     await w.known_everywhere(list(w.pool), list(w.orgs.values()))
-    me, batch_member, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
+    me, batch_member, holder, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
     d = w.orgs["D"]
     transfer, batch, item, campaign, application, closed = await asyncio.gather(
         w.call(T, "POST", "/transfers", {"member_id": me, "to_org_id": d, "reason": "new job"}),
@@ -445,6 +559,10 @@ async def build(w: World) -> None:
     w.base |= redemption | request
     w.base["member_no"] = str((await w.call(M, "GET", f"/members/{me}"))["member_no"])
     w.base["region_code"] = "310115"
+    election = await voting_election(w, "admin")
+    allocation = await w.call(C, "POST", "/allocations", allocation_body(w))
+    w.base |= election | {"round_no": "1", "receipt": "0" * 64, "allocation_id": str(allocation["allocation_id"])}
+    w.base["entitlement_id"] = (await entitlement_of_a_member(w, "admin", holder))["entitlement_id"]
 
 
 @pytest.fixture(scope="module")
