@@ -20,6 +20,7 @@ SERVICES = {
     "transfer": ("TransferService", "TransferSettings"),
     "servicecard": ("ServicecardService", "ServicecardSettings"),
     "feedback": ("FeedbackService", "FeedbackSettings"),
+    "dues": ("DuesService", "DuesSettings"),
 }
 
 app = typer.Typer(name="services.ops", help="Operations that run a service's own code (projection rebuilds).")
