@@ -46,7 +46,7 @@ class Body(BaseModel):
 class PolicyIn(Body):
     effective_from: MonthIn
     rate: Decimal = Field(Decimal("0.005"), gt=0, lt=1, description="of the monthly wage base")
-    base_step: Decimal = Field(Decimal("10"), gt=0, description="the base's remainder under this is not counted")
+    base_step: Decimal = Field(Decimal(10), gt=0, description="the base's remainder under this is not counted")
     rounding: Rounding = Rounding.FEN
     unpaid_months: int = Field(6, ge=1, le=60)
     grace_days: int = Field(30, ge=0, le=365)

@@ -56,9 +56,9 @@ def parse_lines(rows: Sequence[tuple[int, str | None, str | None]]) -> tuple[lis
     lines: list[CheckoffLine] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for line_no, member_no, amount in rows:
-        member_no = (member_no or "").strip()
-        amount = (amount or "").strip()
+    for line_no, raw_no, raw_amount in rows:
+        member_no = (raw_no or "").strip()
+        amount = (raw_amount or "").strip()
         if not _MEMBER_NO.match(member_no):
             errors.append(f"line {line_no}: member_no: a member number is letters, digits and '-'")
             continue
@@ -118,7 +118,8 @@ async def apply_batch(
 ) -> None:
     """One batch in the caller's transaction: the accounts locked, matched, every payment appended at once."""
     rows = await conn.fetch(
-        "SELECT member_id, member_no FROM dues_accounts WHERE member_no = ANY($1::text[]) ORDER BY member_id FOR UPDATE",
+        "SELECT member_id, member_no FROM dues_accounts WHERE member_no = ANY($1::text[])"
+        " ORDER BY member_id FOR UPDATE",
         [line.member_no for line in lines],
     )
     streams = await dues.store.load_many(conn, [account_stream(r["member_id"]) for r in rows])

@@ -67,7 +67,7 @@ class Dues:
         return stream, fold_stream(stream)
 
     async def _decide(
-        self, conn: asyncpg.Connection, member_id: UUID, events: list[DomainEvent], stream: Stream, meta: Metadata
+        self, conn: asyncpg.Connection, events: list[DomainEvent], stream: Stream, meta: Metadata
     ) -> None:
         if events:
             await self.store.append(conn, stream, events, meta)
@@ -106,7 +106,7 @@ class Dues:
     ) -> None:
         stream, state = await self.account(conn, member_id)
         events = domain.open_account(state, member_id, member_no, org_id, joined_at, today)
-        await self._decide(conn, member_id, events, stream, meta)
+        await self._decide(conn, events, stream, meta)
 
     async def follow_status(
         self,
@@ -121,7 +121,7 @@ class Dues:
         if state is None:
             return
         events = domain.follow_status(state, member_id, status or state.status, org_id or state.org_id, on)
-        await self._decide(conn, member_id, events, stream, meta)
+        await self._decide(conn, events, stream, meta)
 
     # --- members' dues ---
 
@@ -129,9 +129,7 @@ class Dues:
         self, conn: asyncpg.Connection, member_id: UUID, base: Decimal, from_month: date, source: str, meta: Metadata
     ) -> None:
         stream, state = await self.account(conn, member_id)
-        await self._decide(
-            conn, member_id, domain.declare_wage_base(state, member_id, base, from_month, source), stream, meta
-        )
+        await self._decide(conn, domain.declare_wage_base(state, member_id, base, from_month, source), stream, meta)
 
     async def pay(
         self, conn: asyncpg.Connection, member_id: UUID, month: date, amount: Decimal, today: date, meta: Metadata
@@ -139,7 +137,7 @@ class Dues:
         stream, state = await self.account(conn, member_id)
         ref = f"online:{uuid4()}"
         events = domain.pay(state, member_id, month, amount, "online", ref, await self.policies(conn), today)
-        await self._decide(conn, member_id, events, stream, meta)
+        await self._decide(conn, events, stream, meta)
         return ref
 
     async def exempt(
@@ -153,9 +151,7 @@ class Dues:
         meta: Metadata,
     ) -> None:
         stream, state = await self.account(conn, member_id)
-        await self._decide(
-            conn, member_id, domain.exempt(state, member_id, from_month, to_month, reason, today), stream, meta
-        )
+        await self._decide(conn, domain.exempt(state, member_id, from_month, to_month, reason, today), stream, meta)
 
     async def _case_member(self, conn: asyncpg.Connection, case_id: UUID) -> UUID:
         member_id: UUID | None = await conn.fetchval("SELECT member_id FROM dues_cases WHERE case_id = $1", case_id)
@@ -178,7 +174,7 @@ class Dues:
         events = domain.record_education(
             state, member_id, case_id, contacted_on, by, note, await self.policies(conn), today
         )
-        await self._decide(conn, member_id, events, stream, meta)
+        await self._decide(conn, events, stream, meta)
         return member_id
 
     async def decide_lapse(
@@ -187,7 +183,7 @@ class Dues:
         member_id = await self._case_member(conn, case_id)
         stream, state = await self.account(conn, member_id)
         await self._decide(
-            conn, member_id, domain.decide_lapse(state, member_id, case_id, by, reason, no_part, today), stream, meta
+            conn, domain.decide_lapse(state, member_id, case_id, by, reason, no_part, today), stream, meta
         )
         return member_id
 

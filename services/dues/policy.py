@@ -21,17 +21,18 @@ class Rounding(StrEnum):
     YUAN = "yuan_half_up"  # to 1 yuan
 
 
-_UNIT = {Rounding.FEN: Decimal("0.01"), Rounding.JIAO: Decimal("0.1"), Rounding.YUAN: Decimal("1")}
+_UNIT = {Rounding.FEN: Decimal("0.01"), Rounding.JIAO: Decimal("0.1"), Rounding.YUAN: Decimal(1)}
 
 
 @dataclass(frozen=True)
 class Policy:
     effective_from: date  # the first day of a month
-    # 0.5% of the monthly wage: 全总《关于工会会员会费收交问题的通知》(工发[1978]101号) 一, under 中国工会章程 第四条(六)
+    # 0.5% of the monthly wage: 全总 1978 notice on collecting dues (工发[1978]101号) 一,
+    # under 中国工会章程 第四条(六)
     # (members pay dues monthly, 按月交纳会费)
     rate: Decimal = Decimal("0.005")
     # 工发[1978]101号 一: 工资尾数不足十元的不计交会费 (the wage's remainder under 10 yuan is not counted)
-    base_step: Decimal = Decimal("10")
+    base_step: Decimal = Decimal(10)
     rounding: Rounding = Rounding.FEN  # not set by the texts; a local choice, hence a policy value
     # 中国工会章程, 第一章 会员 (the withdrawal article): 没有正当理由连续六个月不交纳会费、不参加工会组织生活，经教育
     # 拒不改正，应当视为自动退会

@@ -24,7 +24,8 @@ def on_dues_policy_set(e: Recorded) -> Statements:
     return [
         stmt(
             "INSERT INTO dues_policies (policy_id, effective_from, rate, base_step, rounding, unpaid_months,"
-            " grace_days, citation, recorded_at) VALUES ($1::uuid, $2::text::date, $3::text::numeric, $4::text::numeric, $5, $6, $7, $8,"
+            " grace_days, citation, recorded_at)"
+            " VALUES ($1::uuid, $2::text::date, $3::text::numeric, $4::text::numeric, $5, $6, $7, $8,"
             " $9) ON CONFLICT DO NOTHING",
             d["policy_id"],
             d["effective_from"],
@@ -115,7 +116,8 @@ def on_dues_assessed(e: Recorded) -> Statements:
             d.get("amount"),
         ),
         stmt(
-            "UPDATE dues_accounts SET assessed_through = greatest(assessed_through, $2::text::date) WHERE member_id = $1::uuid",
+            "UPDATE dues_accounts SET assessed_through = greatest(assessed_through, $2::text::date)"
+            " WHERE member_id = $1::uuid",
             d["member_id"],
             through,
         ),
@@ -127,7 +129,8 @@ def on_dues_paid(e: Recorded) -> Statements:
     d = e.data
     return [
         stmt(
-            "UPDATE dues_ledger SET paid = paid + $3::text::numeric WHERE member_id = $1::uuid AND month = $2::text::date",
+            "UPDATE dues_ledger SET paid = paid + $3::text::numeric"
+            " WHERE member_id = $1::uuid AND month = $2::text::date",
             d["member_id"],
             d["month"],
             d["amount"],
@@ -150,7 +153,8 @@ def on_dues_exempted(e: Recorded) -> Statements:
     d = e.data
     return [
         stmt(
-            "UPDATE dues_ledger SET exempt = true WHERE member_id = $1::uuid AND month BETWEEN $2::text::date AND $3::text::date",
+            "UPDATE dues_ledger SET exempt = true"
+            " WHERE member_id = $1::uuid AND month BETWEEN $2::text::date AND $3::text::date",
             d["member_id"],
             d["from_month"],
             d["to_month"],
@@ -208,7 +212,8 @@ def on_checkoff_remittance_imported(e: Recorded) -> Statements:
     return [
         stmt(
             "INSERT INTO checkoff_remittances (remittance_id, org_id, month, file_name, lines, matched, partial,"
-            " already_applied, total, unmatched, imported_at) VALUES ($1::uuid, $2::uuid, $3::text::date, $4, $5, $6, $7,"
+            " already_applied, total, unmatched, imported_at)"
+            " VALUES ($1::uuid, $2::uuid, $3::text::date, $4, $5, $6, $7,"
             " $8, $9::text::numeric, $10::jsonb, $11) ON CONFLICT DO NOTHING",
             d["remittance_id"],
             d["org_id"],

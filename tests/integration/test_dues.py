@@ -4,17 +4,17 @@ decided), takes check-off remittances, and answers for a past date the same befo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
-from tests.conftest import Stack
 
 
 @pytest.fixture
@@ -95,7 +95,8 @@ async def test_dues_follow_membership_take_checkoff_and_keep_the_past(
     bad = await dues.post(
         f"/organizations/{town}/checkoff", {"month": this_month, "lines": [{"member_no": "A", "amount": "1.234"}]}
     )
-    assert bad.status_code == 422 and "line 1: amount" in bad.text
+    assert bad.status_code == 422
+    assert "line 1: amount" in bad.text
 
     # as of now, before and after a policy change: the same
     await asyncio.sleep(0.01)
@@ -104,7 +105,8 @@ async def test_dues_follow_membership_take_checkoff_and_keep_the_past(
     assert before["months"][0]["arrears"] == "12.80"
     next_month = (datetime.now(UTC).date().replace(day=1) + timedelta(days=32)).replace(day=1)
     retro = await dues.post("/dues/policies", {"effective_from": this_month, "rate": "0.01", "citation": "test"})
-    assert retro.status_code == 409 and retro.json()["code"] == "policy_retroactive"
+    assert retro.status_code == 409
+    assert retro.json()["code"] == "policy_retroactive"
     r = await dues.post(
         "/dues/policies", {"effective_from": f"{next_month:%Y-%m}", "rate": "0.01", "unpaid_months": 3, "citation": "t"}
     )
@@ -114,14 +116,16 @@ async def test_dues_follow_membership_take_checkoff_and_keep_the_past(
 
     # retirement: membership retains; dues follow; the report as of today counts it
     r = await m.post(f"/members/{retiring['member_id']}/retain", {"reason": "retired"})
-    assert r.status_code == 200 and r.json()["status"] == "retained", r.text
+    assert r.status_code == 200
+    assert r.json()["status"] == "retained", r.text
 
     async def retained() -> None:
         assert (await account(retiring["member_id"]))["status"] == "retained"
 
     await eventually(retained)
     report = (await dues.get(f"/organizations/{county}/members-by-status")).json()
-    assert report["by_status"]["retained"] == 1 and report["by_status"]["active"] == 1
+    assert report["by_status"]["retained"] == 1
+    assert report["by_status"]["active"] == 1
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     earlier = (await dues.get(f"/organizations/{county}/members-by-status", params={"as_of": yesterday})).json()
     assert earlier["total"] == 0  # they joined today
@@ -159,14 +163,17 @@ async def test_a_lapse_decided_on_the_case_is_recorded_by_membership(
     assert [c["member_id"] for c in cases] == [member["member_id"]]
     case_id = cases[0]["case_id"]
     r = await dues.post(f"/dues/cases/{case_id}/lapse", {"reason": "r", "no_part_in_union_life": True})
-    assert r.status_code == 409 and r.json()["code"] == "education_missing"
+    assert r.status_code == 409
+    assert r.json()["code"] == "education_missing"
     contacted = today - timedelta(days=29)
     r = await dues.post(f"/dues/cases/{case_id}/education", {"contacted_on": str(contacted), "note": "visited at home"})
     assert r.status_code == 200, r.text
     clock = (await dues.get(f"/members/{member_id}/dues")).json()["case"]
-    assert clock["waiting_for"] == "grace_period" and clock["days_left"] == 1  # visible to staff and the member
+    assert clock["waiting_for"] == "grace_period"
+    assert clock["days_left"] == 1  # visible to staff and the member
     r = await dues.post(f"/dues/cases/{case_id}/lapse", {"reason": "r", "no_part_in_union_life": True})
-    assert r.status_code == 409 and r.json()["code"] == "grace_period_running"
+    assert r.status_code == 409
+    assert r.json()["code"] == "grace_period_running"
     # a contact recorded 31 days ago: the 30-day grace period is over, staff decide, membership records the lapse
     other = await join(m, town)
     other_id = uuid.UUID(other["member_id"])

@@ -50,11 +50,11 @@ def run(events: list[DomainEvent], new: list[DomainEvent]) -> list[DomainEvent]:
 def test_dues_are_half_a_percent_of_the_base_without_the_remainder_under_ten_yuan() -> None:
     assert dues_for(DEFAULT, Decimal("4567.89")) == Decimal("22.80")  # 4560 x 0.5%
     assert dues_for(DEFAULT, Decimal("9.99")) == Decimal("0.00")
-    assert dues_for(Policy(date(2027, 1, 1), rounding=Rounding.YUAN), Decimal("4567.89")) == Decimal("23")
+    assert dues_for(Policy(date(2027, 1, 1), rounding=Rounding.YUAN), Decimal("4567.89")) == Decimal(23)
 
 
 def test_each_month_is_assessed_under_the_policy_in_force_for_it() -> None:
-    member_id, events = opened()
+    _, events = opened()
     raised = Policy(date(2025, 3, 1), rate=Decimal("0.01"), recorded_at=datetime(2025, 2, 1, tzinfo=UTC))
     run(events, domain.assess(account_of(events), [raised], date(2025, 4, 5)))
     lines = account_of(events).lines
@@ -62,7 +62,7 @@ def test_each_month_is_assessed_under_the_policy_in_force_for_it() -> None:
 
 
 def test_a_rate_change_leaves_last_years_figures_as_they_were() -> None:
-    member_id, events = opened()
+    _, events = opened()
     policies: list[Policy] = []
     run(events, domain.assess(account_of(events), policies, date(2025, 12, 20)))
     last_year = {m: (line.expected, line.arrears) for m, line in account_of(events).lines.items()}
@@ -138,7 +138,8 @@ def test_a_member_reaching_six_unpaid_months_gets_a_case_then_education_then_sta
             account_of(events), member_id, case_id, date(2025, 7, 5), "Clerk Wang", "visited", [], date(2025, 7, 6)
         ),
     )
-    assert account_of(events).case is not None and account_of(events).case.grace_until == date(2025, 8, 4)  # type: ignore[union-attr]
+    assert account_of(events).case is not None
+    assert account_of(events).case.grace_until == date(2025, 8, 4)  # type: ignore[union-attr]
     with pytest.raises(DomainError) as waiting:
         domain.decide_lapse(account_of(events), member_id, case_id, "staff", "arrears", True, date(2025, 8, 4))
     assert waiting.value.code == "grace_period_running"
@@ -149,9 +150,8 @@ def test_a_member_reaching_six_unpaid_months_gets_a_case_then_education_then_sta
         events, domain.decide_lapse(account_of(events), member_id, case_id, "staff", "arrears", True, date(2025, 8, 5))
     )
     assert [type(e) for e in decided] == [LapseDecided, ArrearsCaseClosed]
-    assert (
-        account_of(events).case is None and account_of(events).status == domain.ACTIVE
-    )  # membership decides the status
+    assert account_of(events).case is None
+    assert account_of(events).status == domain.ACTIVE  # membership decides the status
     run(events, domain.follow_status(account_of(events), member_id, domain.LAPSED, ORG, date(2025, 8, 6)))
     assert domain.assess(account_of(events), [], date(2025, 12, 1))[-1].reason == "ended"
 
@@ -162,9 +162,7 @@ def test_any_payment_closes_the_case() -> None:
     run(events, domain.review(account_of(events), [], date(2025, 7, 1), case_id))
     paid = run(
         events,
-        domain.pay(
-            account_of(events), member_id, date(2025, 2, 1), Decimal("5"), "online", "p-1", [], date(2025, 7, 9)
-        ),
+        domain.pay(account_of(events), member_id, date(2025, 2, 1), Decimal(5), "online", "p-1", [], date(2025, 7, 9)),
     )
     assert [type(e) for e in paid] == [DuesPaid, ArrearsCaseClosed]
     assert account_of(events).case is None
@@ -177,7 +175,8 @@ def test_retirement_closes_an_open_case_and_stops_the_dues() -> None:
     member_id, events = opened()
     run(events, domain.review(account_of(events), [], date(2025, 7, 1), uuid.uuid4()))
     closed = run(events, domain.follow_status(account_of(events), member_id, domain.RETAINED, ORG, date(2025, 7, 2)))
-    assert isinstance(closed[-1], ArrearsCaseClosed) and closed[-1].reason == "retained"
+    assert isinstance(closed[-1], ArrearsCaseClosed)
+    assert closed[-1].reason == "retained"
     assessed = domain.assess(account_of(events), [], date(2025, 9, 1))
     assert [(a.liable, a.reason) for a in assessed] == [(False, "retained"), (False, "retained")]
 
@@ -186,12 +185,13 @@ def test_an_exemption_covering_the_case_closes_it() -> None:
     member_id, events = opened()
     run(events, domain.review(account_of(events), [], date(2025, 7, 1), uuid.uuid4()))
     out = domain.exempt(account_of(events), member_id, date(2025, 1, 1), date(2025, 6, 1), "hospital", date(2025, 7, 3))
-    assert isinstance(out[-1], ArrearsCaseClosed) and out[-1].reason == "exempted"
+    assert isinstance(out[-1], ArrearsCaseClosed)
+    assert out[-1].reason == "exempted"
 
 
 def test_a_checkoff_file_with_matched_unmatched_and_partial_lines() -> None:
-    a_id, a = opened("A")
-    b_id, b = opened("B")
+    _, a = opened("A")
+    _, b = opened("B")
     c_id, c = opened("C")
     c.append(domain.MemberStatusFollowed(member_id=c_id, status="active", org_id=OTHER_ORG, on=date(2025, 2, 1)))
     accounts = {"A": account_of(a), "B": account_of(b), "C": account_of(c)}
@@ -234,7 +234,7 @@ def test_payments_are_for_months_that_began_and_the_ledger_holds() -> None:
 def test_state_as_of_a_past_date_is_the_same_before_and_after_a_policy_change() -> None:
     """The ledger as of a date is the fold of what was recorded by then, under the policies set by then; a policy
     set later takes effect only from a month that had not begun, so nothing as of the past date moves."""
-    member_id, events = opened()
+    _, events = opened()
     run(events, domain.review(account_of(events), [], date(2025, 7, 1), uuid.uuid4()))
     as_of = date(2025, 7, 15)
 

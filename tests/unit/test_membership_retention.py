@@ -34,7 +34,9 @@ def test_a_retiree_is_retained_at_the_former_units_union() -> None:
     events = domain.retain(m, "retired", None, holder_above=False, since=DAY)
     assert events == [MembershipRetained(member_id=m.member_id, reason="retired", org_id=m.org_id, since=DAY)]
     after = domain.evolve(m, events[0])
-    assert isinstance(after, Member) and after.status is MemberStatus.RETAINED and after.org_id == m.org_id
+    assert isinstance(after, Member)
+    assert after.status is MemberStatus.RETAINED
+    assert after.org_id == m.org_id
 
 
 def test_an_unemployed_member_is_retained_by_the_former_units_union_and_not_elsewhere() -> None:
@@ -51,7 +53,9 @@ def test_when_the_unit_closes_the_higher_level_union_holds_the_membership() -> N
     state: object = m
     for e in events:
         state = domain.evolve(state, e)  # type: ignore[arg-type]
-    assert isinstance(state, Member) and state.org_id == county.org_id and state.status is MemberStatus.RETAINED
+    assert isinstance(state, Member)
+    assert state.org_id == county.org_id
+    assert state.status is MemberStatus.RETAINED
     with pytest.raises(InvalidInputError):
         domain.retain(m, "unit_closed", None, False, DAY)
     with pytest.raises(DomainError) as elsewhere:
@@ -75,7 +79,9 @@ def test_re_employment_restores_membership_through_the_transfer() -> None:
     state: object = m
     for e in events:
         state = domain.evolve(state, e)  # type: ignore[arg-type]
-    assert isinstance(state, Member) and state.status is MemberStatus.ACTIVE and state.org_id == target.org_id
+    assert isinstance(state, Member)
+    assert state.status is MemberStatus.ACTIVE
+    assert state.org_id == target.org_id
     assert domain.restore(m, "back at work") == [MembershipRestored(member_id=m.member_id, reason="back at work")]
     with pytest.raises(DomainError):
         domain.restore(member(), "not retained")
@@ -91,7 +97,8 @@ def test_the_lapse_ends_the_membership_and_a_moot_one_changes_nothing() -> None:
     events = domain.lapse(m, case_id, "six months unpaid; refused after education", "staff:wang")
     assert [type(e) for e in events] == [MembershipLapsed]
     lapsed = domain.evolve(m, events[0])
-    assert isinstance(lapsed, Member) and lapsed.status is MemberStatus.LAPSED
+    assert isinstance(lapsed, Member)
+    assert lapsed.status is MemberStatus.LAPSED
     assert domain.lapse(lapsed, case_id, "again", "staff") == []  # a redelivered decision
     assert domain.lapse(member(MemberStatus.RETAINED), case_id, "moot", "staff") == []
     with pytest.raises(DomainError):
