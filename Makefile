@@ -52,7 +52,7 @@ compose-config: $(STAMP)
 	@PII_MASTER_KEY=placeholder BLIND_INDEX_KEY=placeholder BALLOT_MASTER_KEY=placeholder AUTH_JWKS=https://idp.example/jwks.json \
 	  KAFKA_ADMIN_PASSWORD=placeholder \
 	  KAFKA_MEMBERSHIP_PASSWORD=placeholder KAFKA_TRANSFER_PASSWORD=placeholder KAFKA_SERVICECARD_PASSWORD=placeholder \
-	  KAFKA_FEEDBACK_PASSWORD=placeholder KAFKA_REGIONAL_PASSWORD=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \
+	  KAFKA_FEEDBACK_PASSWORD=placeholder KAFKA_DUES_PASSWORD=placeholder KAFKA_REGIONAL_PASSWORD=placeholder $(COMPOSE_BIN) -f deploy/compose.yaml \
 	  --env-file deploy/.env.example config -q && echo "deploy/compose.yaml is valid"
 
 bench: $(STAMP)

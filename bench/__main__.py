@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from bench import feedback, flow, kernel, membership, servicecard
+from bench import dues, feedback, flow, kernel, membership, servicecard
 from devstack import procs
 from devstack.broker import TansuBroker
 from devstack.postgres import EmbeddedPostgres
@@ -43,7 +43,14 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {mem} GiB, Python {platform.python_version()}, {platform.system()}"
 
 
-PARTS = {"kernel": kernel, "membership": membership, "flow": flow, "servicecard": servicecard, "feedback": feedback}
+PARTS = {
+    "kernel": kernel,
+    "membership": membership,
+    "flow": flow,
+    "servicecard": servicecard,
+    "feedback": feedback,
+    "dues": dues,
+}
 
 
 async def measure(dsn: str, bootstrap: str, names: Sequence[str]) -> list[tuple[str, str, str]]:

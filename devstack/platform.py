@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"membership": 8001, "transfer": 8002, "servicecard": 8003, "feedback": 8004}
+SERVICES = {"membership": 8001, "transfer": 8002, "servicecard": 8003, "feedback": 8004, "dues": 8005}
 TOPICS = [
     "union.membership.v1",
     "union.membership.restricted.v1",  # the blind index, for transfer only (never regional systems)
     "union.transfer.v1",
     "union.servicecard.v1",
     "union.feedback.v1",
+    "union.dues.v1",
     "union.regional.employment.v1",
 ]
 

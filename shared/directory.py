@@ -80,6 +80,9 @@ for _event, _to in (
     ("MemberSuspended", "suspended"),
     ("MemberReinstated", "active"),
     ("MemberTerminated", "terminated"),
+    ("MembershipRetained", "retained"),  # the holder's org, where it differs, comes as MemberOrganizationChanged
+    ("MembershipRestored", "active"),
+    ("MembershipLapsed", "lapsed"),
 ):
     directory.on(_event, source=MEMBERSHIP_SOURCE)(_status(_to))
 

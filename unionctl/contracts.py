@@ -1,7 +1,7 @@
 """The platform's AsyncAPI document, from every service's event classes: `python -m unionctl.contracts`.
 
 Writes `docs/asyncapi.yaml`; `--check` exits 1 when the checked-in file is stale (CI). It sits in the
-tools package, outside the services, so it may import all four registries.
+tools package, outside the services, so it may import every registry.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from services.dues.events import registry as dues
 from services.feedback.events import registry as feedback
 from services.membership.events import registry as membership
 from services.servicecard.events import registry as servicecard
@@ -18,7 +19,7 @@ from services.transfer.regional import EmploymentChanged
 from unionctl.asyncapi import build_document, render_yaml
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.yaml"
-REGISTRIES = [membership, transfer, servicecard, feedback]
+REGISTRIES = [membership, transfer, servicecard, feedback, dues]
 
 
 def document() -> dict[str, object]:

@@ -20,6 +20,7 @@ SERVICES = {
     "transfer": ("TransferService", "TransferSettings"),
     "servicecard": ("ServicecardService", "ServicecardSettings"),
     "feedback": ("FeedbackService", "FeedbackSettings"),
+    "dues": ("DuesService", "DuesSettings"),
 }
 
 console = Console(highlight=False)

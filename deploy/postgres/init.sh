@@ -5,7 +5,7 @@
 # Run by the postgres image on first start (/docker-entrypoint-initdb.d), or by hand against any server:
 #   PGHOST=… PGPORT=… PGUSER=postgres MEMBERSHIP_DB_PASSWORD=… … sh deploy/postgres/init.sh
 #
-#   UNION_SERVICES         services to provision     (default: membership transfer servicecard feedback)
+#   UNION_SERVICES         services to provision     (default: membership transfer servicecard feedback dues)
 #   <SERVICE>_DB_PASSWORD  each role's password      (required, e.g. MEMBERSHIP_DB_PASSWORD)
 #   DB_NAME_SUFFIX         appended to every database and role name (default empty; tests use it)
 #   PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE   the standard libpq variables (PGUSER defaults to
@@ -21,7 +21,7 @@ union_init_databases() (
     suffix="${DB_NAME_SUFFIX:-}"
     case "$suffix" in *[!a-z0-9_]*) echo "DB_NAME_SUFFIX must match [a-z0-9_]*" >&2; return 2 ;; esac
 
-    for service in ${UNION_SERVICES:-membership transfer servicecard feedback}; do
+    for service in ${UNION_SERVICES:-membership transfer servicecard feedback dues}; do
         case "$service" in '' | *[!a-z0-9_]*) echo "bad service name: $service" >&2; return 2 ;; esac
         var="$(printf '%s' "$service" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"
         eval "password=\${$var:-}"

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.membership import retention
 from services.membership.handlers import Membership
 from shared.causation import caused_by
 from shared.consumer import Handler
@@ -39,8 +40,20 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
         """The inbox row is the record; nothing else changes."""
         _about_whom(entry)
 
+    async def on_dues_event(conn: asyncpg.Connection, entry: Recorded) -> None:
+        """Staff decided a lapse on the dues service's case: membership records it (it owns the status)."""
+        _about_whom(entry)
+        if entry.name != "LapseDecided":
+            return  # kept in the inbox for the dossier
+        d = entry.data
+        meta = caused_by(entry, f"service:{entry.source}")
+        await retention.lapse(
+            membership(), conn, UUID(str(d["member_id"])), UUID(str(d["case_id"])), d["reason"], d["decided_by"], meta
+        )
+
     return {
         "union.transfer.v1": on_transfer_event,
+        "union.dues.v1": on_dues_event,
         "union.servicecard.v1": keep_for_the_dossier,
         "union.feedback.v1": keep_for_the_dossier,  # members' requests: the work queue and the member's overview
     }

@@ -17,6 +17,9 @@ from services.membership.events import (
     MemberJoined,
     MemberOrganizationChanged,
     MemberReinstated,
+    MembershipLapsed,
+    MembershipRestored,
+    MembershipRetained,
     MemberSuspended,
     MemberTerminated,
     OrganizationDissolved,
@@ -56,6 +59,11 @@ class MemberStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     TERMINATED = "terminated"
+    RETAINED = "retained"  # 保留会籍: retired, unemployed, unit closed (services/membership/retention rules below)
+    LAPSED = "lapsed"  # 视为自动退会, after a staff decision on the dues service's six-month case
+
+
+ENDED = frozenset({MemberStatus.TERMINATED, MemberStatus.LAPSED})
 
 
 SUBTYPES: dict[OrgType, frozenset[str]] = {
@@ -272,28 +280,33 @@ def reinstate(member: Member, reason: str) -> list[DomainEvent]:
 
 
 def terminate(member: Member, reason: str) -> list[DomainEvent]:
-    if member.status is MemberStatus.TERMINATED:
-        raise DomainError("member_terminated", "the membership is already terminated")
+    if member.status in ENDED:
+        raise DomainError("member_terminated", f"the membership already ended ({member.status})")
     return [MemberTerminated(member_id=member.member_id, reason=reason)]
 
 
 def change_organization(member: Member, to: Organization, transfer_id: UUID | None) -> list[DomainEvent]:
     if member.org_id == to.org_id:
         return []  # already there: a redelivered completion changes nothing
-    if member.status is MemberStatus.TERMINATED:
-        raise DomainError("member_terminated", "a terminated membership does not move")
+    if member.status in ENDED:
+        raise DomainError("member_terminated", f"a membership that ended ({member.status}) does not move")
     ensure_accepts_members(to)
-    return [
+    moved: list[DomainEvent] = [
         MemberOrganizationChanged(
             member_id=member.member_id, from_org_id=member.org_id, to_org_id=to.org_id, transfer_id=transfer_id
         )
     ]
+    if member.status is MemberStatus.RETAINED:  # re-employment: the transfer to the new unit's union restores it
+        moved.append(
+            MembershipRestored(member_id=member.member_id, reason="re-employed: transferred", transfer_id=transfer_id)
+        )
+    return moved
 
 
 def erase_personal_data(member: Member) -> list[DomainEvent]:
     if member.erased:
         return []
-    if member.status is not MemberStatus.TERMINATED:
+    if member.status not in ENDED:
         raise DomainError(
             "member_not_terminated", "personal data is erased after the membership ends; terminate it first"
         )
@@ -313,7 +326,7 @@ def fold(events: list[DomainEvent]) -> State:
     return state
 
 
-def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - one arm per event type
+def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, PLR0912, C901 - one arm per event type
     match event:
         case OrganizationRegistered():
             return Organization(
@@ -346,6 +359,12 @@ def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, C901 - 
             return replace(state, org_id=event.to_org_id)
         case PersonalDataErased() if isinstance(state, Member):
             return replace(state, erased=True)
+        case MembershipRetained() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.RETAINED, org_id=event.org_id)
+        case MembershipRestored() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.ACTIVE)
+        case MembershipLapsed() if isinstance(state, Member):
+            return replace(state, status=MemberStatus.LAPSED)
     return state
 
 
@@ -380,3 +399,70 @@ def suggest_founding(count: EmployerCount, threshold: int) -> list[DomainEvent]:
             threshold=threshold,
         )
     ]
+
+
+# --- retained membership (保留会籍) and the lapse --------------------------------------------------------
+# 工会会员会籍管理办法 (全总, 2016), 会籍保留; 北京市工会会员会籍管理实施办法(试行) (2020): a member who retires (early
+# retirement included) keeps membership at the former unit's union; an unemployed member is retained by the former
+# unit's union; when the unit closes or goes bankrupt, membership is held by the unit union's higher-level union (or
+# the township/community union of residence: 全总 2000 暂行规定 六); internally retired staff (内部退养, 内退) are
+# unchanged. Re-employment restores normal membership through a transfer to the new unit's union (恢复会籍).
+
+
+class RetentionReason(StrEnum):
+    RETIRED = "retired"
+    UNEMPLOYED = "unemployed"
+    UNIT_CLOSED = "unit_closed"
+
+
+INTERNAL_RETIREMENT = "internal_retirement"
+
+
+def retain(
+    member: Member, reason: str, holder: Organization | None, holder_above: bool, since: date
+) -> list[DomainEvent]:
+    """`holder`: who holds the membership; for a closed unit the higher-level union (`holder_above`: it is above the
+    member's organisation) or a union of residence that holds members; otherwise the member's own union."""
+    if reason == INTERNAL_RETIREMENT:
+        raise DomainError("not_retained", "internally retired staff (内退) keep their membership unchanged")
+    try:
+        why = RetentionReason(reason)
+    except ValueError:
+        raise InvalidInputError("reason", f"one of {', '.join(r.value for r in RetentionReason)}") from None
+    if member.status is not MemberStatus.ACTIVE:
+        raise DomainError("member_not_active", f"only an active member is retained; this one is {member.status}")
+    if why is not RetentionReason.UNIT_CLOSED:
+        if holder is not None and holder.org_id != member.org_id:
+            raise InvalidInputError("held_by_org_id", f"a {why} member is retained by their own union")
+        return [MembershipRetained(member_id=member.member_id, reason=why, org_id=member.org_id, since=since)]
+    if holder is None:
+        raise InvalidInputError("held_by_org_id", "a closed unit's members are held by its higher-level union: name it")
+    if holder.dissolved:
+        raise DomainError("org_dissolved", "the holding organisation is dissolved")
+    if not holder_above and not holder.accepts_members:
+        raise DomainError(
+            "target_not_accepting", "the holder is the unit union's higher-level union, or a union that holds members"
+        )
+    events: list[DomainEvent] = [
+        MembershipRetained(member_id=member.member_id, reason=why, org_id=holder.org_id, since=since)
+    ]
+    if holder.org_id != member.org_id:
+        events.append(
+            MemberOrganizationChanged(member_id=member.member_id, from_org_id=member.org_id, to_org_id=holder.org_id)
+        )
+    return events
+
+
+def restore(member: Member, reason: str) -> list[DomainEvent]:
+    """Restored by hand (back at the same union); re-employment elsewhere restores through a transfer."""
+    if member.status is not MemberStatus.RETAINED:
+        raise DomainError("member_not_retained", f"only a retained membership is restored; this one is {member.status}")
+    return [MembershipRestored(member_id=member.member_id, reason=reason)]
+
+
+def lapse(member: Member, case_id: UUID | None, reason: str, decided_by: str) -> list[DomainEvent]:
+    """Record the staff decision (never a timer's) that the member is regarded as having withdrawn. A decision that
+    reaches a membership since retained or ended is moot: membership owns the status, and it has moved on."""
+    if member.status not in (MemberStatus.ACTIVE, MemberStatus.SUSPENDED):
+        return []
+    return [MembershipLapsed(member_id=member.member_id, reason=reason, case_id=case_id, decided_by=decided_by)]

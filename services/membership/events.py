@@ -168,3 +168,34 @@ class UnitUnionFoundingSuggested(DomainEvent):
 
     def partition_key(self) -> str:
         return str(self.org_id)
+
+
+@registry.register
+class MembershipRetained(DomainEvent):
+    """保留会籍: a member who retired, became unemployed or whose unit closed keeps membership, held by `org_id`
+    (the former unit's union, or for a closed unit the higher-level union); retained members pay no dues."""
+
+    member_id: UUID
+    reason: str  # retired | unemployed | unit_closed
+    org_id: UUID
+    since: date
+
+
+@registry.register
+class MembershipRestored(DomainEvent):
+    """恢复会籍: normal membership again, on re-employment (through a transfer, or by hand)."""
+
+    member_id: UUID
+    reason: str
+    transfer_id: UUID | None = None
+
+
+@registry.register
+class MembershipLapsed(DomainEvent):
+    """视为自动退会: staff decided, after six months unpaid, education and the grace period, that the member is regarded
+    as having withdrawn (the dues service's case `case_id`). The membership ends."""
+
+    member_id: UUID
+    reason: str
+    case_id: UUID | None = None
+    decided_by: str

@@ -153,6 +153,28 @@ def on_member_terminated(e: Recorded) -> Statements:
     return _set_status(e, "terminated")
 
 
+@members.on("MembershipRetained")
+def on_membership_retained(e: Recorded) -> Statements:
+    return [
+        stmt(
+            "UPDATE members SET status = 'retained', org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid",
+            e.data["member_id"],
+            e.data["org_id"],
+            e.recorded_at,
+        )
+    ]
+
+
+@members.on("MembershipRestored")
+def on_membership_restored(e: Recorded) -> Statements:
+    return _set_status(e, "active")
+
+
+@members.on("MembershipLapsed")
+def on_membership_lapsed(e: Recorded) -> Statements:
+    return _set_status(e, "lapsed")
+
+
 @members.on("MemberOrganizationChanged")
 def on_member_organization_changed(e: Recorded) -> Statements:
     return [

@@ -113,7 +113,14 @@ def parse_card_number(value: str) -> str:
 # --- the member, as membership tells it -----------------------------------------------------------------
 
 MEMBER_EVENTS = frozenset(
-    {"MemberJoined", "MemberSuspended", "MemberReinstated", "MemberTerminated", "MemberOrganizationChanged"}
+    {
+        "MemberJoined",
+        "MemberSuspended",
+        "MemberReinstated",
+        "MemberTerminated",
+        "MemberOrganizationChanged",
+        "MembershipLapsed",  # 视为自动退会 ends the membership like a termination
+    }
 )
 
 
@@ -155,7 +162,7 @@ def _evolve_member(state: MemberState, fact: MemberFact) -> MemberState:
             return replace(state, status=MemberStatus.SUSPENDED)
         case "MemberReinstated" if not terminated:
             return replace(state, status=MemberStatus.ACTIVE)
-        case "MemberTerminated":
+        case "MemberTerminated" | "MembershipLapsed":
             return replace(state, status=MemberStatus.TERMINATED)
     return state
 

@@ -45,6 +45,8 @@ class TransferStatus(StrEnum):
 
 OPEN = frozenset({TransferStatus.REQUESTED, TransferStatus.RELEASED})
 ACTIVE = "active"
+# a retained member (保留会籍) who finds work moves to the new unit's union by transfer, which restores the membership
+TRANSFERABLE = frozenset({ACTIVE, "retained"})
 
 
 # --- what transfer knows of members and organisations (from membership's topic) ------------------------
@@ -135,7 +137,7 @@ class CancelTransfer:
 
 
 def ensure_can_transfer(member: MemberInfo, target: OrgInfo, open_transfer: UUID | None) -> None:
-    if member.status != ACTIVE:
+    if member.status not in TRANSFERABLE:
         raise DomainError("member_not_active", f"only an active member transfers; this one is {member.status}")
     if member.org_id == target.org_id:
         raise DomainError("same_organization", "the member already belongs to the target organisation")
@@ -200,7 +202,7 @@ def accept(t: Transfer, cmd: AcceptTransfer, member: MemberInfo | None, target: 
     if t.status is TransferStatus.REQUESTED:
         raise DomainError("not_released", "the source organisation has not released the member yet")
     on_behalf = _on_behalf(t, cmd.org_id, t.to_org_id, "accept")
-    if member is None or member.status != ACTIVE:
+    if member is None or member.status not in TRANSFERABLE:
         raise DomainError("member_not_active", "only an active member transfers")
     if target is None or target.dissolved or not target.accepts_members:
         raise DomainError("target_not_accepting", "the target organisation no longer accepts members")

@@ -284,6 +284,12 @@ async def suspended_member(w: World, _role: str) -> Ctx:
     return {"member_id": member}
 
 
+async def retained_member(w: World, _role: str) -> Ctx:
+    member = await w.join(w.orgs["A"])
+    await w.call("membership", "POST", f"/members/{member}/retain", {"reason": "retired"})
+    return {"member_id": member}
+
+
 async def terminated_member(w: World, _role: str) -> Ctx:
     member = await w.join(w.orgs["A"])
     await w.call("membership", "POST", f"/members/{member}/terminate", {"reason": "withdrawal"})
@@ -453,6 +459,8 @@ TABLE = [
     Row(M, "GET", "/members/{member_id}/history",               "4 2 3 2 3 2 2 3"),
     Row(M, "POST", "/members/{member_id}/suspend",              "4 3 3 2 3 2 2 3", member_of_a, reason("arrears")),
     Row(M, "POST", "/members/{member_id}/reinstate",            "4 3 3 2 3 2 2 3", suspended_member, reason("paid")),
+    Row(M, "POST", "/members/{member_id}/retain",               "4 3 3 2 3 2 2 3", member_of_a, reason("retired")),
+    Row(M, "POST", "/members/{member_id}/restore",              "4 3 3 2 3 2 2 3", retained_member, reason("back")),
     Row(M, "POST", "/members/{member_id}/terminate",            "4 3 3 2 3 2 2 3", member_of_a, reason("left")),
     Row(M, "DELETE", "/members/{member_id}/personal-data",      "4 3 3 2 3 2 2 3", terminated_member),
     Row(M, "GET", "/founding-suggestions",                      "4 3 3 2 3 2 2 2", query=("org_id",)),

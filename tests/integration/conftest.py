@@ -53,6 +53,7 @@ ALL_TOPICS = [
     "union.transfer.v1",
     "union.servicecard.v1",
     "union.feedback.v1",
+    "union.dues.v1",
     "union.regional.employment.v1",
 ]
 

@@ -1,0 +1,201 @@
+"""The dues service against the real PostgreSQL and broker: it follows membership (joins, retention, the lapse it
+decided), takes check-off remittances, and answers for a past date the same before and after a policy change."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import Stack
+from tests.integration.conftest import ServiceUnderTest, serve_in_process
+from tests.integration.test_membership import join, make_org
+
+
+@pytest.fixture
+async def dues(stack: Stack, unique: str, topic_prefix: str, all_topics: list[str]) -> AsyncIterator[ServiceUnderTest]:
+    from services.dues.main import build_app  # noqa: PLC0415
+    from services.dues.service import DuesSettings  # noqa: PLC0415
+
+    settings = DuesSettings(
+        database_url=stack.dsn,
+        db_schema=f"d_{unique}",
+        kafka_bootstrap_servers=stack.bootstrap,
+        topic_prefix=topic_prefix,
+        relay_poll_interval=0.05,
+        dues_review_interval=3600,  # the review runs once at start; payments assess their month
+    )
+    async with serve_in_process(build_app(settings)) as running:
+        yield running
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            result = await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        else:
+            return result
+        await asyncio.sleep(0.1)
+
+
+async def test_dues_follow_membership_take_checkoff_and_keep_the_past(
+    membership_consuming: ServiceUnderTest, dues: ServiceUnderTest
+) -> None:
+    m = membership_consuming
+    county = await make_org(m, "county")
+    town = await make_org(m, "township", county)
+    paying, retiring = await join(m, town), await join(m, town)
+
+    async def account(member_id: str, **query: str) -> dict[str, Any]:
+        r = await dues.get(f"/members/{member_id}/dues", params=query)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    await eventually(lambda: account(paying["member_id"]))
+    await eventually(lambda: account(retiring["member_id"]))
+    r = await dues.post(
+        f"/members/{paying['member_id']}/dues/wage-base",
+        {"monthly_base": "4567.89", "from_month": f"{datetime.now(UTC):%Y-%m}"},
+    )
+    assert r.status_code == 200, r.text
+
+    this_month = f"{datetime.now(UTC):%Y-%m}"
+    # check-off: one line paid in part, one unknown member
+    r = await dues.post(
+        f"/organizations/{town}/checkoff",
+        {
+            "month": this_month,
+            "lines": [{"member_no": paying["member_no"], "amount": "10.00"}, {"member_no": "X-1", "amount": "5"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    outcome = r.json()
+    assert (outcome["matched"], outcome["partial"], outcome["already_applied"]) == (1, 1, 0)
+    assert [u["reason"] for u in outcome["unmatched"]] == ["no member with this number"]
+    again = await dues.post(
+        f"/organizations/{town}/checkoff",
+        {"month": this_month, "lines": [{"member_no": paying["member_no"], "amount": "10.00"}]},
+    )
+    assert again.json()["already_applied"] == 1  # a re-run applies only what is missing
+    # the payment assessed its month: 0.5% of 4560 (the remainder under 10 yuan not counted)
+    months = (await account(paying["member_id"]))["months"]
+    assert [(x["month"], x["state"], x["expected"], x["paid"]) for x in months] == [
+        (this_month, "partial", "22.80", "10.00")
+    ]
+    bad = await dues.post(
+        f"/organizations/{town}/checkoff", {"month": this_month, "lines": [{"member_no": "A", "amount": "1.234"}]}
+    )
+    assert bad.status_code == 422
+    assert "line 1: amount" in bad.text
+
+    # as of now, before and after a policy change: the same
+    await asyncio.sleep(0.01)
+    as_of = datetime.now(UTC).isoformat()
+    before = await account(paying["member_id"], as_of=as_of)
+    assert before["months"][0]["arrears"] == "12.80"
+    next_month = (datetime.now(UTC).date().replace(day=1) + timedelta(days=32)).replace(day=1)
+    retro = await dues.post("/dues/policies", {"effective_from": this_month, "rate": "0.01", "citation": "test"})
+    assert retro.status_code == 409
+    assert retro.json()["code"] == "policy_retroactive"
+    r = await dues.post(
+        "/dues/policies", {"effective_from": f"{next_month:%Y-%m}", "rate": "0.01", "unpaid_months": 3, "citation": "t"}
+    )
+    assert r.status_code == 201, r.text
+    assert await account(paying["member_id"], as_of=as_of) == before
+    assert (await account(paying["member_id"]))["months"] == before["months"]
+
+    # retirement: membership retains; dues follow; the report as of today counts it
+    r = await m.post(f"/members/{retiring['member_id']}/retain", {"reason": "retired"})
+    assert r.status_code == 200
+    assert r.json()["status"] == "retained", r.text
+
+    async def retained() -> None:
+        assert (await account(retiring["member_id"]))["status"] == "retained"
+
+    await eventually(retained)
+    report = (await dues.get(f"/organizations/{county}/members-by-status")).json()
+    assert report["by_status"]["retained"] == 1
+    assert report["by_status"]["active"] == 1
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    earlier = (await dues.get(f"/organizations/{county}/members-by-status", params={"as_of": yesterday})).json()
+    assert earlier["total"] == 0  # they joined today
+    money = await dues.get(f"/organizations/{county}/dues/report", params={"first": this_month, "last": this_month})
+    assert [(x["expected"], x["collected"], x["arrears"]) for x in money.json()["items"]] == [
+        ("22.80", "10.00", "12.80")
+    ]
+
+
+async def test_a_lapse_decided_on_the_case_is_recorded_by_membership(
+    membership_consuming: ServiceUnderTest, dues: ServiceUnderTest
+) -> None:
+    """Six months are simulated: the account is opened half a year back (the decider takes the dates), then the
+    case goes through the HTTP routes: education, the grace period (set to 0 days), the staff decision."""
+    from services.dues import domain  # noqa: PLC0415
+    from shared.store import Metadata  # noqa: PLC0415
+
+    m = membership_consuming
+    town = await make_org(m, "township")
+    member = await join(m, town)
+    member_id = uuid.UUID(member["member_id"])
+    service = dues.service
+    await eventually(lambda: _has_account(dues, member["member_id"]))
+    today = datetime.now(UTC).date()
+    past = (today.replace(day=1) - timedelta(days=280)).replace(day=1)
+    opened_on = today - timedelta(days=45)
+    async with service.pool.acquire() as conn, conn.transaction():
+        stream, state = await service.dues.account(conn, member_id)
+        assert state is not None
+        reopened = dataclasses.replace(state, opened_on=past)  # as if the account had been opened then
+        events = domain.review(reopened, [], opened_on, uuid.uuid4())
+        await service.store.append(conn, stream, events, Metadata(actor="test"))
+    # the case as staff see it in the organisation's queue, with its clock
+    cases = (await dues.get(f"/organizations/{town}/dues/cases")).json()["items"]
+    assert [c["member_id"] for c in cases] == [member["member_id"]]
+    case_id = cases[0]["case_id"]
+    r = await dues.post(f"/dues/cases/{case_id}/lapse", {"reason": "r", "no_part_in_union_life": True})
+    assert r.status_code == 409
+    assert r.json()["code"] == "education_missing"
+    contacted = today - timedelta(days=29)
+    r = await dues.post(f"/dues/cases/{case_id}/education", {"contacted_on": str(contacted), "note": "visited at home"})
+    assert r.status_code == 200, r.text
+    clock = (await dues.get(f"/members/{member_id}/dues")).json()["case"]
+    assert clock["waiting_for"] == "grace_period"
+    assert clock["days_left"] == 1  # visible to staff and the member
+    r = await dues.post(f"/dues/cases/{case_id}/lapse", {"reason": "r", "no_part_in_union_life": True})
+    assert r.status_code == 409
+    assert r.json()["code"] == "grace_period_running"
+    # a contact recorded 31 days ago: the 30-day grace period is over, staff decide, membership records the lapse
+    other = await join(m, town)
+    other_id = uuid.UUID(other["member_id"])
+    await eventually(lambda: _has_account(dues, other["member_id"]))
+    async with service.pool.acquire() as conn, conn.transaction():
+        stream, state = await service.dues.account(conn, other_id)
+        assert state is not None
+        case_id = str(uuid.uuid4())
+        events = domain.review(dataclasses.replace(state, opened_on=past), [], opened_on, uuid.UUID(case_id))
+        await service.store.append(conn, stream, events, Metadata(actor="test"))
+    when = str(today - timedelta(days=31))
+    assert (await dues.post(f"/dues/cases/{case_id}/education", {"contacted_on": when, "note": "n"})).status_code == 200
+    r = await dues.post(f"/dues/cases/{case_id}/lapse", {"reason": "six months", "no_part_in_union_life": True})
+    assert r.status_code == 200, r.text
+
+    async def lapsed() -> None:
+        assert (await m.get(f"/members/{other_id}")).json()["status"] == "lapsed"
+        assert (await dues.get(f"/members/{other_id}/dues")).json()["status"] == "lapsed"
+
+    await eventually(lapsed)
+
+
+async def _has_account(dues: ServiceUnderTest, member_id: str) -> None:
+    r = await dues.get(f"/members/{member_id}/dues")
+    assert r.status_code == 200, r.text
