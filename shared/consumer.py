@@ -70,6 +70,13 @@ PERMANENT = (MalformedMessageError, ValidationError, DomainError, ValueError, Ke
 _SERVICE_TOPIC = re.compile(r"(?:^|\.)union\.([a-z]+)(?:\.restricted)?\.v\d+$")
 
 
+def read(message: Message) -> Envelope:
+    """A message as an envelope, parsed once and checked against its topic; raises if the message is at fault."""
+    envelope = Envelope.from_kafka(list(message.headers), message.value)
+    check_source(message.topic, envelope.source)
+    return envelope
+
+
 def check_source(topic: str, source: str) -> None:
     """Refuse an event on a topic its source does not own: a service's topic carries only that service's
     events, and any other topic (the regional one) none that claim a platform service as their source.
@@ -157,9 +164,7 @@ class ConsumerRunner:
         poisoned: list[tuple[Message, BaseException]] = []
         for message in messages:
             try:
-                envelope = Envelope.from_kafka(list(message.headers), message.value)
-                check_source(message.topic, envelope.source)
-                readable.append((message, envelope))
+                readable.append((message, read(message)))
             except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
                 poisoned.append((message, exc))
         if readable:
@@ -264,7 +269,7 @@ class ConsumerRunner:
         a rule or keeps failing."""
         if envelope is None:
             try:
-                envelope = Envelope.from_kafka(list(message.headers), message.value)
+                envelope = read(message)
             except Exception as exc:  # reading touches nothing but the message: whatever fails, the message is at fault
                 await self.dead_letter(message, exc, attempts=1)
                 return
@@ -291,7 +296,6 @@ class ConsumerRunner:
 
     async def _apply_in(self, conn: asyncpg.Connection, message: Message, envelope: Envelope) -> bool:
         """Record one message in the inbox and apply it; False for a redelivery (already in the inbox)."""
-        check_source(message.topic, envelope.source)
         with self._span(message.topic, 1, envelope):
             entries = await self._record(conn, [(message, envelope)])
             if not entries:
