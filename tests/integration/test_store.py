@@ -73,11 +73,12 @@ async def test_no_skipped_events_with_16_writers_and_a_reader(kernel: Runtime) -
     async def reader() -> None:
         after = 0
         while True:
+            done = writers_done.is_set()  # before the read: an empty read after it means nothing is left
             batch = await kernel.store.read_all(after, limit=500)
             seen.extend((e.position, e.event_id) for e in batch)
             if batch:
                 after = batch[-1].position
-            elif writers_done.is_set():
+            elif done:
                 return
             else:
                 await asyncio.sleep(0.001)
