@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +22,51 @@ templates.env.filters["kind_name"] = lambda k: {
     "transfer": "会籍转移",
     "request": "会员诉求",
 }.get(k, k)
-templates.env.filters["when"] = lambda t: str(t or "")[:16].replace("T", " ")
-templates.env.filters["day"] = lambda t: str(t or "")[:10]
+CST = timezone(timedelta(hours=8))  # China keeps one offset all year
+
+
+def _local(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)).astimezone(CST) if value else None
+    except ValueError:
+        return None
+
+
+def when(value: object) -> str:
+    local = _local(value)
+    return local.strftime("%Y-%m-%d %H:%M") if local else str(value or "")
+
+
+def day(value: object) -> str:
+    local = _local(value)
+    return local.strftime("%Y-%m-%d") if local else str(value or "")
+
+
+EVENT_NAMES = {
+    "ApplicationSubmitted": "提交入会申请",
+    "ApplicationApproved": "批准入会",
+    "ApplicationRejected": "驳回入会申请",
+    "ApplicationOverdue": "入会申请逾期",
+    "MemberJoined": "成为会员",
+    "MemberSuspended": "暂停会籍",
+    "MemberReinstated": "恢复会籍",
+    "MemberTerminated": "终止会籍",
+    "MemberOrganizationChanged": "所在组织变更",
+    "CardIssued": "发放服务卡",
+    "CardOrganizationChanged": "服务卡随会籍转移",
+    "CardReissued": "补发服务卡",
+    "BenefitRedeemed": "使用服务",
+    "TransferRequested": "申请会籍转移",
+    "TransferReleased": "同意转出",
+    "TransferCompleted": "会籍转移完成",
+    "TransferRejected": "拒绝会籍转移",
+    "TransferCancelled": "撤销会籍转移",
+    "RequestRaised": "提出诉求",
+    "RequestAnswered": "答复诉求",
+}
+templates.env.filters["when"] = when
+templates.env.filters["day"] = day
+templates.env.filters["event_name"] = lambda e: EVENT_NAMES.get(str(e), e)
 
 STATUS_NAMES = {
     "submitted": "待审核",
