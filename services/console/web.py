@@ -82,6 +82,9 @@ STATUS_NAMES = {
     "expired": "已过期",
     "frozen": "冻结",
     "revoked": "作废",
+    "upcoming": "未开始",
+    "open": "投票中",
+    "closed": "已结束",
 }
 templates.env.filters["status_name"] = lambda s: STATUS_NAMES.get(str(s), s)
 

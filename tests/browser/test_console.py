@@ -5,6 +5,7 @@ dossier. One platform and one browser for the module; each person has their own 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -174,3 +175,61 @@ def test_a_transfer_released_and_accepted_from_two_staff_sessions(
     expect(b.get_by_test_id("timeline")).to_be_visible()
     a_ctx.close()
     b_ctx.close()
+
+
+def test_a_campaign_voted_in_the_browser_and_its_results_shown(
+    browser: Browser, console: ServiceProcess, orgs: dict[str, str], admin: dict[str, httpx.Client]
+) -> None:
+    m, f = admin["membership"], admin["feedback"]
+    town = org(m, "金桥镇工会", "township", orgs["county"])
+    voters, position = [], ""
+    for _ in range(3):
+        r = m.post("/applications", json=data.application(town))
+        assert r.status_code == 201, r.text
+        r = m.post(f"/applications/{r.json()['application_id']}/approve", json={})
+        assert r.status_code == 200, r.text
+        voters.append(r.json())
+        position = r.json()["position"]
+    now = datetime.now(UTC)
+    body = {
+        "title": "2026年度工会工作满意度评议",
+        "subject_type": "organization",
+        "subject_id": town,
+        "electorate_org_id": town,
+        "electorate": "members",
+        "opens_at": (now - timedelta(minutes=1)).isoformat(),
+        "closes_at": (now + timedelta(days=7)).isoformat(),
+        "min_turnout": 3,
+    }
+    r = f.post("/campaigns", json=body, headers={"X-After-Position": position})  # the electorate holds all three
+    assert r.status_code == 201, r.text
+    campaign_id = r.json()["campaign_id"]
+
+    context, member = person(browser, console, PHONE)
+    sign_in(member, "member", member_no=voters[0]["member_no"])
+    member.goto(f"/campaigns/{campaign_id}")
+    member.get_by_label("4 分 · 满意").check()
+    member.get_by_label("意见建议（可选，加密保存，只在结果中匿名显示）").fill("希望多办职工技能培训")
+    screenshot(member, "member-vote")
+    member.get_by_role("button", name="投票").click()
+    expect(member.get_by_test_id("message")).to_contain_text("匿名投入票箱")
+    member.goto(f"/campaigns/{campaign_id}/results")
+    expect(member.get_by_test_id("withheld")).to_contain_text("尚未结束")
+    context.close()
+    for voter, score in zip(voters[1:], (5, 3), strict=True):
+        r = f.post(
+            f"/campaigns/{campaign_id}/ballots",
+            json={"score": score},
+            headers=auth.bearer("member", member_id=voter["member_id"]),
+        )
+        assert r.status_code == 201, r.text
+
+    context, staff = person(browser, console)
+    sign_in(staff, "staff", org_id=town, name="周主席")
+    staff.goto(f"/campaigns/{campaign_id}")
+    expect(staff.get_by_test_id("turnout")).to_contain_text("3")
+    staff.get_by_role("button", name="结束投票并公布结果").click()
+    expect(staff.get_by_test_id("average")).to_have_text("4.00")
+    expect(staff.get_by_test_id("results")).to_contain_text("3 / 3")
+    screenshot(staff, "campaign-results")
+    context.close()
