@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.console import campaigns, member, signin, staff
+from services.console import campaigns, member, organizations, requests, signin, staff
 from services.console.backend import ServiceRefusedError, Services
 from services.console.devissuer import DevIssuer
 from services.console.session import Sessions, current_user
@@ -31,7 +31,7 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (signin.router, staff.router, member.router, campaigns.router):
+    for router in (signin.router, staff.router, member.router, campaigns.router, organizations.router, requests.router):
         app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)

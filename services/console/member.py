@@ -8,7 +8,7 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.web import ConsoleDep, Csrf, UserDep, render, require
+from services.console.web import ConsoleDep, Csrf, UserDep, refusal, render, require
 
 router = APIRouter()
 
@@ -142,3 +142,40 @@ async def card(request: Request, user: UserDep, app: ConsoleDep) -> Response:
     if reply.ok:
         qr = segno.make(str(reply.body["card_no"]), error="m").svg_inline(scale=5, title="服务卡二维码")
     return await render(request, "member/card.html", me, card=reply.body if reply.ok else None, qr=qr)
+
+
+@router.get("/me/transfer", response_class=HTMLResponse)
+async def transfer_page(request: Request, user: UserDep, app: ConsoleDep, q: str = "") -> Response:
+    me = require(user, "member")
+    view = await app.services.get("membership", f"/members/{me.member_id}/overview", me.token)
+    found: list[dict[str, Any]] = []
+    if q.strip():
+        reply = await app.services.call(
+            "membership", "GET", "/organizations/search", me.token, params={"q": q.strip(), "accepts_members": "true"}
+        )
+        found = reply.body.get("items", []) if reply.ok else []
+    return await render(request, "member/transfer.html", me, view=view, found=found, q=q, error=None)
+
+
+@router.post("/me/transfer", dependencies=[Csrf])
+async def request_transfer(
+    request: Request,
+    user: UserDep,
+    app: ConsoleDep,
+    to_org_id: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    me = require(user, "member")
+    body = {"member_id": me.member_id, "to_org_id": to_org_id, "reason": reason.strip() or "工作变动"}
+    reply = await app.services.call("transfer", "POST", "/transfers", me.token, json=body)
+    if reply.ok:
+        message = "转移申请已提交：先由现所在工会同意转出，再由新工会接收。"
+        return await render(request, "message.html", me, title="已申请转移", message=message, link="/me")
+    known = {
+        "transfer_open": "您已有一项办理中的会籍转移。",
+        "member_not_active": "会籍状态不正常，暂不能转移。",
+        "target_not_accepting": "该工会暂不接收会员。",
+    }
+    if reply.code in known:
+        return await render(request, "message.html", me, reply.status, title="未能申请", message=known[reply.code])
+    return await refusal(request, reply, me)

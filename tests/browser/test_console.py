@@ -109,6 +109,7 @@ def test_a_worker_applies_staff_approve_and_the_member_sees_the_card(
     screenshot(staff, "staff-dossier")
     STATE["member_id"] = staff.url.rsplit("/", 1)[-1]
     STATE["member_no"] = member_no.group(1)
+    STATE["org_a"] = orgs["a"]
     staff_ctx.close()
 
     sign_in(worker, "member", member_no=member_no.group(1))
@@ -140,18 +141,53 @@ def test_a_sibling_organisations_staff_see_neither_the_queue_nor_the_dossier(
     context.close()
 
 
+def test_a_member_raises_a_request_and_staff_answer_it(browser: Browser, console: ServiceProcess) -> None:
+    m_ctx, member = person(browser, console, PHONE)
+    sign_in(member, "member", member_no=STATE["member_no"])
+
+    def raised() -> bool:
+        member.goto("/me/requests")
+        member.get_by_label("类别").select_option("wages")
+        member.get_by_label("诉求内容").fill("加班费未按规定支付")
+        member.get_by_role("button", name="提交诉求").click()
+        return member.get_by_text("您的诉求已提交").count() > 0  # 404 until feedback has heard of the member
+
+    eventually(raised, "the feedback service to know the member")
+    s_ctx, staff = person(browser, console)
+    sign_in(staff, "staff", org_id=STATE["org_a"], name="李干事")
+    staff.goto("/staff/requests")
+    expect(staff.get_by_test_id("requests")).to_contain_text("加班费未按规定支付")
+    screenshot(staff, "staff-requests")
+    staff.get_by_label("答复").first.fill("已联系单位核实，将督促补发。")
+    staff.get_by_role("button", name="答复").first.click()
+    expect(staff.get_by_test_id("message")).to_contain_text("答复已送达")
+    reload_until(member, "/me/requests", "已答复")
+    screenshot(member, "member-requests")
+    s_ctx.close()
+    m_ctx.close()
+
+
 def test_a_transfer_released_and_accepted_from_two_staff_sessions(
     browser: Browser, console: ServiceProcess, orgs: dict[str, str], admin: dict[str, httpx.Client]
 ) -> None:
     member_id = STATE["member_id"]
-    me = auth.bearer("member", member_id=member_id)
+    m_ctx, member = person(browser, console, PHONE)
+    sign_in(member, "member", member_no=STATE["member_no"])
 
     def requested() -> bool:
-        body = {"member_id": member_id, "to_org_id": orgs["b"], "reason": "工作调动"}
-        r = admin["transfer"].post("/transfers", json=body, headers=me)
-        return r.status_code == 201  # 404 until transfer has heard of the member
+        member.goto("/me/transfer?q=陆家嘴")
+        member.get_by_label("陆家嘴街道工会").check()
+        member.get_by_label("转移理由").fill("工作调动")
+        if STATE.get("shot") is None:
+            screenshot(member, "member-transfer")
+            STATE["shot"] = True
+        member.get_by_role("button", name="申请转移").click()
+        return member.get_by_text("转移申请已提交").count() > 0  # 404 until transfer has heard of the member
 
     eventually(requested, "the transfer service to know the member")
+    member.goto("/me/transfer")
+    expect(member.get_by_test_id("open-transfer")).to_contain_text("同意转出")
+    m_ctx.close()
     a_ctx, a = person(browser, console)
     b_ctx, b = person(browser, console, PHONE)
     sign_in(a, "staff", org_id=orgs["a"], name="李干事")
@@ -232,4 +268,20 @@ def test_a_campaign_voted_in_the_browser_and_its_results_shown(
     expect(staff.get_by_test_id("average")).to_have_text("4.00")
     expect(staff.get_by_test_id("results")).to_contain_text("3 / 3")
     screenshot(staff, "campaign-results")
+    context.close()
+
+
+def test_the_county_sees_its_tree_with_counts_and_statistics(
+    browser: Browser, console: ServiceProcess, orgs: dict[str, str]
+) -> None:
+    context, staff = person(browser, console)
+    sign_in(staff, "staff", org_id=orgs["county"], name="孙部长")
+    staff.goto("/staff/organization")
+    expect(staff.get_by_test_id("children")).to_contain_text("花木街道工会")
+    expect(staff.get_by_test_id("children")).to_contain_text("陆家嘴街道工会")
+    total = int(staff.get_by_test_id("total").inner_text())
+    assert total >= 4  # the member who moved to b, and the three voters of the campaign
+    screenshot(staff, "staff-organization")
+    staff.get_by_role("link", name="陆家嘴街道工会").click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("陆家嘴街道工会")
     context.close()
