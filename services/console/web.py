@@ -63,6 +63,13 @@ EVENT_NAMES = {
     "TransferCancelled": "撤销会籍转移",
     "RequestRaised": "提出诉求",
     "RequestAnswered": "答复诉求",
+    "DuesAccountOpened": "开立会费账户",
+    "DuesAssessed": "核定会费",
+    "DuesPaid": "缴纳会费",
+    "DuesExempted": "免缴会费",
+    "MembershipRetained": "保留会籍",
+    "MembershipLapsed": "会籍失效",
+    "MembershipRestored": "恢复会籍",
 }
 templates.env.filters["when"] = when
 templates.env.filters["day"] = day
