@@ -11,7 +11,14 @@ import sys
 import urllib.request
 from pathlib import Path
 
-DEFAULT_PORTS = {"membership": 8001, "transfer": 8002, "servicecard": 8003, "feedback": 8004, "dues": 8005}
+DEFAULT_PORTS = {
+    "membership": 8001,
+    "transfer": 8002,
+    "servicecard": 8003,
+    "feedback": 8004,
+    "dues": 8005,
+    "console": 8010,
+}
 
 
 def port() -> int:

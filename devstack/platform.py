@@ -24,6 +24,9 @@ TOPICS = [
 ]
 
 
+CONSOLE_PORT = 8010  # the union office in the browser (services/console): no database, the services over HTTP
+
+
 def available_services() -> dict[str, int]:
     """The services that exist in this checkout (each has a `__main__`)."""
     return {name: port for name, port in SERVICES.items() if (ROOT / "services" / name / "__main__.py").exists()}
@@ -123,3 +126,17 @@ class Platform:
                 process.process.terminate()
         for process in self.processes.values():
             process.stop()
+
+
+def console_process(platform: Platform, port: int, log_dir: Path, dev_issuer: Path | None) -> ServiceProcess:
+    """The console, pointed at the platform's services; with `dev_issuer` its sign-in page signs tokens for a role."""
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "OTEL_SERVICE_NAME": "console",
+        "PYTHONPATH": str(ROOT),
+        **{f"{name.upper()}_URL": platform.url(name) for name in ("membership", "transfer", "servicecard", "feedback")},
+    }
+    if dev_issuer is not None:
+        env["CONSOLE_DEV_ISSUER"] = str(dev_issuer)
+    return ServiceProcess("console", port, env, log_dir / "console.log")

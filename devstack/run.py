@@ -22,7 +22,14 @@ import asyncpg
 
 from devstack import procs
 from devstack.broker import TansuBroker
-from devstack.platform import Platform, ServiceProcess, all_topic_names, available_services
+from devstack.platform import (
+    CONSOLE_PORT,
+    Platform,
+    ServiceProcess,
+    all_topic_names,
+    available_services,
+    console_process,
+)
 from devstack.postgres import EmbeddedPostgres
 from devstack.supervise import Supervised, Supervisor
 from devstack.tokens import Issuer
@@ -96,6 +103,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
     postgres: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
     platform: Platform | None = None
+    console: ServiceProcess | None = None
     supervisor = Supervisor(status_file=run / "processes.json")
     try:
         if external := os.environ.get("DATABASE_URL"):
@@ -139,6 +147,11 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")
             supervisor.watch(watched_service(process))
+        console = console_process(platform, int(os.environ.get("CONSOLE_PORT", CONSOLE_PORT)), run, issuer.folder)
+        console.start()
+        console.wait_ready()
+        print(f"{'console':<12}{console.url}  (sign in there with a role; log {console.log_path})")
+        supervisor.watch(watched_service(console))
         supervisor.write_status()
         print(f"{'tokens':<12}make token ROLE=admin  (ROLE=staff ORG=<id>, ROLE=member MEMBER=<id>; README)")
         print("ready: Ctrl-C stops everything; what dies is restarted", flush=True)
@@ -149,6 +162,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
         print(f"make run failed: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
     finally:
+        if console is not None:
+            console.stop()
         if platform is not None:
             platform.stop()
         if broker is not None:

@@ -112,7 +112,7 @@ def test_env_example_names_every_required_variable() -> None:
 
 def test_every_long_running_container_has_a_healthcheck_and_a_restart_policy(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {*APP_SERVICES, "kafka", "postgres", "topics", "otel-collector", "jaeger"}
+    assert set(services) == {*APP_SERVICES, "console", "kafka", "postgres", "topics", "otel-collector", "jaeger"}
     for name, service in services.items():
         if name in ONE_SHOT:
             assert service.get("restart", "no") == "no"
@@ -131,6 +131,16 @@ def test_the_stack_starts_in_order(config: dict[str, Any]) -> None:
         assert conditions["kafka"] == "service_healthy", name
         assert conditions["postgres"] == "service_healthy", name
         assert conditions["topics"] == "service_completed_successfully", name
+
+
+def test_the_console_talks_to_the_services_over_http_and_has_no_database(config: dict[str, Any]) -> None:
+    console = config["services"]["console"]
+    assert console["command"] == ["services.console"]
+    assert set(console["depends_on"]) == {"membership", "transfer", "servicecard", "feedback"}
+    env = console["environment"]
+    assert env["MEMBERSHIP_URL"] == "http://membership:8001"
+    assert not {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CONSOLE_DEV_ISSUER"} & set(env)
+    assert [p["target"] for p in console["ports"]] == [8010]
 
 
 def test_kafka_is_a_single_kraft_node_without_auto_created_topics(config: dict[str, Any]) -> None:
