@@ -20,6 +20,7 @@ from shared.store import Metadata, Stream
 from tests.conftest import Stack
 from tests.support.kafka import read_topic
 from tests.support.procs import settings_env, start_module
+from tests.support.writers import write_concurrently
 
 META = Metadata(actor="test", correlation_id="corr-1")
 
@@ -178,20 +179,6 @@ async def test_the_relay_skips_no_event_that_commits_after_a_later_one(
 ) -> None:
     """16 writers, some holding their transaction open so that later positions commit first, while the relay
     publishes as fast as it can: every event reaches the topic (the classic sequence gap, on the publishing side)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 3
-    written: list[uuid.UUID] = []
-
-    async def writer() -> None:
-        counter = uuid.uuid4()
-        stream = Stream(f"counter-{counter}")
-        while loop.time() < deadline:
-            async with kernel.pool.acquire() as conn, conn.transaction():
-                recorded = await kernel.store.append(conn, stream, [CounterIncremented(counter_id=counter, by=1)], META)
-                if len(written) % 5 == 0:
-                    await asyncio.sleep(0.005)  # a later position commits first
-            written.extend(r.event_id for r in recorded)
-
     writers_done = asyncio.Event()
 
     async def relay() -> None:
@@ -199,7 +186,7 @@ async def test_the_relay_skips_no_event_that_commits_after_a_later_one(
             await kernel.relay.publish_batch()
 
     relaying = asyncio.create_task(relay())
-    await asyncio.gather(*(writer() for _ in range(16)))
+    written = await write_concurrently(kernel, 3)
     writers_done.set()
     await relaying
     published = await read_topic(stack.bootstrap, topics[0], expect=len(written), timeout=60)

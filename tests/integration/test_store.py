@@ -15,6 +15,7 @@ from shared.runtime import Runtime
 from shared.store import Metadata, Stream
 from tests.conftest import Stack
 from tests.support.kafka import read_topic
+from tests.support.writers import write_concurrently
 
 META = Metadata(actor="test")
 
@@ -50,23 +51,6 @@ async def test_two_appends_at_the_same_version_one_wins(kernel: Runtime) -> None
 
 
 async def test_no_skipped_events_with_16_writers_and_a_reader(kernel: Runtime) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 4
-    written: list[uuid.UUID] = []
-
-    async def writer() -> None:
-        counter = uuid.uuid4()
-        stream = Stream(f"counter-{counter}")
-        while loop.time() < deadline:
-            async with kernel.pool.acquire() as conn, conn.transaction():
-                recorded = await kernel.store.append(
-                    conn, stream, [CounterIncremented(counter_id=counter, by=1)] * (1 + len(written) % 3), META
-                )
-                # hold some transactions open so later positions commit first
-                if len(written) % 7 == 0:
-                    await asyncio.sleep(0.01)
-            written.extend(r.event_id for r in recorded)
-
     seen: list[tuple[int, uuid.UUID]] = []
     writers_done = asyncio.Event()
 
@@ -84,7 +68,7 @@ async def test_no_skipped_events_with_16_writers_and_a_reader(kernel: Runtime) -
                 await asyncio.sleep(0.001)
 
     reading = asyncio.create_task(reader())
-    await asyncio.gather(*(writer() for _ in range(16)))
+    written = await write_concurrently(kernel, 4)
     writers_done.set()
     await reading
     positions = [p for p, _ in seen]
