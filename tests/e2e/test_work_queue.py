@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import eventually
+from tests.support.waiting import eventually
 from tests.e2e.test_member_life import join, org
 from tests.support import auth
 
