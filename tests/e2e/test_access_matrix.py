@@ -482,7 +482,7 @@ POOLED: set[Setup] = {
     voter_in_election,
     entitlement_of_a_member,
 }
-WORLD_MEMBERS = 6  # self, the bulk batch's member, three voters, a holder of an entitlement
+WORLD_MEMBERS = 7  # self, the bulk batch's member, three voters, a holder of an entitlement, one in arrears
 
 
 # --- the table -----------------------------------------------------------------------------------------
@@ -624,7 +624,7 @@ async def build(w: World) -> None:
     w.orgs["A"], w.orgs["B"], w.orgs["D"] = await asyncio.gather(*(w.org("township", w.orgs["P"]) for _ in "ABD"))
     w.other, *w.pool = await asyncio.gather(w.join(w.orgs["B"]), *(w.join(w.orgs["A"]) for _ in range(POOL_SIZE)))
     await w.known_everywhere(list(w.pool), list(w.orgs.values()))
-    me, batch_member, holder, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
+    me, batch_member, holder, in_arrears, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
     d = w.orgs["D"]
     transfer, batch, item, campaign, application, closed = await asyncio.gather(
         w.call(T, "POST", "/transfers", {"member_id": me, "to_org_id": d, "reason": "new job"}),
@@ -660,6 +660,7 @@ async def build(w: World) -> None:
     w.base["entitlement_id"] = (await entitlement_of_a_member(w, "admin", holder))["entitlement_id"]
     remitted = await w.call(D, "POST", f"/organizations/{w.orgs['A']}/checkoff", remittance(w, w.base))
     w.base |= {"remittance_id": str(remitted["remittance_id"]), "first": this_month(), "last": this_month()}
+    w.base["case_id"] = await w.open_case(in_arrears)
 
 
 @pytest.fixture(scope="module")
