@@ -72,7 +72,9 @@ class World:
     cards: dict[str, str] = field(default_factory=dict)  # member -> current card number
     base: Ctx = field(default_factory=dict)  # path parameters -> the world's shared resources
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(12))
-    dues_service: DuesService | None = None  # the dues service's store, opened here on its schema: six months pass only in its log
+    dues_service: DuesService | None = (
+        None  # the dues service's store, opened here on its schema: six months pass only in its log
+    )
 
     async def open_case(self, member: str) -> str:
         """A six-month case for the member: their account reviewed as if opened ten months ago (no endpoint makes

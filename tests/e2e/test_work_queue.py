@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from tests.support.waiting import eventually
 from tests.e2e.test_member_life import join, org
 from tests.support import auth
+from tests.support.waiting import eventually
 
 
 async def waiting(m: httpx.AsyncClient, org_id: str) -> list[tuple[str, str]]:
