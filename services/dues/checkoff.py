@@ -210,8 +210,8 @@ def summary(outcome: Outcome) -> dict[str, object]:
 def fewer_collections() -> Iterator[None]:
     """Python's cyclic collector rarely while the import runs. Each batch makes some hundred thousand short-lived
     objects (rows, events, accounts) and none of them in cycles, so at the default thresholds the collector ran
-    a full collection every few batches, rescanning the whole heap (the file's lines with it): a third of the
-    import's time in the profile. Reference counting still frees every batch as it ends."""
+    a full collection every few batches, rescanning the whole heap (the file's lines with it): about a quarter of
+    the import's time in the profile. Reference counting still frees every batch as it ends."""
     thresholds = gc.get_threshold()
     gc.freeze()  # what is alive now (the file's lines, the service) is never garbage during the run: not scanned
     gc.set_threshold(50_000, 50, 100)
