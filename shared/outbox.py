@@ -44,13 +44,16 @@ _UNPUBLISHED = 0  # relay_state.position of a log nothing of which was published
 
 # the next events to publish: after the relay's position, never past one that may still commit (one round trip;
 # the bounds are scalar subqueries, computed once and used as the index scan's bounds)
+# Where to read from and how far is safe, then the events: two statements, so that the second's snapshot is taken
+# after `safe_position` found no writer in flight below its answer. In one statement the snapshot comes first, and a
+# writer that commits between it and `safe_position` is inside the bound yet invisible: skipped for good.
+_BOUNDS = "SELECT (SELECT position FROM relay_state) AS after, safe_position($1) AS safe"
 _NEXT = """
-SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata, recorded_at, partition_key,
-       (SELECT position FROM relay_state) AS after
+SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata, recorded_at, partition_key
 FROM events
-WHERE position > (SELECT position FROM relay_state) AND position <= (SELECT safe_position($1))
+WHERE position > $1 AND position <= $2
 ORDER BY position
-LIMIT $2
+LIMIT $3
 """
 
 # published through $2: move on (unless a republish moved the position back meanwhile: it wins), and keep the
@@ -167,12 +170,14 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Publish the next events of the log; the number of log entries handled (published or kept inside)."""
-        rows = await self.pool.fetch(_NEXT, self.store.namespace, self.batch_size)
+        async with self.pool.acquire() as conn:
+            bounds = await conn.fetchrow(_BOUNDS, self.store.namespace)
+            after = bounds["after"]
+            rows = await conn.fetch(_NEXT, after, bounds["safe"], self.batch_size)
         self.backlog_seen = len(rows)
         if not rows:
             self.healthy = True  # nothing waits: nothing fails
             return 0
-        after = rows[0]["after"]
         records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]
         if records:
             await self.ensure_started()

@@ -171,3 +171,38 @@ async def test_a_broker_that_forgot_what_it_acknowledged_gets_the_whole_log_agai
     logged = await kernel.pool.fetchrow("SELECT action, from_position, events, reason FROM relay_log")
     assert (logged["action"], logged["from_position"], logged["events"]) == ("republish", 1, 200)
     assert "no longer holds" in logged["reason"]
+
+
+async def test_the_relay_skips_no_event_that_commits_after_a_later_one(
+    kernel: Runtime, topics: list[str], stack: Stack
+) -> None:
+    """16 writers, some holding their transaction open so that later positions commit first, while the relay
+    publishes as fast as it can: every event reaches the topic (the classic sequence gap, on the publishing side)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 3
+    written: list[uuid.UUID] = []
+
+    async def writer() -> None:
+        counter = uuid.uuid4()
+        stream = Stream(f"counter-{counter}")
+        while loop.time() < deadline:
+            async with kernel.pool.acquire() as conn, conn.transaction():
+                recorded = await kernel.store.append(conn, stream, [CounterIncremented(counter_id=counter, by=1)], META)
+                if len(written) % 5 == 0:
+                    await asyncio.sleep(0.005)  # a later position commits first
+            written.extend(r.event_id for r in recorded)
+
+    writers_done = asyncio.Event()
+
+    async def relay() -> None:
+        while not writers_done.is_set() or await kernel.relay.backlog():
+            await kernel.relay.publish_batch()
+
+    relaying = asyncio.create_task(relay())
+    await asyncio.gather(*(writer() for _ in range(16)))
+    writers_done.set()
+    await relaying
+    published = await read_topic(stack.bootstrap, topics[0], expect=len(written), timeout=60)
+    ids = {uuid.UUID(dict(r.headers)["ce_id"].decode()) for r in published}
+    assert len(written) > 300
+    assert ids == set(written), f"{len(set(written) - ids)} events never published"
