@@ -36,3 +36,8 @@ async def member(pool: asyncpg.Pool, member_id: UUID) -> Target:
 async def case(pool: asyncpg.Pool, case_id: UUID) -> Target:
     sql = "SELECT org_id, member_id FROM dues_cases WHERE case_id = $1"
     return await target_of(pool, sql, case_id, "case", f"case:{case_id}")
+
+
+async def remittance(pool: asyncpg.Pool, remittance_id: UUID) -> Target:
+    sql = "SELECT org_id FROM checkoff_remittances WHERE remittance_id = $1"
+    return await target_of(pool, sql, remittance_id, "remittance", f"remittance:{remittance_id}")

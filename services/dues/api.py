@@ -237,9 +237,9 @@ async def import_checkoff(org_id: UUID, body: CheckoffIn, call: Call) -> JSONRes
 @router.get("/checkoff/{remittance_id}", tags=["check-off"])
 async def get_remittance(remittance_id: UUID, call: Call) -> dict[str, Any]:
     """An imported remittance: lines, matched, partial, unmatched with their reasons."""
-    row = await call.read("report.read", NO_TARGET, lambda conn: queries.remittance(conn, remittance_id))
-    await call.allow("checkoff.import", organization(row["org_id"]))
-    return row
+    target = await access.remittance(call.pool, remittance_id)  # staff of the remitting organisation or above
+    await call.allow("checkoff.import", target)  # and, for a system, the scope that imports it
+    return await call.read("report.read", target, lambda conn: queries.remittance(conn, remittance_id))
 
 
 @router.get("/organizations/{org_id}/dues/report", tags=["reports"])

@@ -514,8 +514,13 @@ def match_checkoff(
         if not events:
             already += 1
             continue
-        after = fold_onto(account, events)
-        expected = after.lines[month].expected
+        assessed = next((e for e in events if isinstance(e, DuesAssessed) and e.month == month), None)
+        if assessed is not None:  # the payment assessed its month first
+            expected = assessed.amount
+        elif month in account.lines:  # assessed before (the monthly review): a payment leaves the figure
+            expected = account.lines[month].expected
+        else:
+            expected = fold_onto(account, events).lines[month].expected
         matched.append(Matched(line, account.member_id, events, expected is not None and line.amount < expected))
     return matched, unmatched, already
 

@@ -1,4 +1,4 @@
-"""Who may call what: every endpoint of the four services, for every kind of caller, from one table.
+"""Who may call what: every endpoint of the five services, for every kind of caller, from one table.
 
 Each row of TABLE is one endpoint and what each of eight callers gets back:
 
@@ -23,6 +23,7 @@ tables directly, but every assertion is about HTTP status codes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import uuid
 from collections import Counter
@@ -37,6 +38,9 @@ import pytest
 from stdnum.luhn import calc_check_digit as luhn_check_digit
 
 from devstack.platform import Platform
+from services.dues import domain
+from services.dues.service import DuesService, DuesSettings
+from shared.store import Metadata
 from tests.conftest import Stack
 from tests.support import auth, data
 from tests.support.waiting import eventually
@@ -68,6 +72,28 @@ class World:
     cards: dict[str, str] = field(default_factory=dict)  # member -> current card number
     base: Ctx = field(default_factory=dict)  # path parameters -> the world's shared resources
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(12))
+    dues_service: DuesService | None = (
+        None  # the dues service's store, opened here on its schema: six months pass only in its log
+    )
+
+    async def open_case(self, member: str) -> str:
+        """A six-month case for the member: their account reviewed as if opened ten months ago (no endpoint makes
+        time pass; tests/integration/test_dues.py does the same in process)."""
+        today = datetime.now(UTC).date()
+        past = (today.replace(day=1) - timedelta(days=280)).replace(day=1)
+        case_id = uuid.uuid4()
+        service = self.dues_service
+        assert service is not None
+        async with service.pool.acquire() as conn:
+            async with conn.transaction():
+                stream, state = await service.dues.account(conn, uuid.UUID(member))
+                assert state is not None, f"no dues account for {member}"
+                reopened = dataclasses.replace(state, opened_on=past)
+                events = domain.review(reopened, [], today - timedelta(days=45), case_id)
+                assert any(e.event_name() == "ArrearsCaseOpened" for e in events), events
+                await service.store.append(conn, stream, events, Metadata(actor="matrix"))
+            await service.store.notify(conn)
+        return str(case_id)
 
     def headers(self, role: str, ctx: Mapping[str, str], org: str) -> dict[str, str]:
         """`org` is "the organisation" of the row: whose staff the `staff` role is."""
@@ -117,11 +143,12 @@ class World:
         return int(found)
 
     async def known_everywhere(self, members: list[str], orgs: list[str]) -> None:
-        """Until transfer, servicecard and feedback have heard of these members and organisations."""
+        """Until transfer, servicecard, feedback and dues have heard of these members and organisations."""
         checks = [
-            *((s, "directory_orgs", orgs, "") for s in ("membership", "transfer", "servicecard", "feedback")),
+            *((s, "directory_orgs", orgs, "") for s in ("membership", "transfer", "servicecard", "feedback", "dues")),
             *((s, "directory_members", members, "AND status = 'active'") for s in ("transfer", "feedback")),
             ("servicecard", "cards", members, "AND replaced_by IS NULL"),
+            ("dues", "dues_accounts", members, "AND status = 'active'"),
         ]
 
         async def caught_up() -> bool:
@@ -242,6 +269,39 @@ def election_round(_w: World, _c: Ctx) -> dict[str, Any]:
 
 def election_ballot(_w: World, c: Ctx) -> dict[str, Any]:
     return {"voter_id": c["member_id"], "approve": []}
+
+
+def this_month() -> str:
+    return f"{datetime.now(UTC):%Y-%m}"
+
+
+def future_policy(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"effective_from": "2099-01", "citation": "matrix"}  # far ahead: no month anyone is assessed for
+
+
+def wage_base(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"monthly_base": "4000.00", "from_month": this_month()}
+
+
+def dues_payment(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"month": this_month(), "amount": "10.00"}
+
+
+def exemption(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"from_month": this_month(), "to_month": this_month(), "reason": "sick leave"}
+
+
+def education(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"contacted_on": str(datetime.now(UTC).date() - timedelta(days=31)), "note": "visited at home"}
+
+
+def lapse(_w: World, _c: Ctx) -> dict[str, Any]:
+    return {"reason": "six months unpaid", "no_part_in_union_life": True}
+
+
+def remittance(_w: World, _c: Ctx) -> dict[str, Any]:
+    """A line naming nobody: reported unmatched and kept with the remittance, nobody's ledger changes."""
+    return {"month": this_month(), "file_name": "matrix.csv", "lines": [{"member_no": "MATRIX-0", "amount": "1.00"}]}
 
 
 def allocation_body(w: World, mode: str = "draw", closes: str | None = None) -> dict[str, Any]:
@@ -401,8 +461,22 @@ async def closed_draw(w: World, _role: str) -> Ctx:
     return {"allocation_id": str(allocation["allocation_id"])}
 
 
+async def member_with_case(w: World, _role: str) -> Ctx:
+    member = w.fresh()
+    return {"member_id": member, "case_id": await w.open_case(member)}
+
+
+async def educated_case(w: World, role: str) -> Ctx:
+    """A case whose education was recorded 31 days ago: the 30-day grace period is over, staff may decide."""
+    ctx = await member_with_case(w, role)
+    await w.call("dues", "POST", f"/dues/cases/{ctx['case_id']}/education", education(w, ctx))
+    return ctx
+
+
 POOLED: set[Setup] = {
     pool_member,
+    member_with_case,
+    educated_case,
     requested_transfer,
     own_request,
     released_transfer,
@@ -410,7 +484,7 @@ POOLED: set[Setup] = {
     voter_in_election,
     entitlement_of_a_member,
 }
-WORLD_MEMBERS = 6  # self, the bulk batch's member, three voters, a holder of an entitlement
+WORLD_MEMBERS = 7  # self, the bulk batch's member, three voters, a holder of an entitlement, one in arrears
 
 
 # --- the table -----------------------------------------------------------------------------------------
@@ -441,7 +515,7 @@ class Row:
         return self.expect.split()
 
 
-M, T, C, F = "membership", "transfer", "servicecard", "feedback"
+M, T, C, F, D = "membership", "transfer", "servicecard", "feedback", "dues"
 
 TABLE = [
     # service method path                                    none self other staff sibl parent admin system
@@ -524,6 +598,21 @@ TABLE = [
     Row(C, "POST", "/allocations/{allocation_id}/draw",         "4 3 3 2 3 2 2 3", closed_draw),
     Row(C, "GET", "/members/{member_id}/entitlements",          "4 2 3 2 3 2 2 2"),
     Row(C, "POST", "/entitlements/{entitlement_id}/use",        "4 3 3 2 3 2 2 3", entitlement_of_a_member),
+    # dues: policies are the admins'; a member reads and pays their own; staff of the member's organisation act;
+    # the regional system (no dues:read, no dues:write) reads only the reports (stats:read)
+    Row(D, "GET", "/dues/policies",                             "4 2 2 2 2 2 2 3"),
+    Row(D, "POST", "/dues/policies",                            "4 3 3 3 3 3 2 3", body=future_policy),
+    Row(D, "GET", "/members/{member_id}/dues",                  "4 2 3 2 3 2 2 3"),
+    Row(D, "POST", "/members/{member_id}/dues/wage-base",       "4 3 3 2 3 2 2 3", pool_member, wage_base),
+    Row(D, "POST", "/members/{member_id}/dues/payments",        "4 2 3 2 3 2 2 3", pool_member, dues_payment),
+    Row(D, "POST", "/members/{member_id}/dues/exemptions",      "4 3 3 2 3 2 2 3", pool_member, exemption),
+    Row(D, "GET", "/organizations/{org_id}/dues/cases",         "4 3 3 2 3 2 2 3"),
+    Row(D, "POST", "/dues/cases/{case_id}/education",           "4 3 3 2 3 2 2 3", member_with_case, education),
+    Row(D, "POST", "/dues/cases/{case_id}/lapse",               "4 3 3 2 3 2 2 3", educated_case, lapse),
+    Row(D, "POST", "/organizations/{org_id}/checkoff",          "4 3 3 2 3 2 2 3", body=remittance),
+    Row(D, "GET", "/checkoff/{remittance_id}",                  "4 3 3 2 3 2 2 3"),
+    Row(D, "GET", "/organizations/{org_id}/dues/report",        "4 3 3 2 3 2 2 2", query=("first", "last")),
+    Row(D, "GET", "/organizations/{org_id}/members-by-status",  "4 3 3 2 3 2 2 2"),
 ]  # fmt: skip
 
 POOL_SIZE = sum(len(ROLES) - 1 for row in TABLE if row.setup in POOLED) + WORLD_MEMBERS
@@ -537,7 +626,7 @@ async def build(w: World) -> None:
     w.orgs["A"], w.orgs["B"], w.orgs["D"] = await asyncio.gather(*(w.org("township", w.orgs["P"]) for _ in "ABD"))
     w.other, *w.pool = await asyncio.gather(w.join(w.orgs["B"]), *(w.join(w.orgs["A"]) for _ in range(POOL_SIZE)))
     await w.known_everywhere(list(w.pool), list(w.orgs.values()))
-    me, batch_member, holder, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
+    me, batch_member, holder, in_arrears, *voters = (w.fresh() for _ in range(WORLD_MEMBERS))
     d = w.orgs["D"]
     transfer, batch, item, campaign, application, closed = await asyncio.gather(
         w.call(T, "POST", "/transfers", {"member_id": me, "to_org_id": d, "reason": "new job"}),
@@ -571,17 +660,32 @@ async def build(w: World) -> None:
     allocation = await w.call(C, "POST", "/allocations", allocation_body(w))
     w.base |= election | {"round_no": "1", "receipt": "0" * 64, "allocation_id": str(allocation["allocation_id"])}
     w.base["entitlement_id"] = (await entitlement_of_a_member(w, "admin", holder))["entitlement_id"]
+    remitted = await w.call(D, "POST", f"/organizations/{w.orgs['A']}/checkoff", remittance(w, w.base))
+    w.base |= {"remittance_id": str(remitted["remittance_id"]), "first": this_month(), "last": this_month()}
+    w.base["case_id"] = await w.open_case(in_arrears)
 
 
 @pytest.fixture(scope="module")
 async def world(platform: Platform, stack: Stack) -> AsyncIterator[World]:
     http = {name: httpx.AsyncClient(base_url=platform.url(name), timeout=30) for name in platform.processes}
     db = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=4)
+    prefix = platform.base_env["DB_SCHEMA_PREFIX"]
+    dues = DuesService(
+        DuesSettings(
+            database_url=stack.dsn,
+            db_schema=f"{prefix}dues",
+            kafka_bootstrap_servers=stack.bootstrap,
+            topic_prefix=platform.base_env["TOPIC_PREFIX"],
+            db_pool_size=4,
+        )
+    )
+    await dues.runtime.start(background=False)  # its store only: the dues process relays what is appended here
     try:
-        w = World(http, db, platform.base_env["DB_SCHEMA_PREFIX"])
+        w = World(http, db, prefix, dues_service=dues)
         await build(w)
         yield w
     finally:
+        await dues.runtime.stop()
         await db.close()
         for client in http.values():
             await client.aclose()

@@ -145,6 +145,7 @@ PER_MEMBER = [
     ("cards", "servicecard", _per_member("servicecard.cards", "member_id::text")),
     ("transfer", "transfer", _per_member("transfer.directory_members", "member_id::text")),
     ("feedback", "feedback", _per_member("feedback.directory_members", "member_id::text")),
+    ("dues", "dues", _per_member("dues.dues_accounts", "member_id::text")),  # one account per member who joined
     # the card's way back: membership's inbox, which the member's history reads
     (
         "dossier",

@@ -30,7 +30,7 @@ from tests.conftest import Stack
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose.yaml"
-APP_SERVICES = list(SERVICES)  # membership, transfer, servicecard, feedback
+APP_SERVICES = list(SERVICES)  # membership, transfer, servicecard, feedback, dues
 ONE_SHOT = {"topics"}
 NO_HEALTHCHECK = {"otel-collector"}  # its image has no shell or HTTP client to probe with
 REQUIRED = {
@@ -39,6 +39,7 @@ REQUIRED = {
     "TRANSFER_DB_PASSWORD": "transfer-secret",
     "SERVICECARD_DB_PASSWORD": "servicecard-secret",
     "FEEDBACK_DB_PASSWORD": "feedback-secret",
+    "DUES_DB_PASSWORD": "dues-secret",
     "PII_MASTER_KEY": "bWFzdGVyLWtleQ==",
     "BLIND_INDEX_KEY": "YmxpbmQtaW5kZXg=",
     "BALLOT_MASTER_KEY": "YmFsbG90LW1hc3Rlci1rZXk=",
@@ -49,6 +50,7 @@ REQUIRED = {
     "KAFKA_TRANSFER_PASSWORD": "kafka-transfer-secret",
     "KAFKA_SERVICECARD_PASSWORD": "kafka-servicecard-secret",
     "KAFKA_FEEDBACK_PASSWORD": "kafka-feedback-secret",
+    "KAFKA_DUES_PASSWORD": "kafka-dues-secret",
     "KAFKA_REGIONAL_PASSWORD": "kafka-regional-secret",
 }
 

@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,3 +200,51 @@ async def test_a_lapse_decided_on_the_case_is_recorded_by_membership(
 async def _has_account(dues: ServiceUnderTest, member_id: str) -> None:
     r = await dues.get(f"/members/{member_id}/dues")
     assert r.status_code == 200, r.text
+
+
+async def test_a_checkoff_file_is_refused_whole_with_its_errors_and_a_rerun_applies_only_what_is_missing(
+    dues: ServiceUnderTest, tmp_path: Path
+) -> None:
+    """`python -m services.dues.checkoff`: a file with a wrong line applies nothing; one cut short (as by a crash
+    between batches) and then run whole pays every member once; every member's events stay in order."""
+    import typer  # noqa: PLC0415
+
+    from bench.dues import accounts, write_remittance  # noqa: PLC0415
+    from services.dues.checkoff import run_import  # noqa: PLC0415
+
+    settings = dues.service.settings
+    month = datetime.now(UTC).date().replace(day=1)
+    org = await accounts(settings, 40, month)  # members B-00000000 .. B-00000039 of one township
+    whole, bad, short = tmp_path / "whole.csv", tmp_path / "bad.csv", tmp_path / "short.csv"
+    write_remittance(whole, 140)  # 40 members (every tenth paying short) and 100 lines naming nobody
+    text = whole.read_text(encoding="utf-8")
+    bad.write_text(text + "B-00000001,abc\nB-00000002,1.00\n", encoding="utf-8")
+    short.write_text("\n".join(text.splitlines()[:16]) + "\n", encoding="utf-8")  # the header and 15 lines
+
+    async def paid() -> int:
+        async with dues.service.pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'DuesPaid'"))
+
+    with pytest.raises(typer.Exit):
+        await run_import(bad, org, month, settings, batch_size=7)
+    assert await paid() == 0  # errors by line (the amount, the second line of a member), nothing applied
+    first = await run_import(short, org, month, settings, batch_size=7)
+    assert (first.lines, first.matched, first.partial, first.already_applied) == (15, 15, 2, 0)
+    rest = await run_import(whole, org, month, settings, batch_size=7)
+    assert (rest.lines, rest.matched, rest.partial, rest.already_applied) == (140, 25, 2, 15)
+    assert len(rest.unmatched) == 100
+    assert await paid() == 40
+    async with dues.service.pool.acquire() as conn:
+        ledger = await conn.fetch(
+            "SELECT l.paid, l.expected FROM dues_ledger l JOIN dues_accounts a USING (member_id)"
+            " WHERE a.org_id = $1 AND l.month = $2",
+            org,
+            month,
+        )
+        out_of_order = await conn.fetchval(
+            "SELECT count(*) FROM events p JOIN events a ON a.stream_id = p.stream_id AND a.event_type = 'DuesAssessed'"
+            " WHERE p.event_type = 'DuesPaid' AND a.version > p.version"
+        )
+    assert len(ledger) == 40
+    assert sum(1 for r in ledger if r["paid"] < r["expected"]) == 4  # the month assessed, then paid, once
+    assert out_of_order == 0

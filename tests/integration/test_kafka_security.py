@@ -32,7 +32,7 @@ from unionctl import cli
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_DIR = ROOT / "deploy" / "kafka"
 ACLS_FILE = KAFKA_DIR / "acls.txt"
-APP_SERVICES = list(SERVICES)  # membership, transfer, servicecard, feedback
+APP_SERVICES = list(SERVICES)  # membership, transfer, servicecard, feedback, dues
 REGIONAL_TOPIC = "union.regional.employment.v1"
 PUBLIC_TOPICS = {f"union.{name}.v1" for name in APP_SERVICES}  # none carries personal data
 RESTRICTED_TOPIC = "union.membership.restricted.v1"  # members' blind indexes: transfer's only
@@ -353,7 +353,7 @@ def test_setup_runs_the_three_steps_signed_in_as_admin(tmp_path: Path) -> None:
     lines = calls.read_text().splitlines()
     order = [line.split()[0] for line in lines]
     assert order == sorted(order, key=["kafka-configs", "kafka-topics", "kafka-acls"].index)  # users, topics, acls
-    assert order.count("kafka-configs") == 5
+    assert order.count("kafka-configs") == len(APP_SERVICES) + 1  # each service and regional (admin: at format time)
     assert order.count("kafka-topics") == len(all_topic_names())
     configs = {option(line.split(), "--command-config") for line in lines}
     (config,) = configs

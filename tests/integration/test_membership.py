@@ -250,9 +250,12 @@ async def test_counts_for_an_organisation_and_its_subtree(membership: ServiceUnd
     await join(membership, orgs["township"], household_type="urban", employment_type="regular")
     suspended = await join(membership, orgs["federation"], household_type="rural", employment_type="dispatched")
     await membership.post(f"/members/{suspended['member_id']}/suspend", {"reason": "x"})
+    retired = await join(membership, orgs["federation"], household_type="urban", employment_type="regular")
+    r = await membership.post(f"/members/{retired['member_id']}/retain", {"reason": "retired"})
+    assert r.status_code == 200, r.text
     county = (await membership.get(f"/organizations/{orgs['county']}/stats")).json()
-    assert county["total"] == 3
-    assert county["by_status"] == {"active": 2, "suspended": 1, "terminated": 0}
+    assert county["total"] == 4  # every status is counted; the breakdowns below are of active members
+    assert county["by_status"] == {"active": 2, "suspended": 1, "terminated": 0, "retained": 1, "lapsed": 0}
     assert county["by_household_type"] == {"urban": 1, "rural": 1}
     assert county["by_employment_type"] == {"regular": 1, "dispatched": 0, "flexible": 0, "platform": 1}
     township = (await membership.get(f"/organizations/{orgs['township']}/stats", params={"subtree": False})).json()

@@ -251,3 +251,24 @@ def test_state_as_of_a_past_date_is_the_same_before_and_after_a_policy_change() 
     assert view([change]) == before
     assert isinstance(domain.assess(account_of(events), [change], date(2025, 8, 2))[0], DuesAssessed)
     assert domain.assess(account_of(events), [change], date(2025, 8, 2))[0].amount == Decimal("91.20")
+
+
+def test_a_checkoff_batch_is_appended_kind_after_kind_each_accounts_events_in_order() -> None:
+    """The read models take a kind at a time set-wise; no account's events change order (checkoff.kind_by_kind)."""
+    from services.dues.checkoff import kind_by_kind  # noqa: PLC0415
+    from shared.store import Stream  # noqa: PLC0415
+
+    today = date(2025, 3, 5)
+    batch = []
+    for n in range(3):
+        member_id, events = opened(f"M-{n}", date(2025, 1, 10))
+        account = account_of(events)
+        paid = domain.pay(account, member_id, date(2025, 3, 1), Decimal(5), "checkoff", f"r{n}", [DEFAULT], today)
+        batch.append((Stream(f"dues-{member_id}"), paid))
+    odd = [batch[0][1][-1], batch[0][1][0]]  # a payment before an assessment: kept whole, last
+    batch.append((Stream("dues-odd"), odd))
+    ordered = kind_by_kind(batch)
+    kinds = [type(e).__name__ for _, events in ordered for e in events]
+    assert kinds == ["DuesAssessed"] * 9 + ["DuesPaid"] * 3 + ["DuesPaid", "DuesAssessed"]  # three months each
+    for stream, events in batch:
+        assert [e for s, es in ordered if s is stream for e in es] == list(events)
