@@ -117,7 +117,14 @@ async def publish_electorate(bootstrap: str, org: str, members: list[str]) -> No
                 data=data,
             )
 
-        org_data = {"org_id": org, "name": "基准工会", "type": "township", "parent_id": None}
+        org_data = {
+            "org_id": org,
+            "name": "基准工会",
+            "type": "township",
+            "parent_id": None,
+            "region_code": "310115",
+            "accepts_members": True,
+        }
         facts = [(org, fact("OrganizationRegistered", org, org_data))]
         facts += [
             (m, fact("MemberJoined", m, {"member_id": m, "member_no": f"B{i:09d}", "org_id": org}))

@@ -56,8 +56,10 @@ class MemberStatusFollowed(DomainEvent):
 
 @registry.register
 class WageBaseDeclared(DomainEvent):
-    """The member's monthly wage base (basic wage: no bonuses, allowances or benefits) from `from_month` on."""
+    """The member's monthly wage base (basic wage: no bonuses, allowances or benefits) from `from_month` on.
+    A person's wage stays in this service: never on a topic."""
 
+    published: ClassVar[bool] = False
     member_id: UUID
     monthly_base: Decimal
     from_month: date
@@ -78,6 +80,7 @@ class DuesAssessed(DomainEvent):
     rate: Decimal | None = None
     amount: Decimal | None = None
     policy_from: date
+    private_fields: ClassVar[frozenset[str]] = frozenset({"wage_base"})  # a person's wage: not on the topic
 
 
 @registry.register
