@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.projections import Projection, Statements, stmt
+from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
 
 MEMBERSHIP_SOURCE = "/union/membership"
@@ -48,18 +48,19 @@ def on_organization_dissolved(e: Recorded) -> Statements:
 
 
 @directory.on("MemberJoined", source=MEMBERSHIP_SOURCE)
-def on_member_joined(e: Recorded) -> Statements:
-    d = e.data
-    return [
-        stmt(
-            "INSERT INTO directory_members (member_id, member_no, org_id, status, updated_at)"
-            " VALUES ($1::uuid, $2, $3::uuid, 'active', $4) ON CONFLICT (member_id) DO NOTHING",
-            d["member_id"],
-            d["member_no"],  # required: a join without its lifelong number is refused (dead-lettered)
-            d["org_id"],
-            e.recorded_at,
-        )
-    ]
+@batch_handler
+async def on_members_joined(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    """A run of joins (an import, a consumer's batch) in one multi-row statement."""
+    await conn.execute(
+        "INSERT INTO directory_members (member_id, member_no, org_id, status, updated_at)"
+        " SELECT m, n, o, 'active', u FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[])"
+        " AS x(m, n, o, u) ON CONFLICT (member_id) DO NOTHING",
+        [e.data["member_id"] for e in entries],
+        # required: a join without its lifelong number is refused (a KeyError here: dead-lettered)
+        [e.data["member_no"] for e in entries],
+        [e.data["org_id"] for e in entries],
+        [e.recorded_at for e in entries],
+    )
 
 
 def _status(status: str) -> Callable[[Recorded], Statements]:

@@ -19,7 +19,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -80,6 +80,12 @@ def takes_batch(handler: object) -> bool:
     return bool(getattr(handler, "takes_batch", False))
 
 
+def _kind(handler: ProjectionHandler) -> str:
+    if takes_batch(handler):
+        return "batch"
+    return "async" if inspect.iscoroutinefunction(handler) else "statements"
+
+
 class _Run:
     """What a run of one event type asks for, sent when the run ends (or before an entry-by-entry handler)."""
 
@@ -104,21 +110,21 @@ async def apply_batch(projections: Sequence[Projection], conn: asyncpg.Connectio
     type, entry-by-entry handlers in between."""
     pending = _Run()
     run: tuple[str, str] | None = None
+    handlers: list[tuple[str, Any]] = []
     for entry in entries:
         if (entry.source, entry.name) != run:
             await pending.flush(conn)
             run = (entry.source, entry.name)
-        for projection in projections:
-            handler = projection.handler(entry)
-            if handler is None:
-                continue
-            if takes_batch(handler):
-                pending.batches.setdefault(cast("BatchProjectionHandler", handler), []).append(entry)
-            elif inspect.iscoroutinefunction(handler):
+            # looked up once per run: an import's run is thousands of entries of one type
+            handlers = [(_kind(h), h) for h in (p.handler(entry) for p in projections) if h is not None]
+        for kind, handler in handlers:
+            if kind == "batch":
+                pending.batches.setdefault(handler, []).append(entry)
+            elif kind == "async":
                 await pending.flush(conn)
-                await cast("AsyncHandler", handler)(conn, entry)
+                await handler(conn, entry)
             else:
-                for sql, args in cast("StatementHandler", handler)(entry):
+                for sql, args in handler(entry):
                     pending.statements.setdefault(sql, []).append(args)
     await pending.flush(conn)
 
