@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.limits import MAX_JSON_DEPTH, json_depth_exceeds
@@ -69,7 +70,7 @@ class Envelope(BaseModel):
         """(key, headers, value) per the CloudEvents Kafka protocol binding, binary content mode."""
         headers = kafka_headers(self.attributes(), self.datacontenttype)
         key = self.partitionkey.encode() if self.partitionkey else None
-        value = json.dumps(self.data, ensure_ascii=False, separators=(",", ":")).encode()
+        value = orjson.dumps(self.data)
         return key, headers, value
 
     @classmethod
@@ -85,11 +86,11 @@ class Envelope(BaseModel):
         if not content_type.startswith("application/json"):
             raise MalformedMessageError(f"unsupported content type {content_type!r}")
         raw = value or b"null"
-        # checked before parsing: deep enough, json.loads raises RecursionError, which no retry mends
+        # checked before parsing: deep enough, a parser raises RecursionError, which no retry mends
         if json_depth_exceeds(raw, MAX_JSON_DEPTH):
             raise MalformedMessageError(f"value is JSON nested deeper than {MAX_JSON_DEPTH} levels")
         try:
-            data = json.loads(raw)
+            data = orjson.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise MalformedMessageError(f"value is not JSON: {exc}") from None
         if not isinstance(data, dict):

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from aiokafka import AIOKafkaProducer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
@@ -235,13 +235,13 @@ class OutboxRelay:
         key, data = row["partition_key"], row["data"]
         if key is None or row["schema_version"] != cls.version:
             # upcast an older payload, or find the key of an event stored before the key was kept
-            event = registry.decode(row["event_type"], row["schema_version"], json.loads(data))
+            event = registry.decode(row["event_type"], row["schema_version"], orjson.loads(data))
             key = key or event.partition_key() or row["stream_id"]
-            data = json.dumps(event.public_data(), ensure_ascii=False, separators=(",", ":"))
+            data = orjson.dumps(event.public_data()).decode()
         elif cls.private_fields:  # a current payload: only the private fields to leave out
-            public = {k: v for k, v in json.loads(data).items() if k not in cls.private_fields}
-            data = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
-        meta = json.loads(row["metadata"])
+            public = {k: v for k, v in orjson.loads(data).items() if k not in cls.private_fields}
+            data = orjson.dumps(public).decode()
+        meta = orjson.loads(row["metadata"])
         attributes = {
             "specversion": SPEC_VERSION,
             "id": str(row["event_id"]),

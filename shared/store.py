@@ -218,7 +218,7 @@ class StreamStore(ABC):
         own metadata (the message that caused it); a stream may appear more than once, in order."""
         now = datetime.now(UTC)
         default_meta = metadata.as_json()
-        default_meta_text = json.dumps(default_meta)
+        default_meta_text = orjson.dumps(default_meta).decode()
         pending: list[Pending] = []
         data_json: list[str] = []
         meta_json: list[str] = []
@@ -227,7 +227,7 @@ class StreamStore(ABC):
         for item in batch:
             stream, events = item[0], item[1]
             meta = item[2].as_json() if len(item) == 3 else default_meta
-            meta_text = json.dumps(meta) if meta is not default_meta else default_meta_text
+            meta_text = orjson.dumps(meta).decode() if meta is not default_meta else default_meta_text
             prev, version = heads.get(stream.stream_id, (stream.last_hash, stream.version))
             for event in events:
                 version += 1
@@ -365,12 +365,12 @@ class EventStore(StreamStore):
             limit,
         )
         return [
-            self._own(r) if r["envelope"] is None else consumed_entry(r["position"], json.loads(r["envelope"]))
+            self._own(r) if r["envelope"] is None else consumed_entry(r["position"], orjson.loads(r["envelope"]))
             for r in rows
         ]
 
     def _own(self, row: asyncpg.Record) -> Recorded:
-        data = json.loads(row["data"])
+        data = orjson.loads(row["data"])
         event = self.registry.decode(row["event_type"], row["schema_version"], data)
         return Recorded(
             row["position"],
@@ -380,7 +380,7 @@ class EventStore(StreamStore):
             row["event_type"],
             row["schema_version"],
             data,
-            json.loads(row["metadata"]),
+            orjson.loads(row["metadata"]),
             row["recorded_at"],
             self.registry.source,
             bytes(row["hash"]),
@@ -404,7 +404,7 @@ class EventStore(StreamStore):
                     row["event_id"],
                     row["event_type"],
                     row["schema_version"],
-                    json.loads(row["data"]),
+                    orjson.loads(row["data"]),
                 )
                 if expected != bytes(row["hash"]):
                     problems.append(

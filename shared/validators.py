@@ -8,8 +8,7 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable
 from datetime import date
-
-_DIGITS = frozenset("0123456789")
+from operator import mul
 
 # Grouped by GB/T 2260 region: north, north-east, east, south-central, south-west, north-west, TW/HK/MO.
 PROVINCE_CODES = frozenset(
@@ -24,6 +23,7 @@ PROVINCE_CODES = frozenset(
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
+_ID_ZEROS = ord("0") * sum(_ID_WEIGHTS)
 
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -33,8 +33,8 @@ _MOBILE_SECOND_DIGITS = frozenset("3456789")
 
 
 def _is_digits(value: str) -> bool:
-    # str.isdigit also accepts full-width and other Unicode digits, which int() would silently convert.
-    return bool(value) and all(char in _DIGITS for char in value)
+    # str.isdigit alone also accepts full-width and other Unicode digits, which int() would silently convert
+    return value.isascii() and value.isdigit()
 
 
 def _division_problem(code: str) -> str | None:
@@ -62,7 +62,8 @@ def validate_division_code(value: str) -> str:
 def identity_number_check_char(first17: str) -> str:
     if len(first17) != 17 or not _is_digits(first17):
         raise ValueError("identity number should start with 17 digits")
-    total = sum(int(char) * weight for char, weight in zip(first17, _ID_WEIGHTS, strict=True))
+    # over the ASCII codes, less what the 17 zeros ("0" is 48) add: a roster's 100,000 numbers checked quickly
+    total = sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_ZEROS
     return _ID_CHECK_CHARS[total % 11]
 
 
@@ -224,6 +225,8 @@ _FOLD = str.maketrans(
 )
 _SPACES = re.compile(r"[^\S\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")  # Unicode spaces, not line or control breaks
 _DOT_SPACING = re.compile(r" ?\u00b7 ?")
+# Han characters of Unicode 1.1 (URO), unchanged by NFC and by the folds above: most names are written in them alone
+_PLAIN_HAN = re.compile("[\u4e00-\u9fa5]+")
 
 
 def _in(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -363,6 +366,8 @@ def _misplaced(name: str, script: str) -> str | None:
 
 def validate_person_name(value: str, max_length: int = NAME_MAX_LENGTH) -> str:
     """A person's name as written, NFC-normalised and tidied; the ValueError says what is wrong with it."""
+    if len(value) <= max_length and _PLAIN_HAN.fullmatch(value):
+        return value  # the common case: every rule below holds for these characters (tests/unit/test_validators.py)
     if len(value) > 4 * max_length + 100:  # normalising can shorten a text, never by this much
         raise ValueError(f"name is longer than {max_length} characters")
     name = unicodedata.normalize("NFC", value.translate(_FOLD)).strip()

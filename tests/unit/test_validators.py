@@ -10,9 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.validators import (
+from shared.validators import (  # the rules the plain-Han fast path skips
+    _FOLD,
     CREDIT_CODE_ALPHABET,
+    HAN,
+    NAME_MAX_LENGTH,
     PROVINCE_CODES,
+    _forbidden,
+    _is_letter,
+    _script,
     credit_code_check_char,
     identity_number_check_char,
     is_plausible_division_code,
@@ -575,3 +581,18 @@ def test_an_invisible_character_anywhere_is_refused(name, invisible, data):
     at = data.draw(st.integers(0, len(name)))
     with pytest.raises(ValueError, match=r"invisible|bidirectional"):
         validate_person_name(name[:at] + invisible + name[at:])
+
+
+def test_every_character_of_the_plain_han_fast_path_passes_every_rule_of_the_full_check() -> None:
+    # names of these characters alone skip the full check: each one must be what the full check lets through as is
+    for code in range(0x4E00, 0x9FA6):
+        char = chr(code)
+        assert _forbidden(char) is None, f"U+{code:04X}"
+        assert _is_letter(char), f"U+{code:04X}"
+        assert _script(char) == HAN, f"U+{code:04X}"
+        assert unicodedata.normalize("NFC", char.translate(_FOLD)) == char, f"U+{code:04X}"
+
+
+def test_a_plain_han_name_longer_than_the_limit_is_still_refused() -> None:
+    with pytest.raises(ValueError, match="longer than"):
+        validate_person_name("张" * (NAME_MAX_LENGTH + 1))
