@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
 
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from shared.store import GENESIS, canonical_json, chain_hash
+from shared.events import DomainEvent
+from shared.store import GENESIS, _float_free, canonical_json, chain_hash, event_json
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 
@@ -49,3 +54,45 @@ def test_canonical_json_writes_small_exponents_as_json_does() -> None:
     assert canonical_json({"d": 1.5e-07, "e": 6.103515625e-05, "id": "1e-7"}) == (
         '{"d":1.5e-07,"e":6.103515625e-05,"id":"1e-7"}'
     )
+
+
+class _Kind(StrEnum):
+    A = "a"
+
+
+class _Inner(BaseModel):
+    at: datetime
+    kinds: list[_Kind]
+
+
+class _FloatFree(DomainEvent):
+    member_id: uuid.UUID
+    n: int | None = None
+    on: date
+    inner: _Inner
+    tags: dict[str, str]
+
+
+class _WithAmount(DomainEvent):
+    amount: Decimal
+
+
+class _WithAverage(DomainEvent):
+    nested: dict[str, list[float]]
+
+
+@given(n=st.integers(-(2**62), 2**62), tag=st.text(max_size=20), day=st.dates())
+def test_an_event_whose_fields_hold_no_float_is_written_as_canonical_json(n: int, tag: str, day: date) -> None:
+    event = _FloatFree(
+        member_id=uuid.uuid4(), n=n, on=day, inner=_Inner(at=datetime.now(UTC), kinds=[_Kind.A]), tags={tag: tag}
+    )
+    data = event.model_dump(mode="json")
+    assert event_json(event, data) == canonical_json(data)
+
+
+def test_events_that_may_hold_a_float_take_the_reference_path() -> None:
+    assert _float_free(_FloatFree)
+    assert not _float_free(_WithAmount)  # a Decimal is a number in JSON mode's schema
+    assert not _float_free(_WithAverage)
+    data = {"nested": {"x": [6.103515625e-05]}}
+    assert event_json(_WithAverage(nested={"x": [6.103515625e-05]}), data) == '{"nested":{"x":[6.103515625e-05]}}'
