@@ -388,16 +388,17 @@ class EventStore(StreamStore):
         return [self._own(r) for r in rows]
 
     async def read_log(self, conn: asyncpg.Connection, after: int, limit: int = 1000) -> list[Recorded]:
-        """The whole log, own events and consumed messages, in position order."""
+        """The whole log, own events and consumed messages, in position order. Each table is read only up to the page
+        (its own LIMIT), and the two are merged: without that, every page sorted the whole rest of the log."""
         safe = await self.safe_position(conn)
         rows = await conn.fetch(
             """
-            SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata,
-                   recorded_at, hash, NULL::jsonb AS envelope
-            FROM events WHERE position > $1 AND position <= $2
+            (SELECT position, stream_id, version, event_id, event_type, schema_version, data, metadata,
+                    recorded_at, hash, NULL::jsonb AS envelope
+             FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3)
             UNION ALL
-            SELECT position, NULL, NULL, event_id, event_type, NULL, NULL, NULL, received_at, NULL, envelope
-            FROM inbox WHERE position > $1 AND position <= $2
+            (SELECT position, NULL, NULL, event_id, event_type, NULL, NULL, NULL, received_at, NULL, envelope
+             FROM inbox WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3)
             ORDER BY position LIMIT $3
             """,
             after,
