@@ -176,6 +176,13 @@ Pending = tuple[str, int, UUID, str, int, JSON, JSON, bytes, DomainEvent]
 Appending = tuple["Stream", Sequence[DomainEvent]] | tuple["Stream", Sequence[DomainEvent], Metadata]
 
 
+_APPEND_ONE = """
+INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata, recorded_at,
+                    hash, partition_key)
+VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)
+RETURNING position
+"""
+
 _APPEND = """
 WITH pos AS (SELECT allocate_positions($1, $2) AS first),
 ev AS (
@@ -343,23 +350,19 @@ class EventStore(StreamStore):
         keys: list[str],
         now: datetime,
     ) -> int:
-        columns = list(zip(*rows, strict=True))
         try:
-            first: int = await conn.fetchval(
-                _APPEND,
-                self.namespace,
-                len(rows),
-                columns[0],
-                columns[1],
-                columns[2],
-                columns[3],
-                columns[4],
-                data_json,
-                meta_json,
-                now,
-                columns[7],
-                keys,
-            )
+            if len(rows) == 1:  # most commands: one row, no arrays to build, send and unpack
+                (sid, version, event_id, name, schema_version, _, _, hash_, _) = rows[0]
+                first: int = await conn.fetchval(
+                    _APPEND_ONE, self.namespace, sid, version, event_id, name, schema_version, data_json[0],
+                    meta_json[0], now, hash_, keys[0],
+                )  # fmt: skip
+            else:
+                columns = list(zip(*rows, strict=True))
+                first = await conn.fetchval(
+                    _APPEND, self.namespace, len(rows), columns[0], columns[1], columns[2], columns[3], columns[4],
+                    data_json, meta_json, now, columns[7], keys,
+                )  # fmt: skip
         except asyncpg.UniqueViolationError as exc:
             raise ConcurrencyError(rows[0][0], rows[0][1] - 1) from exc
         if conn.is_in_transaction():
