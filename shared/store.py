@@ -183,17 +183,16 @@ VALUES (allocate_positions($1, 1), $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9,
 RETURNING position
 """
 
+# several rows as one JSON document, `[[stream_id, version, event_id, type, schema_version, data, metadata,
+# hash (hex), partition_key], ...]`: one parameter to send instead of nine arrays of one element per row each
 _APPEND = """
 WITH pos AS (SELECT allocate_positions($1, $2) AS first),
 ev AS (
     INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version, data, metadata,
                         recorded_at, hash, partition_key)
-    SELECT pos.first + t.i - 1, t.stream_id, t.version, t.event_id, t.event_type, t.schema_version, t.data,
-           t.metadata, $10, t.hash, t.partition_key
-    FROM pos, unnest($3::text[], $4::int[], $5::uuid[], $6::text[], $7::int[], $8::jsonb[], $9::jsonb[],
-                     $11::bytea[], $12::text[])
-         WITH ORDINALITY AS t(stream_id, version, event_id, event_type, schema_version, data, metadata, hash,
-                              partition_key, i)
+    SELECT pos.first + t.i - 1, t.r->>0, (t.r->>1)::int, (t.r->>2)::uuid, t.r->>3, (t.r->>4)::int, t.r->5, t.r->6,
+           $4, decode(t.r->>7, 'hex'), t.r->>8
+    FROM pos, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS t(r, i)
 )
 SELECT first FROM pos
 """
@@ -358,11 +357,15 @@ class EventStore(StreamStore):
                     meta_json[0], now, hash_, keys[0],
                 )  # fmt: skip
             else:
-                columns = list(zip(*rows, strict=True))
-                first = await conn.fetchval(
-                    _APPEND, self.namespace, len(rows), columns[0], columns[1], columns[2], columns[3], columns[4],
-                    data_json, meta_json, now, columns[7], keys,
-                )  # fmt: skip
+                document = orjson.dumps(
+                    [
+                        (sid, version, event_id, name, sv, orjson.Fragment(data), orjson.Fragment(meta), h.hex(), key)
+                        for (sid, version, event_id, name, sv, _, _, h, _), data, meta, key in zip(
+                            rows, data_json, meta_json, keys, strict=True
+                        )
+                    ]
+                )
+                first = await conn.fetchval(_APPEND, self.namespace, len(rows), document.decode(), now)
         except asyncpg.UniqueViolationError as exc:
             raise ConcurrencyError(rows[0][0], rows[0][1] - 1) from exc
         if conn.is_in_transaction():
