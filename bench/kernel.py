@@ -64,14 +64,15 @@ async def append_rates(runtime: Runtime, writers: int, batch: int, total: int) -
             for _ in range(n // batch):
                 versions = list(range(version + 1, version + batch + 1))
                 version += batch
+                # every row its own data and metadata, as every event has: not one value parsed once for all rows
                 await conn.execute(
                     "INSERT INTO plain_events (stream_id, version, event_id, event_type, data, metadata, recorded_at) "
-                    "SELECT $1, v, e, 'CounterIncremented', $3::jsonb, $4::jsonb, now() "
-                    "FROM unnest($2::int[], $5::uuid[]) AS t(v, e)",
+                    "SELECT $1, v, e, 'CounterIncremented', d, m, now() "
+                    "FROM unnest($2::int[], $5::uuid[], $3::jsonb[], $4::jsonb[]) AS t(v, e, d, m)",
                     counter,
                     versions,
-                    data,
-                    meta,
+                    [data] * batch,
+                    [meta] * batch,
                     [uuid.uuid4() for _ in versions],
                 )
 
