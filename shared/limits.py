@@ -25,6 +25,8 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     For any text a JSON parser accepts, the running count of open brackets outside strings is its depth;
     for text it refuses, the parser stops where that count first goes wrong, so it never recurses deeper.
     """
+    if body.count(b"[") + body.count(b"{") <= limit:  # most texts: too few openings to nest that deep at all
+        return False
     brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     if len(brackets) <= limit:
         return False
