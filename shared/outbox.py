@@ -21,6 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -31,7 +32,7 @@ from opentelemetry.trace import SpanKind
 from shared.envelope import SPEC_VERSION, kafka_headers
 from shared.events import UnknownEventError, channel_topic
 from shared.store import EventStore
-from shared.telemetry import continued, tracer
+from shared.telemetry import continued, tracer, tracing
 
 log = logging.getLogger("shared.outbox")
 
@@ -181,19 +182,7 @@ class OutboxRelay:
         records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]
         if records:
             await self.ensure_started()
-        pending = []
-        for position, (topic, key, headers, value) in records:
-            traceparent = next((v.decode() for k, v in headers if k == "ce_traceparent"), None)
-            with (
-                continued(traceparent),
-                tracer("shared.outbox").start_as_current_span(
-                    f"{topic} publish",
-                    kind=SpanKind.PRODUCER,
-                    attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
-                ),
-            ):
-                sent = await self.producer.send(topic, value, key=key, headers=_traced(headers))
-                pending.append((position, sent))
+        pending = [(position, await self._send(*record)) for position, record in records]
         acks = [(position, await sent) for position, sent in pending]
         self.healthy = True
         forgotten = sorted(
@@ -259,6 +248,25 @@ class OutboxRelay:
             attributes["traceparent"] = meta["traceparent"]
         attributes["position"] = str(row["position"])  # consumers derive "consumed through" from it (consistency.py)
         return channel_topic(self.store.topic, cls.channel), key.encode(), kafka_headers(attributes), data.encode()
+
+    async def _send(
+        self, topic: str, key: bytes, headers: list[tuple[str, bytes]], value: bytes
+    ) -> asyncio.Future[Any]:
+        """Hand one record to the producer; the future resolves when the broker acknowledges it."""
+        if not tracing():  # no span to record: the record goes as it is (its traceparent is its cause's)
+            return cast("asyncio.Future[Any]", await self.producer.send(topic, value, key=key, headers=headers))
+        traceparent = next((v.decode() for k, v in headers if k == "ce_traceparent"), None)
+        with (
+            continued(traceparent),
+            tracer("shared.outbox").start_as_current_span(
+                f"{topic} publish",
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
+            ),
+        ):
+            return cast(
+                "asyncio.Future[Any]", await self.producer.send(topic, value, key=key, headers=_traced(headers))
+            )
 
     async def check_broker(self) -> bool:
         """Does the broker still serve the last record it acknowledged on every partition? A partition missing at
