@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -21,7 +22,7 @@ from services.servicecard.events import (
     ServiceItemWithdrawn,
 )
 from shared.events import DomainEvent
-from shared.projections import Projection, Statements, stmt
+from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
 
 cards = Projection("cards", tables=["cards"])
@@ -42,20 +43,22 @@ def _event(entry: Recorded, cls: type[E]) -> E:
 
 
 @cards.on("CardIssued")
-def on_card_issued(e: Recorded) -> Statements:
-    ev = _event(e, CardIssued)
-    return [
-        stmt(
-            "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at) "
-            "VALUES ($1, $2, $3, 'active', $4, $5, $6) ON CONFLICT (card_no) DO NOTHING",
-            ev.card_no,
-            ev.member_id,
-            ev.member_no,
-            ev.org_id,
-            ev.issued_at,
-            e.recorded_at,
-        )
-    ]
+@batch_handler
+async def on_cards_issued(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+    """A run of new cards (a batch of joins followed) in one multi-row statement."""
+    issued = [(_event(e, CardIssued), e.recorded_at) for e in entries]
+    await conn.execute(
+        "INSERT INTO cards (card_no, member_id, member_no, status, org_id, issued_at, updated_at)"
+        " SELECT c, m, n, 'active', o, i, u"
+        " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::timestamptz[], $6::timestamptz[])"
+        " AS x(c, m, n, o, i, u) ON CONFLICT (card_no) DO NOTHING",
+        [ev.card_no for ev, _ in issued],
+        [ev.member_id for ev, _ in issued],
+        [ev.member_no for ev, _ in issued],
+        [ev.org_id for ev, _ in issued],
+        [ev.issued_at for ev, _ in issued],
+        [at for _, at in issued],
+    )
 
 
 def _set_status(e: Recorded, card_no: str, status: str) -> Statements:
