@@ -109,7 +109,19 @@ def chain_hash(
     `canonical_json([stream_id, version, str(event_id), name, schema_version, data])`, written out by hand so the
     append path serialises nothing twice (tests/unit/test_store_hash.py holds the two equal)."""
     data_json = data if isinstance(data, str) else canonical_json(data)
-    body = f'[{_json_string(stream_id)},{version},"{event_id}",{_json_string(name)},{schema_version},{data_json}]'
+    return _link(prev, _json_string(stream_id), version, str(event_id), _json_string(name), schema_version, data_json)
+
+
+@functools.cache
+def _json_name(name: str) -> str:
+    return _json_string(name)
+
+
+def _link(
+    prev: bytes, stream_json: str, version: int, event_id: str, name_json: str, schema_version: int, data_json: str
+) -> bytes:
+    """`chain_hash` with the stream id and the event name already written as JSON strings (once per append)."""
+    body = f'[{stream_json},{version},"{event_id}",{name_json},{schema_version},{data_json}]'
     return hashlib.sha256(prev + body.encode()).digest()
 
 
@@ -275,6 +287,7 @@ class StreamStore(ABC):
             meta = item[2].as_json() if len(item) == 3 else default_meta
             meta_text = orjson.dumps(meta).decode() if meta is not default_meta else default_meta_text
             prev, version = heads.get(stream.stream_id, (stream.last_hash, stream.version))
+            stream_json = _json_string(stream.stream_id)
             for event in events:
                 version += 1
                 data = event.model_dump(mode="json")
@@ -282,7 +295,7 @@ class StreamStore(ABC):
                 meta_json.append(meta_text)
                 event_id = uuid4()
                 name = event.event_name()
-                prev = chain_hash(prev, stream.stream_id, version, event_id, name, event.version, data_json[-1])
+                prev = _link(prev, stream_json, version, str(event_id), _json_name(name), event.version, data_json[-1])
                 pending.append((stream.stream_id, version, event_id, name, event.version, data, meta, prev, event))
                 keys.append(event.partition_key() or stream.stream_id)  # the relay's Kafka key
             heads[stream.stream_id] = (prev, version)
