@@ -56,9 +56,15 @@ class Servicecard:
     async def usage(self, conn: asyncpg.Connection, member_id: UUID, item_id: UUID, year: int) -> tuple[Stream, Usage]:
         return await self.store.load_folded(conn, usage_stream(member_id, item_id, year), domain.fold_usage)
 
-    async def _card_owner(self, conn: asyncpg.Connection, card_no: str) -> UUID:
-        """The member a number was issued to (a number belongs to one member for ever)."""
-        member_id: UUID | None = await conn.fetchval("SELECT member_id FROM cards WHERE card_no = $1", card_no)
+    async def _locked_owner(self, conn: asyncpg.Connection, card_no: str) -> UUID:
+        """The member a number was issued to (a number belongs to one member for ever), locked for this
+        transaction as `_lock_member` locks them: one statement."""
+        member_id: UUID | None = await conn.fetchval(
+            "SELECT member_id FROM cards, LATERAL (SELECT pg_advisory_xact_lock($1, hashtext(member_id::text))) AS l"
+            " WHERE card_no = $2",
+            _MEMBER_LOCK,
+            card_no,
+        )
         if member_id is None:
             raise NotFoundError("card", card_no)
         return member_id
@@ -139,8 +145,7 @@ class Servicecard:
 
     async def reissue(self, conn: asyncpg.Connection, card_no: str, reason: str, meta: Metadata) -> str:
         presented = domain.parse_card_number(card_no)
-        member_id = await self._card_owner(conn, presented)
-        await self._lock_member(conn, member_id)
+        member_id = await self._locked_owner(conn, presented)
         stream, card = await self.card(conn, member_id)
         [new_no] = await self._fresh_card_numbers(conn, 1)
         await self.store.append(conn, stream, domain.reissue(card, presented, new_no, reason, _now()), meta)
@@ -159,15 +164,21 @@ class Servicecard:
     # --- redemptions ---
 
     async def redeem(self, conn: asyncpg.Connection, cmd: domain.Redeem, meta: Metadata) -> UUID:
-        member_id = await self._card_owner(conn, cmd.card_no)
-        await self._lock_member(conn, member_id)
+        member_id = await self._locked_owner(conn, cmd.card_no)
         now = _now()
-        _, card = await self.card(conn, member_id)
-        _, item = await self.item(conn, cmd.item_id)
+        ids = (
+            card_stream(member_id),
+            item_stream(cmd.item_id),
+            usage_stream(member_id, cmd.item_id, domain.quota_year(now)),
+        )
+        streams = await self.store.load_many(conn, ids)  # the three in one read
+        card = domain.fold_card(streams[ids[0]].domain_events())
+        item = domain.fold_item(streams[ids[1]].domain_events())
+        stream = streams[ids[2]]
+        usage = domain.fold_usage(stream.domain_events())
         offered_here = True
         if item is not None and item.org_id is not None and card is not None:
             [offered_here] = await covers(conn, item.org_id, (card.org_id,))
-        stream, usage = await self.usage(conn, member_id, cmd.item_id, domain.quota_year(now))
         events = domain.redeem(card, item, usage, cmd, now, offered_here=offered_here)
         await self.store.append(conn, stream, events, meta)
         return cmd.redemption_id
