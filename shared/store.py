@@ -44,22 +44,23 @@ def canonical_json(value: Any) -> str:
     differs: 6.103515625e-05 against 0.00006103515625) and refuses a little that json accepts (ints beyond 64 bits,
     lone surrogates, keys that are not strings). Those go to json, the reference, so no stored chain changes
     (tests/unit/test_store_hash.py compares the two on generated values)."""
-    if not _has_float(value):
-        try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:  # orjson.JSONEncodeError included
-            pass
+    if not _has_float(value) and (text := _sorted_orjson(value)) is not None:
+        return text
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sorted_orjson(value: Any) -> str | None:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError included: what only json writes
+        return None
 
 
 def event_json(event: DomainEvent, data: JSON) -> str:
     """`canonical_json(data)` of an event's `model_dump(mode="json")`, skipping the look for floats when the event's
     fields cannot hold one (`_float_free`): the append path's per-event work."""
-    if _float_free(type(event)):
-        try:
-            return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-        except TypeError:
-            pass
+    if _float_free(type(event)) and (text := _sorted_orjson(data)) is not None:
+        return text
     return canonical_json(data)
 
 
