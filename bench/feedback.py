@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
-from bench import admin_headers, http_client
+from bench import LoadClient, admin_headers, http_client
 from devstack import procs
 from devstack.platform import ServiceProcess, all_topic_names
 from devstack.tokens import Issuer
@@ -149,7 +148,7 @@ async def directory_filled(dsn: str, n: int) -> None:
         await conn.close()
 
 
-async def open_campaign(http: httpx.AsyncClient, org: str) -> str:
+async def open_campaign(http: LoadClient, org: str) -> str:
     now = datetime.now(UTC)
     body = {
         "title": "基准评议",
@@ -165,7 +164,7 @@ async def open_campaign(http: httpx.AsyncClient, org: str) -> str:
     return str(r.json()["campaign_id"])
 
 
-async def per_second(http: httpx.AsyncClient, voters: list[str], call: Any) -> tuple[float, float, float]:
+async def per_second(http: LoadClient, voters: list[str], call: Any) -> tuple[float, float, float]:
     """Each voter sends one request with their own token; `CLIENTS` at a time."""
     issuer = Issuer.open(Path(os.environ["AUTH_JWKS"]).parent)
     tokens = {v: {"Authorization": f"Bearer {issuer.mint('member', member_id=v)}"} for v in voters}

@@ -150,8 +150,7 @@ class OutboxRelay:
                     await asyncio.sleep(self.linger)
         finally:
             with contextlib.suppress(Exception):
-                await conn.remove_listener(self.store.channel, self._on_notify)
-                await conn.execute("SELECT pg_advisory_unlock(1, hashtext($1))", self.store.schema)
+                await conn.reset()  # the lock and the LISTEN are session state: gone before the pool has it back
             with contextlib.suppress(Exception):
                 await self.pool.release(conn)
 

@@ -68,7 +68,10 @@ class Runtime:
             # a connection comes back to the pool once its transaction ended: the moment to wake the relay
             if hasattr(self, "store"):
                 self.store.committed(conn)
-            await conn.reset()
+            # asyncpg has already rolled back a transaction left open. Its full reset (RESET ALL, UNLISTEN *,
+            # advisory locks, CLOSE ALL) is a round trip on every release, for state no pooled connection here
+            # keeps: settings are SET LOCAL, locks are transaction-scoped, cursors live in transactions. The one
+            # holder of session state, the relay (its lock and LISTEN), resets its connection itself.
 
         self.pool = await asyncpg.create_pool(
             s.database_url,

@@ -117,6 +117,19 @@ async def test_nothing_is_lost_while_the_broker_is_down(
     assert await kernel.relay.backlog() == 0
 
 
+async def test_a_stopped_relay_hands_its_lock_back_with_its_connection(kernel: Runtime, topics: list[str]) -> None:
+    """The pool resets no session state on release, so the relay undoes its own (the lock, the LISTEN): a
+    connection back in the pool still holding the lock would keep every other replica standing by."""
+    sql = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND objsubid = 2 AND granted"
+    running = asyncio.create_task(kernel.relay.run())
+    async with asyncio.timeout(10):
+        while not await kernel.pool.fetch(sql):
+            await asyncio.sleep(0.01)
+    kernel.relay.request_stop()
+    await running
+    assert await kernel.pool.fetch(sql) == []
+
+
 async def test_a_relay_killed_mid_publish_loses_nothing(
     kernel: Runtime,
     topics: list[str],

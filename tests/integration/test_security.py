@@ -156,6 +156,17 @@ async def test_a_key_removed_from_the_jwks_file_stops_verifying(tmp_path: Path) 
     assert (await verifier.verify(theirs.mint("admin"))).role == "admin"
 
 
+async def test_a_remembered_token_is_still_refused_once_it_expires(tmp_path: Path) -> None:
+    issuer = Issuer.open(tmp_path)
+    verifier = TokenVerifier(KeySet(str(issuer.jwks_path)), "union-platform", "union-platform", leeway=0)
+    token = issuer.mint("admin", ttl=timedelta(seconds=1))
+    assert (await verifier.verify(token)).role == "admin"
+    assert (await verifier.verify(token)).role == "admin"  # the second time from memory
+    await asyncio.sleep(2.05)  # `exp` is in whole seconds
+    with pytest.raises(UnauthenticatedError, match="expired"):
+        await verifier.verify(token)
+
+
 def test_keys_are_never_fetched_over_plain_http_from_elsewhere() -> None:
     with pytest.raises(ValueError, match="https"):
         KeySet("http://idp.example/.well-known/jwks.json")
