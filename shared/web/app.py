@@ -20,7 +20,7 @@ from shared.errors import DomainError, InvalidInputError
 from shared.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from shared.messaging import BROKER_UNAVAILABLE
 from shared.service import Service
-from shared.telemetry import setup_telemetry
+from shared.telemetry import TraceContext, exporting, setup_telemetry
 from shared.web.guards import RequestGuard, refuse_nul_characters
 
 log = logging.getLogger("shared.web.app")
@@ -166,8 +166,10 @@ def create_app(service: Service, routers: Sequence[APIRouter]) -> FastAPI:
     app.state.verifier = TokenVerifier.from_settings(
         service.settings
     )  # every route but health and the public ones depends on shared.auth.authenticate
-    # a server span per request: the trace that the append, the relay and other services' consumers continue
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    if exporting():  # a server span per request: the trace that the append, the relay and consumers continue
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    else:  # nothing to export: only the caller's trace context, passed on to the events
+        app.add_middleware(TraceContext)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

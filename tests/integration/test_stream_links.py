@@ -259,3 +259,21 @@ async def test_a_campaign_electorate_is_fixed_as_of_a_stated_point_of_the_member
         assert int(position) >= int(last.split(":")[1])
         campaign = (await f.get(f"/campaigns/{opened['campaign_id']}")).json()
         assert campaign["electorate_as_of"] == opened["electorate_as_of"]
+
+
+async def test_the_callers_trace_context_rides_on_the_events_with_nothing_exported(
+    membership: ServiceUnderTest,
+) -> None:
+    """No exporter here, so no span is made; a regional system's trace still continues through our events."""
+    trace_id = uuid.uuid4().hex
+    parent = f"00-{trace_id}-b7ad6b7169203331-01"
+    r = await membership.post(
+        "/organizations",
+        {"name": "traced union", "type": "township", "region_code": "310115"},
+        headers={"traceparent": parent},
+    )
+    assert r.status_code == 201, r.text
+    [carried] = await membership.service.pool.fetch(
+        "SELECT metadata->>'traceparent' AS tp FROM events WHERE stream_id = $1", f"organization-{r.json()['org_id']}"
+    )
+    assert carried["tp"] == parent
