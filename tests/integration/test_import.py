@@ -126,3 +126,18 @@ async def test_a_killed_import_rerun_imports_only_what_is_missing(
     assert member["joined_at"] == "2019-05-01"
     assert member["name"] in {r["name"] for r in rows}
     assert await run_import(roster, 500, membership_settings, show_progress=False) == 0
+
+
+async def test_an_import_shared_between_processes_imports_each_member_once(
+    membership: ServiceUnderTest, membership_settings: Any, tmp_path: Path
+) -> None:
+    orgs = await tree(membership)
+    roster = tmp_path / "roster.csv"
+    write_roster(roster, orgs["township"], 400)
+    assert await run_import(roster, 20, membership_settings, show_progress=False, processes=2) == 400
+    assert await members_in(membership, orgs["township"]) == 400
+    async with membership.service.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(DISTINCT member_no) FROM members") == 400
+        joined = await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'MemberJoined'")
+    assert joined == 400
+    assert await run_import(roster, 20, membership_settings, show_progress=False, processes=2) == 0
