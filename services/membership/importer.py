@@ -187,12 +187,14 @@ async def run_import(
     show_progress: bool = True,
     concurrency: int = 2,
     processes: int | None = None,
+    niceness: int = 10,
 ) -> int:
     """Validate the whole roster, then import it in batches; returns how many were new to the platform.
 
-    A big roster is imported by `processes` worker processes (default: one per core, at most 2), each with its own
-    pool and `concurrency` batches in flight: one process alone is held by its own Python (encrypting, hashing,
-    building events), not by the database."""
+    The batches are shared between worker processes (`processes`, default one per core and at most 2: one alone
+    is held by its own Python, encrypting, hashing and building events, not by the database), each with its own
+    pool and `concurrency` batches in flight. The workers run `niceness` below the services: an import is a batch
+    job, and on a shared host the services it feeds, and members' requests, go first."""
     members, errors = read_roster(path)
     service = MembershipService(settings)
     await service.runtime.start(background=False)
@@ -218,10 +220,9 @@ async def run_import(
         disable=not show_progress,
     ) as progress:
         task = progress.add_task("import", total=len(members))
-        if workers == 1:
-            imported = await _import_chunks(settings, chunks, meta, concurrency, lambda n: progress.advance(task, n))
-        else:
-            imported = await _in_processes(settings, chunks, meta, concurrency, workers, progress, task)
+        imported = (
+            await _in_processes(settings, chunks, meta, concurrency, workers, niceness, progress, task) if chunks else 0
+        )
     elapsed = time.perf_counter() - started
     console.print(
         f"{imported} imported, {len(members) - imported} already on the platform, "
@@ -236,17 +237,17 @@ async def _import_chunks(
     meta: Metadata,
     concurrency: int,
     advance: Callable[[int], object],
-    parent: int | None = None,
+    parent: int,
 ) -> int:
     """Each chunk in its own transaction, `concurrency` at a time: one is encrypted and hashed here while the
-    database writes another. In a worker process (`parent` given), it stops between batches once orphaned."""
+    database writes another. It stops between batches once `parent` is gone."""
     service = MembershipService(settings)
     await service.runtime.start(background=False)
     pending = list(reversed(chunks))
 
     async def one_at_a_time() -> int:
         count = 0
-        while pending and (parent is None or os.getppid() == parent):
+        while pending and os.getppid() == parent:
             chunk = pending.pop()
             async with service.pool.acquire() as conn:
                 async with conn.transaction():
@@ -267,6 +268,7 @@ async def _in_processes(
     meta: Metadata,
     concurrency: int,
     workers: int,
+    niceness: int,
     progress: Progress,
     task: TaskID,
 ) -> int:
@@ -277,7 +279,9 @@ async def _in_processes(
     reports: multiprocessing.Queue[tuple[str, int | str]] = context.Queue()
     children = [
         context.Process(
-            target=_worker, args=(settings, chunks[i::workers], meta, concurrency, reports, os.getpid()), daemon=True
+            target=_worker,
+            args=(settings, chunks[i::workers], meta, concurrency, niceness, reports, os.getpid()),
+            daemon=True,
         )
         for i in range(workers)
     ]
@@ -326,10 +330,12 @@ def _worker(
     chunks: list[list[PaperMember]],
     meta: Metadata,
     concurrency: int,
+    niceness: int,
     reports: multiprocessing.Queue[tuple[str, int | str]],
     parent: int,
 ) -> None:
     _die_with(parent)
+    os.nice(niceness)
     try:
         count = asyncio.run(
             _import_chunks(settings, chunks, meta, concurrency, lambda n: reports.put(("batch", n)), parent)
@@ -349,9 +355,12 @@ def main(
     processes: Annotated[
         int | None, typer.Option(min=1, max=64, help="worker processes (default: one per core, at most 2)")
     ] = None,
+    nice: Annotated[
+        int, typer.Option(min=0, max=19, help="the workers' CPU priority below the services' (a batch job yields)")
+    ] = 10,
 ) -> None:
     """Import a roster approved on paper (settings from the environment, like the service)."""
-    asyncio.run(run_import(roster, batch_size, MembershipSettings(), processes=processes))
+    asyncio.run(run_import(roster, batch_size, MembershipSettings(), processes=processes, niceness=nice))
 
 
 if __name__ == "__main__":
