@@ -97,7 +97,8 @@ async def run_command(
         raise InvalidInputError(
             "header.idempotency-key", f"an Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters"
         )
-    fingerprint = request_fingerprint((await request.body()).decode(errors="replace"))
+    # what a retry with the same key must match: only kept (so only worked out) for a request with a key
+    fingerprint = request_fingerprint((await request.body()).decode(errors="replace")) if key is not None else ""
     principal: Principal | None = getattr(request.state, "principal", None)  # set by shared.auth.authenticate
     scope = f"{principal.actor if principal is not None else 'public'} {request.method} {request.url.path}"
     status, body = await run_once(pool, scope, key, fingerprint, outcome)
