@@ -14,7 +14,6 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 _configured = False
 _tracing = False  # spans go somewhere (an exporter, or a test's processor)
@@ -84,30 +83,6 @@ def tracing() -> bool:
 def exporting() -> bool:
     """Whether spans or metrics go anywhere: the per-request instrumentation of the web layer is worth its cost."""
     return _tracing or _metrics
-
-
-class TraceContext:
-    """ASGI middleware: the caller's `traceparent` (and `tracestate`) made the request's context, so the events it
-    causes carry the caller's trace on. That is all the OpenTelemetry server middleware achieves when spans and
-    metrics go nowhere, without its span and attribute work per request (6% of a redemption's CPU, measured)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        carrier = {}
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name in {b"traceparent", b"tracestate"}:
-                    carrier[name.decode()] = value.decode("latin-1")
-        if "traceparent" not in carrier:
-            await self.app(scope, receive, send)
-            return
-        token = context.attach(propagate.extract(carrier))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            context.detach(token)
 
 
 def tracer(name: str) -> trace.Tracer:
