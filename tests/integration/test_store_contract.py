@@ -70,6 +70,20 @@ async def test_appended_events_read_back_in_order_with_versions_positions_and_a_
         prev = e.hash
 
 
+async def test_event_ids_are_time_ordered_uuid7s_in_the_order_of_the_log(subject: Subject) -> None:
+    """Ids sort as the events were appended (RFC 9562 version 7), so the log's unique index on them grows at its end."""
+    counter = uuid.uuid4()
+    async with subject.session() as conn:
+        stream = Stream(f"counter-{counter}")
+        await subject.store.append(conn, stream, counted(counter, 1, 2, 3), META)
+        await subject.store.append(conn, stream, counted(counter, 4), META)
+        stored = await subject.store.load(conn, stream.stream_id)
+    ids = [uuid.UUID(str(e.event_id)) for e in stored.events]
+    assert [i.version for i in ids] == [7] * 4
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 4
+
+
 async def test_a_stale_stream_is_a_conflict_and_nothing_of_the_batch_is_written(subject: Subject) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     async with subject.session() as conn:
