@@ -31,9 +31,10 @@ class InvalidInputError(DomainError):
 
     status_code = 422
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, *more: tuple[str, str]) -> None:
         super().__init__("invalid_input", reason)
         self.field = field
+        self.errors = [(field, reason), *more]  # every field at fault, where there is more than one
 
 
 class ConcurrencyError(DomainError):

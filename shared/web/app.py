@@ -122,7 +122,7 @@ async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     body: dict[str, Any] = {"code": exc.code, "detail": exc.message}
     if isinstance(exc, InvalidInputError):
-        body["errors"] = [{"field": exc.field, "reason": exc.message}]
+        body["errors"] = [{"field": field, "reason": reason} for field, reason in exc.errors]
     return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
 
