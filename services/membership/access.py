@@ -32,6 +32,8 @@ guard = Guard(
         "member.overview": Rule(staff=True, member=True, audit=True),
         "member.lookup": Rule(staff=True),  # by member number, within the staff's subtree
         "member.lookup_by_id_number": Rule(staff=True, audit=True),  # through the blind index: a read of personal data
+        "calendar.read": Rule(anyone=True, scope="calendars:read"),  # what the clocks are counted on
+        "calendar.load": Rule(),  # a year's notice: admins only
     }
 )
 

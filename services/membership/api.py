@@ -23,6 +23,7 @@ from shared.validators import (
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
@@ -406,3 +407,45 @@ async def get_overview(member_id: UUID, call: Call) -> dict[str, Any]:
         access.member(call.pool, member_id),
         lambda conn: overview.overview(conn, service.vault, member_id, service.clock()),
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /organizations",
+        "org_id",
+        "GET /organizations/{org_id}",
+        "GET /organizations/{org_id}/members",
+        "GET /organizations/{org_id}/stats",
+        "GET /organizations/{org_id}/queue",
+        "GET /organizations/{org_id}/children",
+        "GET /organizations/{org_id}/path",
+        "GET /founding-suggestions",
+        "POST /applications",
+        "POST /organizations/{org_id}/dissolve",
+    ),
+    Link("POST /organizations", "org_id", "POST /organizations", param="parent_id"),
+    Link(
+        "POST /applications",
+        "application_id",
+        "GET /applications/{application_id}",
+        "POST /applications/{application_id}/approve",
+        "POST /applications/{application_id}/reject",
+    ),
+    Link(
+        "POST /applications/{application_id}/approve",
+        "member_id",
+        "GET /members/{member_id}",
+        "GET /members/{member_id}/history",
+        "GET /members/{member_id}/overview",
+        "GET /members/{member_id}/personal-data",
+        "POST /members/{member_id}/suspend",
+        "POST /members/{member_id}/reinstate",
+        "POST /members/{member_id}/retain",
+        "POST /members/{member_id}/restore",
+        "POST /members/{member_id}/terminate",
+        "DELETE /members/{member_id}/personal-data",
+    ),
+    Link("POST /applications/{application_id}/approve", "member_no", "POST /members/lookup"),
+)

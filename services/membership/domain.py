@@ -12,6 +12,8 @@ from services.membership.events import (
     ApplicationOverdue,
     ApplicationRejected,
     ApplicationSubmitted,
+    ClockCounted,
+    DeadlineRecounted,
     MemberIdentityIndexed,
     MemberIdentityIndexErased,
     MemberJoined,
@@ -29,6 +31,7 @@ from services.membership.events import (
 )
 from shared.errors import DomainError, InvalidInputError
 from shared.events import DomainEvent
+from shared.workdays import Clock
 
 
 class OrgType(StrEnum):
@@ -175,6 +178,7 @@ class Application:
     status: ApplicationStatus
     submitted: ApplicationSubmitted
     overdue: bool = False
+    respond_by: datetime | None = None  # the clock as last counted: at submission, or again on the year's notice
 
 
 def ensure_can_apply(org: Organization, already_member: bool) -> None:
@@ -233,6 +237,28 @@ def reject_application(app: Application, reviewer: str, reason: str) -> list[Dom
             org_id=app.org_id,
             reviewer=reviewer,
             reason=reason,
+        )
+    ]
+
+
+def recount_deadline(app: Application, clock: Clock, notice: str, now: datetime) -> list[DomainEvent]:
+    """A pending application's provisional clock counted again on a notice: recorded where its deadline moves. A
+    clock that already ran out (or was recorded as run out) is never moved."""
+    previous = app.respond_by
+    if app.status is not ApplicationStatus.SUBMITTED or app.overdue or previous is None or previous <= now:
+        return []
+    if clock.deadline == previous:
+        return []
+    return [
+        DeadlineRecounted(
+            kind="application",
+            item_id=app.application_id,
+            member_id=app.member_id,
+            org_id=app.org_id,
+            previous_deadline=previous,
+            deadline=clock.deadline,
+            clock=ClockCounted.model_validate(clock.as_json()),
+            notice=notice,
         )
     ]
 
@@ -340,7 +366,16 @@ def evolve(state: State, event: DomainEvent) -> State:  # noqa: PLR0911, PLR0912
         case OrganizationDissolved() if isinstance(state, Organization):
             return replace(state, dissolved=True)
         case ApplicationSubmitted():
-            return Application(event.application_id, event.member_id, event.org_id, ApplicationStatus.SUBMITTED, event)
+            return Application(
+                event.application_id,
+                event.member_id,
+                event.org_id,
+                ApplicationStatus.SUBMITTED,
+                event,
+                respond_by=event.respond_by,
+            )
+        case DeadlineRecounted() if isinstance(state, Application):
+            return replace(state, respond_by=event.deadline)
         case ApplicationOverdue() if isinstance(state, Application):
             return replace(state, overdue=True)
         case ApplicationApproved() if isinstance(state, Application):

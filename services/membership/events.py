@@ -7,6 +7,8 @@ from datetime import date, datetime
 from typing import ClassVar
 from uuid import UUID
 
+from pydantic import BaseModel, Field
+
 from shared.events import RESTRICTED, DomainEvent, EventRegistry
 
 registry = EventRegistry("membership")
@@ -41,6 +43,22 @@ class OrganizationDissolved(DomainEvent):
         return str(self.org_id)
 
 
+class CalendarYear(BaseModel):
+    """One year of a clock: the notice it was counted on (its number), or none: provisional, on the statutory rule."""
+
+    year: int
+    notice: str | None = None
+
+
+class ClockCounted(BaseModel):
+    """What a clock was counted on (shared.workdays.Clock): so many working days, over these years' calendars."""
+
+    started_at: datetime  # the period runs from the day after this one (China Standard Time)
+    working_days: int
+    provisional: bool
+    counted_on: list[CalendarYear]
+
+
 @registry.register
 class ApplicationSubmitted(DomainEvent):
     application_id: UUID
@@ -54,9 +72,11 @@ class ApplicationSubmitted(DomainEvent):
     employer_name: str | None = None
     employment_type: str
     household_type: str
-    # the office's clock: contact within so many working days (shared.workdays); None where the official calendar
-    # of the year was not known when it was submitted (the overdue worker counts it again later)
+    # the office's clock: contact within so many working days (shared.workdays), and what it was counted on; a
+    # provisional clock is counted again when its year's notice is loaded (DeadlineRecounted). Events recorded
+    # before provisional clocks have neither where the calendar of the year was not known
     respond_by: datetime | None = None
+    clock: ClockCounted | None = None
     private_fields: ClassVar[frozenset[str]] = _NOT_PUBLIC
 
 
@@ -199,3 +219,41 @@ class MembershipLapsed(DomainEvent):
     reason: str
     case_id: UUID | None = None
     decided_by: str
+
+
+@registry.register
+class WorkingCalendarLoaded(DomainEvent):
+    """The State Council's notice of a year (国务院办公厅关于部分节假日安排的通知), loaded as the year's calendar:
+    clocks are counted on it from now on, and the provisional ones still running are counted again."""
+
+    year: int
+    number: str  # 文号
+    notice_published: date  # the notice's date
+    title: str | None = None
+    source: str | None = None
+    festivals: list[dict[str, object]]  # {festival, off: [dates], worked: [dates]}: shared.workdays.FestivalDays
+    digest: str  # sha256 of the notice's content: the same notice loaded again is not a new load
+    loaded_by: str
+    loaded_at: datetime  # the clocks running then, and provisional on the year, were counted again
+    replaces: str | None = None  # the number of the notice loaded for the year before this one
+    package_differences: list[date] = Field(
+        default_factory=list
+    )  # days on which chinese-calendar disagrees, accepted by whoever loaded it
+
+    def partition_key(self) -> str:
+        return f"calendar-{self.year}"
+
+
+@registry.register
+class DeadlineRecounted(DomainEvent):
+    """A provisional clock, still running, counted again on the notice just loaded, and its deadline moved. An
+    application's is in its own stream; a member's request's (feedback owns the request) in the calendar's."""
+
+    kind: str  # application | request
+    item_id: UUID
+    member_id: UUID
+    org_id: UUID
+    previous_deadline: datetime
+    deadline: datetime
+    clock: ClockCounted
+    notice: str  # the number of the notice it was counted again on

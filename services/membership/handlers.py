@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.membership import domain, queries
+from services.membership import calendars, domain, queries
 from services.membership.domain import Application, Member, Organization
 from services.membership.events import (
     ApplicationSubmitted,
+    ClockCounted,
     MemberJoined,
     MemberOrganizationChanged,
 )
-from shared import workdays
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
 from shared.store import Metadata, Stream, StreamStore
@@ -51,15 +51,6 @@ def _personal(person: Person) -> dict[str, str]:
     return {"name": person.name, "id_number": person.id_number, "phone": person.phone}
 
 
-def respond_by(submitted_at: datetime, working_days: int) -> datetime | None:
-    """The application's clock; None (and a warning) while the official calendar of the year is not known."""
-    try:
-        return workdays.deadline(submitted_at, working_days)
-    except workdays.CalendarUnknownError as exc:
-        log.warning("application clock not set: %s", exc)
-        return None
-
-
 def org_stream(org_id: UUID) -> str:
     return f"organization-{org_id}"
 
@@ -79,11 +70,13 @@ class Membership:
         vault: PersonalDataVault,
         founding_threshold: int,
         application_working_days: int = 15,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.vault = vault
         self.founding_threshold = founding_threshold
         self.application_working_days = application_working_days
+        self.clock = clock  # when an application's clock starts: now, but for tests that move time
 
     async def organization(self, conn: asyncpg.Connection, org_id: UUID) -> tuple[Stream, Organization]:
         return await self.store.load_existing(
@@ -136,6 +129,8 @@ class Membership:
         already = await self._is_member(conn, blind)
         domain.ensure_can_apply(org, already)  # the rule, checked before a data key is made for this person
         application_id, member_id = uuid4(), uuid4()
+        # never no clock: a year whose notice is not loaded yet is counted provisionally, and again on the notice
+        clock = (await calendars.current(conn)).clock(self.clock(), self.application_working_days)
         submitted = ApplicationSubmitted(
             application_id=application_id,
             member_id=member_id,
@@ -145,7 +140,8 @@ class Membership:
             employer_name=person.employer_name,
             employment_type=person.employment_type,
             household_type=person.household_type,
-            respond_by=respond_by(datetime.now(UTC), self.application_working_days),
+            respond_by=clock.deadline,
+            clock=ClockCounted.model_validate(clock.as_json()),
             **await self._seal(conn, member_id, person),
         )
         await self.store.append(conn, Stream(application_stream(application_id)), [submitted], meta)
@@ -182,9 +178,10 @@ class Membership:
     ) -> bool:
         """Record that a pending application's clock ran out, once: a second worker's append fails on the version."""
         stream, app = await self.application(conn, application_id)
-        due = app.submitted.respond_by or respond_by(stream.events[0].recorded_at, self.application_working_days)
-        if due is None:
-            return False  # the calendar of the year is still unknown: no clock to run out
+        due = app.respond_by
+        if due is None:  # recorded before provisional clocks, when the year's calendar was not known: count it now
+            calendar = await calendars.current(conn)
+            due = calendar.clock(stream.events[0].recorded_at, self.application_working_days).deadline
         _, org = await self.organization(conn, app.org_id)
         events = domain.mark_overdue(app, due, now, org.parent_id)
         await self.store.append(conn, stream, events, meta)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.membership import queries
+from services.membership import queries, queue
 from shared.pii import PersonalDataVault
 from shared.workdays import CST
 
@@ -128,6 +128,7 @@ async def overview(conn: asyncpg.Connection, vault: PersonalDataVault, member_id
             "escalated_to_org_id": r["escalated_to"],
             "submitted_at": r["submitted_at"],
             "deadline": r["deadline"],
+            **queue.clock_view(r["clock"]),
             "overdue": r["late"],
         }
         for r in open_items

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from services.membership import calendars
 from shared import workdays
 from shared.errors import DomainError, NotFoundError
 from shared.pii import PersonalDataVault
@@ -43,14 +44,19 @@ def _delete(kind: str, key: str) -> Any:
 
 
 _INSERT = (
-    "INSERT INTO work_queue (kind, item_id, org_id, member_id, step, submitted_at, deadline, detail) "
-    "VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8::jsonb) ON CONFLICT (kind, item_id) DO NOTHING"
+    "INSERT INTO work_queue (kind, item_id, org_id, member_id, step, submitted_at, deadline, detail, clock) "
+    "VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, $6, $7, $8::jsonb, $9::jsonb) ON CONFLICT (kind, item_id) DO NOTHING"
 )
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
 def projection(request_working_days: int) -> Projection:
-    """The queue's read model; a request's clock is counted here, from when it was raised."""
-    queue = Projection("work_queue", tables=["work_queue"])
+    """The queue's read model, and the calendar its clocks are counted on; a request's clock is counted here, from
+    when it was raised."""
+    queue = Projection("work_queue", tables=["work_queue", "work_calendars"])
 
     @queue.on("ApplicationSubmitted")
     def on_application_submitted(e: Recorded) -> Statements:
@@ -68,6 +74,7 @@ def projection(request_working_days: int) -> Projection:
                 e.recorded_at,
                 _time(respond_by) if respond_by else None,
                 json.dumps(sealed),
+                _json(d.get("clock")),
             )
         ]
 
@@ -102,6 +109,7 @@ def projection(request_working_days: int) -> Projection:
                 _time(d.get("requested_at") or e.recorded_at),
                 _time(d["expires_at"]) if d.get("expires_at") else None,  # no clock sent: none shown
                 json.dumps(detail),
+                None,  # calendar days, the transfer service's
             )
         ]
 
@@ -133,29 +141,81 @@ def projection(request_working_days: int) -> Projection:
         queue.on(closed, source=TRANSFER)(_delete("transfer", "transfer_id"))
 
     @queue.on("RequestRaised", source=FEEDBACK)
-    def on_request_raised(e: Recorded) -> Statements:
+    async def on_request_raised(conn: asyncpg.Connection, e: Recorded) -> None:
         d = e.data
-        try:
-            due: datetime | None = workdays.deadline(e.recorded_at, request_working_days)
-        except workdays.CalendarUnknownError:
-            due = None
+        clock = (await calendars.current(conn)).clock(e.recorded_at, request_working_days)
         detail = {"category": d.get("category")}
+        await conn.execute(
+            _INSERT,
+            "request",
+            d["request_id"],
+            d["org_id"],
+            d["member_id"],
+            "answer",
+            e.recorded_at,
+            clock.deadline,
+            json.dumps(detail),
+            json.dumps(clock.as_json()),
+        )
+
+    queue.on("RequestAnswered", source=FEEDBACK)(_delete("request", "request_id"))
+
+    @queue.on("WorkingCalendarLoaded")
+    async def on_calendar_loaded(conn: asyncpg.Connection, e: Recorded) -> None:
+        d = e.data
+        await conn.execute(
+            "INSERT INTO work_calendars (year, number, published, digest, notice, package_differences, loaded_by,"
+            " loaded_at) VALUES ($1, $2, $3::date, $4, $5::jsonb, $6::jsonb, $7, $8) ON CONFLICT (year) DO UPDATE"
+            " SET number = excluded.number, published = excluded.published, digest = excluded.digest,"
+            " notice = excluded.notice, package_differences = excluded.package_differences,"
+            " loaded_by = excluded.loaded_by, loaded_at = excluded.loaded_at",
+            d["year"],
+            d["number"],
+            date.fromisoformat(d["notice_published"]),
+            d["digest"],
+            json.dumps(calendars.notice_data(d)),
+            json.dumps(d.get("package_differences", [])),
+            d["loaded_by"],
+            e.recorded_at,
+        )
+        # the running provisional clocks of that year are counted on the notice now; those it moved follow
+        # (DeadlineRecounted), the others keep their deadline and name the notice
+        rows = await conn.fetch(
+            "SELECT kind, item_id, clock FROM work_queue WHERE clock -> 'provisional' = 'true' AND NOT overdue"
+            " AND deadline > $1",
+            _time(d["loaded_at"]),
+        )
+        relabelled = [(r["kind"], r["item_id"], _relabel(r["clock"], d["year"], d["number"])) for r in rows]
+        await conn.executemany(
+            "UPDATE work_queue SET clock = $3::jsonb WHERE kind = $1 AND item_id = $2",
+            [(kind, item_id, clock) for kind, item_id, clock in relabelled if clock is not None],
+        )
+
+    @queue.on("DeadlineRecounted")
+    def on_deadline_recounted(e: Recorded) -> Statements:
+        d = e.data
         return [
             stmt(
-                _INSERT,
-                "request",
-                d["request_id"],
-                d["org_id"],
-                d["member_id"],
-                "answer",
-                e.recorded_at,
-                due,
-                json.dumps(detail),
+                "UPDATE work_queue SET deadline = $3, clock = $4::jsonb WHERE kind = $1 AND item_id = $2::uuid",
+                d["kind"],
+                d["item_id"],
+                _time(d["deadline"]),
+                json.dumps(d["clock"]),
             )
         ]
 
-    queue.on("RequestAnswered", source=FEEDBACK)(_delete("request", "request_id"))
     return queue
+
+
+def _relabel(clock_json: str | dict[str, Any], year: int, number: str) -> str | None:
+    """A clock's description with `year` counted on the notice `number`; None if it was not provisional on it."""
+    clock = json.loads(clock_json) if isinstance(clock_json, str) else dict(clock_json)
+    counted_on = clock["counted_on"]
+    if not any(y["year"] == year and y["notice"] is None for y in counted_on):
+        return None
+    clock["counted_on"] = [{**y, "notice": number} if y["year"] == year else y for y in counted_on]
+    clock["provisional"] = any(y["notice"] is None for y in clock["counted_on"])
+    return json.dumps(clock)
 
 
 # --- the view -------------------------------------------------------------------------------------------
@@ -240,7 +300,8 @@ async def page(
     rows = await conn.fetch(
         _PAGE, org_id, now, subtree, kind, overdue, late, submitted_at, after_kind, after_id, limit + 1
     )
-    items = [await _item(conn, vault, r, now) for r in rows[:limit]]
+    calendar = await calendars.current(conn, for_clock=False)
+    items = [await _item(conn, vault, r, now, calendar) for r in rows[:limit]]
     return {
         "org_id": org_id,
         "as_of": now,
@@ -249,7 +310,9 @@ async def page(
     }
 
 
-async def _item(conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.Record, now: datetime) -> JSON:
+async def _item(
+    conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.Record, now: datetime, calendar: workdays.Calendar
+) -> JSON:
     detail = json.loads(r["detail"]) if isinstance(r["detail"], str) else dict(r["detail"])
     if r["kind"] == "application":
         person = await _person(conn, vault, r["member_id"], detail)
@@ -266,8 +329,9 @@ async def _item(conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.R
         "organization": {"org_id": r["org_id"], "name": r["org_name"]},
         "submitted_at": r["submitted_at"],
         "age_days": (now - r["submitted_at"]).days,
-        "age_working_days": _working_age(r["submitted_at"], now),
+        "age_working_days": workdays.working_days_between(r["submitted_at"], now, calendar.is_workday),
         "deadline": r["deadline"],
+        **clock_view(r["clock"]),
         "overdue": r["late"],
         "escalated": r["escalated_to"] is not None,
         "escalated_to_org_id": r["escalated_to"],
@@ -275,8 +339,10 @@ async def _item(conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.R
     }
 
 
-def _working_age(submitted_at: datetime, now: datetime) -> int | None:
-    try:
-        return workdays.working_days_between(submitted_at, now)
-    except workdays.CalendarUnknownError:
-        return None
+def clock_view(clock: str | dict[str, Any] | None) -> JSON:
+    """How a deadline shows what it was counted on: `provisional` (a year's notice not loaded yet: counted on the
+    statutory holidays alone, and counted again when it is) and `deadline_calendar` (each year, and its notice)."""
+    if clock is None:  # no working-day clock: a transfer's (calendar days), or one recorded before calendars
+        return {"provisional": False, "deadline_calendar": None}
+    value = json.loads(clock) if isinstance(clock, str) else dict(clock)
+    return {"provisional": bool(value["provisional"]), "deadline_calendar": value}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from services.membership import access, consumers, overdue, projections, queue
+from services.membership import access, calendars, consumers, overdue, projections, queue
 from services.membership.events import registry
 from services.membership.handlers import Membership
 from shared.pii import PersonalDataVault
@@ -55,7 +55,10 @@ class MembershipService(Service):
             lambda: overdue.run_overdue_applications(self.pool, self.membership, self.clock()),
             settings.overdue_poll_interval,
         )
-        super().__init__(settings, definition, access.guard, [self.overdue])
+        # the notices this release ships, loaded once (a year an operator loaded stays as loaded); looked at again
+        # now and then, so a replica started before the database was reachable still does it
+        shipped = Worker("shipped-calendars", lambda: calendars.load_shipped(self.store, self.pool, self.clock()), 3600)
+        super().__init__(settings, definition, access.guard, [self.overdue, shipped])
         self.rate_limits = RateLimiter(
             {
                 "address": settings.application_rate_per_address,
@@ -71,4 +74,5 @@ class MembershipService(Service):
             self.vault,
             self.settings.founding_threshold,
             self.settings.application_working_days,
+            self.clock,
         )

@@ -77,6 +77,9 @@ class ServiceUnderTest:
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.http.get(path, **kwargs)
 
+    async def put(self, path: str, json: object = None, **kwargs: Any) -> httpx.Response:
+        return await self.http.put(path, json=json, **kwargs)
+
 
 @asynccontextmanager
 async def serve_in_process(app: FastAPI) -> AsyncIterator[ServiceUnderTest]:

@@ -6,6 +6,7 @@ import itertools
 import random
 import string
 from datetime import date, timedelta
+from pathlib import Path
 
 from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
 
@@ -43,3 +44,7 @@ def application(org_id: str, **overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+# notice files for tests (a 2027 notice shaped like the State Council's, to load over a provisional 2027)
+NOTICES = Path(__file__).parent.parent / "fixtures" / "notices"

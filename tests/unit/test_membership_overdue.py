@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-import pytest
-
 from services.membership import domain
-from services.membership.events import ApplicationApproved, ApplicationOverdue
-from services.membership.handlers import respond_by
-from shared.workdays import CST
+from services.membership.events import ApplicationApproved, ApplicationOverdue, ApplicationSubmitted, DeadlineRecounted
+from shared.workdays import CST, Clock, YearBasis
 from tests.unit.test_membership_domain import submitted
 
 DUE = datetime(2025, 10, 24, tzinfo=CST)  # 15 working days from Friday 26 September 2025
@@ -48,9 +46,23 @@ def test_a_reviewed_application_has_no_clock() -> None:
     assert domain.mark_overdue(reviewed, DUE, DUE + timedelta(days=3), PARENT) == []
 
 
-def test_an_application_in_a_year_the_calendar_does_not_know_is_accepted_without_a_clock(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    assert respond_by(datetime(2099, 12, 20, 10, tzinfo=CST), 15) is None
-    assert "2099" in caplog.text
-    assert respond_by(datetime(2025, 9, 26, 10, tzinfo=CST), 15) == DUE
+def test_a_provisional_clock_counted_again_moves_only_while_it_runs() -> None:
+    app = pending()
+    app = domain.evolve(app, submitted_with(app, DUE))
+    assert isinstance(app, domain.Application)
+    later = replace(CLOCK, deadline=DUE + timedelta(days=1))
+    [moved] = domain.recount_deadline(app, later, "国办发明电〔2026〕1号", DUE - timedelta(days=1))
+    assert isinstance(moved, DeadlineRecounted)
+    assert (moved.previous_deadline, moved.deadline, moved.notice) == (DUE, later.deadline, "国办发明电〔2026〕1号")
+    assert domain.recount_deadline(app, CLOCK, "n", DUE - timedelta(days=1)) == []  # the same deadline: nothing
+    assert domain.recount_deadline(app, later, "n", DUE) == []  # already run out: never moved
+    overdue = domain.evolve(app, domain.mark_overdue(app, DUE, DUE, PARENT)[0])
+    assert isinstance(overdue, domain.Application)
+    assert domain.recount_deadline(overdue, later, "n", DUE - timedelta(days=1)) == []
+
+
+CLOCK = Clock(datetime(2025, 9, 26, 16, 30, tzinfo=CST), DUE, 15, (YearBasis(2025, None),))
+
+
+def submitted_with(app: domain.Application, respond_by: datetime) -> ApplicationSubmitted:
+    return app.submitted.model_copy(update={"respond_by": respond_by})

@@ -1,21 +1,30 @@
-"""Working-day clocks: the official calendar's holidays and 调休 make-up days, counted as the Civil Code counts."""
+"""Working-day clocks: the official calendar's holidays and 调休 make-up days, counted as the Civil Code counts; the
+State Council's notices as data, and the provisional calendar of a year whose notice is not loaded."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import chinese_calendar
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.workdays import (
     CST,
-    CalendarUnknownError,
+    Calendar,
+    Festival,
+    NoticeError,
+    checked_notice,
     deadline,
     due_date,
     official_workday,
+    read_notice,
+    shipped_notices,
+    statutory_rule,
     working_days_between,
 )
+from tests.support.data import NOTICES
 
 # 国务院办公厅关于2025年部分节假日安排的通知: 国庆节、中秋节 10月1日至8日放假调休，共8天。
 # 9月28日（周日）、10月11日（周六）上班。 Written out here so the test holds whatever the package says.
@@ -65,9 +74,17 @@ def test_the_day_is_the_day_in_china() -> None:
     assert deadline(late, 1, fixed_2025) == datetime(2025, 9, 29, tzinfo=CST)
 
 
-def test_a_year_the_calendar_does_not_know_is_an_error_not_a_guess() -> None:
-    with pytest.raises(CalendarUnknownError, match="2099"):
-        deadline(datetime(2099, 6, 1, tzinfo=CST), 15)
+def test_a_year_without_a_notice_is_counted_provisionally_never_not_at_all() -> None:
+    # 2026-12-20 (a Sunday): 21-25, 28-31 December, then 2027 provisionally: 1 January off (元旦), 4-8 and 11 January
+    clock = Calendar(shipped_notices()).clock(datetime(2026, 12, 20, 10, tzinfo=CST), 15)
+    assert clock.deadline == datetime(2027, 1, 12, tzinfo=CST)
+    assert clock.provisional
+    assert [(y.year, y.notice) for y in clock.counted_on] == [(2026, "国办发明电〔2025〕7号"), (2027, None)]
+    # the 2027 notice (a fixture) also gives 4 January off: the same clock, counted on it, ends a day later
+    official = Calendar([*shipped_notices(), read_notice(NOTICES / "2027.toml")]).clock(clock.started_at, 15)
+    assert official.deadline == datetime(2027, 1, 13, tzinfo=CST)
+    assert not official.provisional
+    assert deadline(datetime(2099, 6, 1, tzinfo=CST), 15) > datetime(2099, 6, 1, tzinfo=CST)  # any year has a clock
 
 
 def test_naive_times_and_empty_periods_are_refused() -> None:
@@ -91,3 +108,101 @@ def test_the_deadline_falls_after_exactly_n_working_days(start: datetime, n: int
     last_day = end - timedelta(microseconds=1)
     assert official_workday(last_day.date())
     assert working_days_between(start, last_day) == n
+
+
+def _days(year: int) -> list[date]:
+    return [date(year, 1, 1) + timedelta(days=n) for n in range((date(year + 1, 1, 1) - date(year, 1, 1)).days)]
+
+
+def test_the_shipped_2026_notice_agrees_with_the_package_on_every_day_of_2026() -> None:
+    [notice] = [n for n in shipped_notices() if n.year == 2026]
+    assert (notice.number, notice.published) == ("国办发明电〔2025〕7号", date(2025, 11, 4))
+    calendar = Calendar([notice])
+    disagree = [d for d in _days(2026) if calendar.is_workday(d) != chinese_calendar.is_workday(d)]
+    assert disagree == []
+    assert len(_days(2026)) == 365
+    assert notice.package_differences() == []
+    assert all(n.package_differences() == [] for n in shipped_notices())  # 2025's too
+
+
+@pytest.mark.parametrize("year", [2024, 2025, 2026])
+def test_the_provisional_rule_differs_from_the_notices_only_on_tiaoxiu_and_bridge_days(year: int) -> None:
+    """The statutory rule in force (2014 version for 2024, 2024 amendment from 2025) against the notices (as the
+    `chinese-calendar` package carries them), day by day. Every difference is a weekend day worked (调休) or a
+    weekday the notice gives off around a festival (a bridge day: the notice's run of days off, or a day in lieu):
+
+    2024 worked: 02-04 02-18 04-07 04-28 05-11 09-14 09-29 10-12; bridge: 02-13 02-14 02-15 02-16 04-05 05-02 05-03
+         09-16 10-04 10-07
+    2025 worked: 01-26 02-08 04-27 09-28 10-11; bridge: 02-03 02-04 05-05 06-02 10-07 10-08
+    2026 worked: 01-04 02-14 02-28 05-09 09-20 10-10; bridge: 01-02 02-20 02-23 04-06 05-04 05-05 10-05 10-06 10-07
+
+    The provisional calendar never has a day off that the notice has as a working day: it can only end a clock
+    early (by at most the bridge days), never late by a day the office is closed.
+    """
+    provisional = Calendar()
+    differences = [d for d in _days(year) if provisional.is_workday(d) != chinese_calendar.is_workday(d)]
+    worked = [d for d in differences if d.weekday() >= 5]
+    bridges = [d for d in differences if d.weekday() < 5]
+    assert all(chinese_calendar.is_workday(d) for d in worked)  # weekend days the notice made working
+    for day in bridges:
+        off, festival = chinese_calendar.get_holiday_detail(day)
+        assert off, day
+        assert festival is not None, f"{day} is off in the notice but belongs to no festival"
+        assert provisional.is_workday(day)  # never the other way round
+    expected = {
+        2024: (8, 10),
+        2025: (5, 6),
+        2026: (6, 9),
+    }
+    assert (len(worked), len(bridges)) == expected[year]
+
+
+def test_the_statutory_rule_follows_the_2024_amendment_from_2025() -> None:
+    old, new = statutory_rule(2024).festival_days(2024), statutory_rule(2025).festival_days(2025)
+    assert (len(old[Festival.SPRING_FESTIVAL]), len(new[Festival.SPRING_FESTIVAL])) == (3, 4)
+    assert (len(old[Festival.LABOUR_DAY]), len(new[Festival.LABOUR_DAY])) == (1, 2)
+    assert new[Festival.SPRING_FESTIVAL][0] == date(2025, 1, 28)  # 除夕
+    assert {f: len(d) for f, d in statutory_rule(2027).festival_days(2027).items()} == {
+        Festival.NEW_YEAR: 1,
+        Festival.SPRING_FESTIVAL: 4,
+        Festival.QINGMING: 1,
+        Festival.LABOUR_DAY: 2,
+        Festival.DRAGON_BOAT: 1,
+        Festival.MID_AUTUMN: 1,
+        Festival.NATIONAL_DAY: 3,
+    }
+
+
+def test_a_bad_notice_is_refused_with_every_problem_listed() -> None:
+    good = read_notice(NOTICES / "2027.toml").model_dump()
+    bad = {
+        **good,
+        "festivals": [
+            {"festival": "new_year", "off": [date(2026, 12, 31), date(2027, 1, 1)], "worked": [date(2027, 1, 4)]},
+            {"festival": "spring_festival", "off": [date(2027, 2, 6), date(2027, 2, 8)], "worked": [date(2027, 2, 6)]},
+            {"festival": "spring_festival", "off": [date(2027, 2, 9)]},
+            *good["festivals"][2:6],  # no national day
+        ],
+    }
+    with pytest.raises(NoticeError) as refused:
+        checked_notice(bad)
+    assert refused.value.problems == [
+        ("festivals[0].off[0]", "2026-12-31 is not in 2027"),
+        ("festivals[0].worked[0]", "2027-01-04 is a Monday: only a weekend day is worked (调休)"),
+        ("festivals[1].worked[0]", "2027-02-06 is both off (festivals[1].off) and worked"),
+        ("festivals[2].festival", "spring_festival is arranged twice"),
+        ("festivals", "the seven festivals must all be arranged; missing: 国庆节 (national_day)"),
+    ]
+
+
+def test_a_notice_without_a_festival_s_statutory_days_is_refused() -> None:
+    good = read_notice(NOTICES / "2027.toml").model_dump()
+    festivals = [f if f["festival"] != "national_day" else {**f, "off": [date(2027, 10, 1)]} for f in good["festivals"]]
+    with pytest.raises(NoticeError, match="国庆节's statutory days are not off: 2027-10-02, 2027-10-03"):
+        checked_notice({**good, "festivals": festivals})
+
+
+def test_a_notice_of_malformed_data_names_the_fields() -> None:
+    with pytest.raises(NoticeError) as refused:
+        checked_notice({"year": 1900, "number": "", "published": "yesterday", "festivals": []})
+    assert {field for field, _ in refused.value.problems} == {"year", "number", "published"}

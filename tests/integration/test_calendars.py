@@ -1,0 +1,146 @@
+"""Clocks that never stop: a year without its notice is counted provisionally, and counted again when an operator
+loads the notice; membership over HTTP against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import datetime
+from typing import Any
+
+from services.membership import calendars
+from services.membership.overdue import run_overdue_applications
+from shared.workdays import CST
+from tests.integration.conftest import ServiceUnderTest
+from tests.integration.test_work_queue import apply, county_and_township, queue
+from tests.support import auth
+from tests.support.data import NOTICES
+from tests.support.waiting import eventually
+
+ADMIN = auth.bearer("admin")
+
+
+def notice_body(name: str = "2027.toml", **changes: Any) -> dict[str, Any]:
+    """A notice file as `unionctl calendar load` sends it."""
+    data = tomllib.loads((NOTICES / name).read_text("utf-8"))
+    return json.loads(json.dumps({**data, **changes}, default=str))
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=CST)  # type: ignore[misc]
+
+
+async def shipped_loaded(m: ServiceUnderTest) -> None:
+    async def loaded() -> bool:
+        r = await m.get("/calendars", headers=ADMIN)
+        return any(y["year"] == 2026 and not y["provisional"] for y in r.json()["years"])
+
+    await eventually(loaded, "the shipped 2026 notice to be loaded at start")
+
+
+async def test_a_provisional_clock_runs_escalates_and_is_counted_again_on_the_notice(
+    membership: ServiceUnderTest,
+) -> None:
+    m = membership
+    await shipped_loaded(m)
+    county, township = await county_and_township(m)
+    service = m.service
+
+    # 11 December 2026: 15 working days end in 2027, whose notice is not out yet: provisional, 1 January off
+    service.clock = lambda: at(2026, 12, 11, 10)
+    early = await apply(m, township)
+    # 20 December 2026, the issue's case: 21-25 and 28-31 December, then 4-8 and 11 January 2027
+    service.clock = lambda: at(2026, 12, 20, 10)
+    late = await apply(m, township)
+    items = {i["id"]: i for i in (await queue(m, township))["items"]}
+    assert datetime.fromisoformat(items[early]["deadline"]) == at(2027, 1, 5)
+    assert datetime.fromisoformat(items[late]["deadline"]) == at(2027, 1, 12)
+    assert items[late]["provisional"] is True
+    assert items[late]["deadline_calendar"]["counted_on"] == [
+        {"year": 2026, "notice": "国办发明电〔2025〕7号"},
+        {"year": 2027, "notice": None},
+    ]
+
+    # 5 January 2027: the earlier clock ran out and is escalated like any other
+    service.clock = lambda: at(2027, 1, 5, 1)
+    assert await run_overdue_applications(service.pool, service.membership, service.clock()) == 1
+    [escalated] = (await queue(m, county))["items"]
+    assert (escalated["id"], escalated["overdue"], escalated["escalated"]) == (early, True, True)
+
+    # the 2027 notice is published and loaded: 4 January was off too, so the running clock ends a day later
+    r = await m.put("/calendars/2027", notice_body(), headers=ADMIN)
+    assert r.status_code == 200, r.text
+    loaded = r.json()
+    assert (loaded["loaded"], loaded["unchanged"]) == (True, 0)
+    assert [(c["id"], c["previous_deadline"][:10], c["deadline"][:10]) for c in loaded["recounted"]] == [
+        (late, "2027-01-12", "2027-01-13")  # 24:00 CST of the 11th, of the 12th
+    ]
+    items = {i["id"]: i for i in (await queue(m, township))["items"]}
+    assert datetime.fromisoformat(items[late]["deadline"]) == at(2027, 1, 13)
+    assert items[late]["provisional"] is False
+    assert items[late]["deadline_calendar"]["counted_on"][1] == {
+        "year": 2027,
+        "notice": "国办发明电〔2026〕99号（测试）",
+    }
+    # the clock already run out stays as it ran out: escalated, its deadline and what it was counted on unchanged
+    assert datetime.fromisoformat(items[early]["deadline"]) == at(2027, 1, 5)
+    assert (items[early]["overdue"], items[early]["escalated"], items[early]["provisional"]) == (True, True, True)
+    assert [i["id"] for i in (await queue(m, county))["items"]] == [early]
+
+    # the change is in the member's dossier once the application is approved: old and new deadline, the notice
+    r = await m.post(f"/applications/{late}/approve", {}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    history = (await m.get(f"/members/{r.json()['member_id']}/history", headers=ADMIN)).json()["events"]
+    [recounted] = [e for e in history if e["event"] == "DeadlineRecounted"]
+    assert datetime.fromisoformat(recounted["data"]["previous_deadline"]) == at(2027, 1, 12)
+    assert datetime.fromisoformat(recounted["data"]["deadline"]) == at(2027, 1, 13)
+    assert recounted["data"]["notice"] == "国办发明电〔2026〕99号（测试）"
+
+    # loading the same notice again changes nothing; the calendar says who loaded it
+    r = await m.put("/calendars/2027", notice_body(), headers=ADMIN)
+    assert (r.status_code, r.json()["loaded"], r.json()["recounted"]) == (200, False, [])
+    year = (await m.get("/calendars/2027", headers=ADMIN)).json()
+    assert (year["provisional"], year["number"], year["loaded_by"]) == (
+        False,
+        "国办发明电〔2026〕99号（测试）",
+        "admin:admin-dev",  # the token's role and name
+    )
+
+
+async def test_a_bad_notice_is_refused_with_every_problem_and_nothing_changes(membership: ServiceUnderTest) -> None:
+    m = membership
+    await shipped_loaded(m)
+    body = notice_body()
+    body["festivals"] = [f for f in body["festivals"] if f["festival"] != "mid_autumn"]
+    body["festivals"][0]["worked"] = ["2027-01-06", "2026-12-26"]
+    r = await m.put("/calendars/2027", body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [
+        {"field": "festivals[0].worked[1]", "reason": "2026-12-26 is not in 2027"},
+        {"field": "festivals[0].worked[0]", "reason": "2027-01-06 is a Wednesday: only a weekend day is worked (调休)"},
+        {"field": "festivals", "reason": "the seven festivals must all be arranged; missing: 中秋节 (mid_autumn)"},
+    ]
+    r = await m.put("/calendars/2028", notice_body(), headers=ADMIN)
+    assert (r.status_code, r.json()["errors"][0]["field"]) == (422, "year")
+    year = (await m.get("/calendars/2027", headers=ADMIN)).json()
+    assert year["provisional"] is True
+    assert {f["festival"]: len(f["off"]) for f in year["festivals"]}["spring_festival"] == 4  # the statutory rule
+
+    # where the package knows the year, a notice that disagrees with it is loaded only on purpose
+    body = notice_body("../../../shared/notices/2026.toml")
+    body["festivals"][0]["worked"] = []  # 4 January 2026 was worked
+    r = await m.put("/calendars/2026", body, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert "2026-01-04 (off in the notice)" in r.json()["errors"][0]["reason"]
+    staff = auth.bearer("staff", org_id=str((await county_and_township(m))[0]))
+    assert (await m.put("/calendars/2027", notice_body(), headers=staff)).status_code == 403
+    assert (await m.get("/calendars", headers=ADMIN)).json()["years"][0]["year"] == 2025
+
+
+async def test_loading_the_shipped_notices_twice_records_them_once(membership: ServiceUnderTest) -> None:
+    m = membership
+    await shipped_loaded(m)
+    assert await calendars.load_shipped(m.service.store, m.service.pool, m.service.clock()) == 0
+    async with m.service.pool.acquire() as conn:
+        loads = await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'WorkingCalendarLoaded'")
+    assert loads == 2  # 2025 and 2026
