@@ -1,5 +1,5 @@
-"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers;
-person names in the scripts they are written in."""
+"""Check digits and formats of Chinese identity numbers, credit codes, mobile numbers; months, dates and
+periods; person names in the scripts they are written in."""
 
 from __future__ import annotations
 
@@ -146,6 +146,68 @@ def mask_mobile(value: str) -> str:
     if len(number) != 11 or not _is_digits(number):
         raise ValueError("mobile number to mask should be 11 digits")
     return f"{number[:3]}****{number[7:]}"
+
+
+# --- years, months, days and periods ---------------------------------------------------------------------
+# One rule for every month, date and period a client sends. Years run from 1900 (the oldest record a roster
+# carries) to 2199: year 0 or 9999 is a typo, and a date near either end of Python's range overflows once a
+# month or a time zone is added to it. The patterns are what the OpenAPI documents publish: whatever matches
+# them passes the parsers below (a day that does not exist, 2026-02-30, aside).
+
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+_YYYY = "(19[0-9]{2}|2[01][0-9]{2})"
+_MM = "(0[1-9]|1[0-2])"
+YEAR_PATTERN = f"^{_YYYY}$"
+MONTH_PATTERN = f"^{_YYYY}-{_MM}$"
+DAY_PATTERN = f"^{_YYYY}-{_MM}-(0[1-9]|[12][0-9]|3[01])$"
+_MONTH_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})")
+_DAY_SHAPE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+
+
+def year_problem(year: int) -> str | None:
+    if EARLIEST_YEAR <= year <= LATEST_YEAR:
+        return None
+    return f"year {year:04d} is outside the years kept here ({EARLIEST_YEAR} to {LATEST_YEAR})"
+
+
+def _year_and_month(year: str, month: str) -> tuple[int, int]:
+    problem = year_problem(int(year))
+    if problem is not None:
+        raise ValueError(problem)
+    if not 1 <= int(month) <= 12:
+        raise ValueError(f"month {month} does not exist: months are 01 to 12")
+    return int(year), int(month)
+
+
+def parse_month(value: object) -> date:
+    """`2026-03` as the first day of the month; the reason says which part is wrong."""
+    match = _MONTH_SHAPE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("a month is written YYYY-MM, e.g. 2026-03")
+    return date(*_year_and_month(match.group(1), match.group(2)), 1)
+
+
+def parse_day(value: object) -> date:
+    """`2026-03-31` as a date; the reason says which part is wrong."""
+    match = _DAY_SHAPE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("a date is written YYYY-MM-DD, e.g. 2026-03-31")
+    year, month = _year_and_month(match.group(1), match.group(2))
+    try:
+        return date(year, month, int(match.group(3)))
+    except ValueError:
+        raise ValueError(f"day {match.group(3)} does not exist in {year:04d}-{month:02d}") from None
+
+
+def period_problem(first: date, last: date, longest_months: int) -> str | None:
+    """Why months `first` through `last` are no period to answer for: reversed, or longer than `longest_months`."""
+    if last < first:
+        return f"the period ends ({last:%Y-%m}) before it begins ({first:%Y-%m})"
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    if months > longest_months:
+        return f"a period is at most {longest_months} months; {first:%Y-%m} to {last:%Y-%m} is {months}"
+    return None
 
 
 # --- person names ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.dues import access, checkoff, queries
 from services.dues.policy import Policy, Rounding
@@ -18,6 +18,8 @@ from shared.auth import organization
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
+from shared.web.params import Day, Instant, Month, months_between
 from shared.web.routes import NO_TARGET
 
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
@@ -27,12 +29,7 @@ Text = Annotated[str, Field(min_length=1, max_length=500)]
 Money = Annotated[Decimal, Field(gt=0, le=Decimal("9999999.99"), decimal_places=2)]
 
 
-def _month(value: str) -> date:
-    return checkoff.parse_month(value)
-
-
-MonthIn = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"), AfterValidator(_month)]
-MonthQuery = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+REPORT_MONTHS = 120  # the longest report: ten years of months, by organisation
 
 
 def _today() -> date:
@@ -44,7 +41,7 @@ class Body(BaseModel):
 
 
 class PolicyIn(Body):
-    effective_from: MonthIn
+    effective_from: Month
     rate: Decimal = Field(Decimal("0.005"), gt=0, lt=1, description="of the monthly wage base")
     base_step: Decimal = Field(Decimal(10), gt=0, description="the base's remainder under this is not counted")
     rounding: Rounding = Rounding.FEN
@@ -55,22 +52,22 @@ class PolicyIn(Body):
 
 class WageBaseIn(Body):
     monthly_base: Decimal = Field(ge=0, le=Decimal("9999999.99"), decimal_places=2)
-    from_month: MonthIn
+    from_month: Month
 
 
 class PaymentIn(Body):
-    month: MonthIn
+    month: Month
     amount: Money
 
 
 class ExemptionIn(Body):
-    from_month: MonthIn
-    to_month: MonthIn
+    from_month: Month
+    to_month: Month
     reason: Text
 
 
 class EducationIn(Body):
-    contacted_on: date
+    contacted_on: Day
     note: Text
 
 
@@ -85,14 +82,9 @@ class CheckoffLineIn(Body):
 
 
 class CheckoffIn(Body):
-    month: MonthIn
+    month: Month
     file_name: str = Field("api", max_length=200)
     lines: list[CheckoffLineIn] = Field(min_length=1, max_length=5000)
-
-
-def _as_date(value: Any) -> date:
-    assert isinstance(value, date)
-    return value
 
 
 # --- policies ---
@@ -108,7 +100,7 @@ async def get_policies(call: Call) -> dict[str, Any]:
 async def set_policy(body: PolicyIn, call: Call) -> JSONResponse:
     """Set a policy from the first of a month that has not begun (409 policy_retroactive otherwise)."""
     policy = Policy(
-        _as_date(body.effective_from),
+        body.effective_from,
         rate=body.rate,
         base_step=body.base_step,
         rounding=body.rounding,
@@ -129,7 +121,7 @@ async def set_policy(body: PolicyIn, call: Call) -> JSONResponse:
 
 
 @router.get("/members/{member_id}/dues", tags=["dues"])
-async def get_member_dues(member_id: UUID, call: Call, as_of: AwareDatetime | None = None) -> dict[str, Any]:
+async def get_member_dues(member_id: UUID, call: Call, as_of: Instant | None = None) -> dict[str, Any]:
     """The member's ledger by month (expected, paid, arrears), their open case and its clock; with `as_of`, as
     recorded then: nothing set later, a policy included, changes it."""
     return await call.read(
@@ -146,7 +138,7 @@ async def declare_wage_base(member_id: UUID, body: WageBaseIn, call: Call) -> JS
         "dues.wage_base",
         access.member(call.pool, member_id),
         lambda conn, meta: call.service.dues.declare_wage_base(
-            conn, member_id, body.monthly_base, _as_date(body.from_month), call.caller.actor, meta
+            conn, member_id, body.monthly_base, body.from_month, call.caller.actor, meta
         ),
         answer=lambda _: {"member_id": member_id, "monthly_base": f"{body.monthly_base:.2f}"},
     )
@@ -158,7 +150,7 @@ async def pay_dues(member_id: UUID, body: PaymentIn, call: Call) -> JSONResponse
     return await call.command(
         "dues.pay",
         access.member(call.pool, member_id),
-        lambda conn, meta: call.service.dues.pay(conn, member_id, _as_date(body.month), body.amount, _today(), meta),
+        lambda conn, meta: call.service.dues.pay(conn, member_id, body.month, body.amount, _today(), meta),
         answer=lambda ref: {"member_id": member_id, "payment_ref": ref},
         status_code=201,
     )
@@ -171,7 +163,7 @@ async def exempt_member(member_id: UUID, body: ExemptionIn, call: Call) -> JSONR
         "dues.exempt",
         access.member(call.pool, member_id),
         lambda conn, meta: call.service.dues.exempt(
-            conn, member_id, _as_date(body.from_month), _as_date(body.to_month), body.reason, _today(), meta
+            conn, member_id, body.from_month, body.to_month, body.reason, _today(), meta
         ),
         answer=lambda _: {"member_id": member_id},
         status_code=201,
@@ -223,7 +215,7 @@ async def import_checkoff(org_id: UUID, body: CheckoffIn, call: Call) -> JSONRes
     """A check-off remittance of up to 5,000 lines in one transaction (bigger files: `python -m
     services.dues.checkoff`). 422 with every bad line; unmatched lines are reported and kept with the remittance."""
     lines, errors = checkoff.parse_lines([(i + 1, line.member_no, line.amount) for i, line in enumerate(body.lines)])
-    month = _as_date(body.month)
+    month = body.month
     return await call.command(
         "checkoff.import",
         organization(org_id),
@@ -243,19 +235,36 @@ async def get_remittance(remittance_id: UUID, call: Call) -> dict[str, Any]:
 
 
 @router.get("/organizations/{org_id}/dues/report", tags=["reports"])
-async def get_dues_report(org_id: UUID, call: Call, first: MonthQuery, last: MonthQuery) -> dict[str, Any]:
-    """Dues expected, collected and in arrears by month and organisation, for the subtree."""
+async def get_dues_report(
+    org_id: UUID, call: Call, first: Annotated[Month, Query()], last: Annotated[Month, Query()]
+) -> dict[str, Any]:
+    """Dues expected, collected and in arrears by month and organisation, for the subtree (at most ten years)."""
+    months_between(first, last, longest=REPORT_MONTHS, field="query.last")
     return await call.read(
-        "report.read",
-        organization(org_id),
-        lambda conn: queries.dues_report(conn, org_id, _month(first), _month(last)),
+        "report.read", organization(org_id), lambda conn: queries.dues_report(conn, org_id, first, last)
     )
 
 
 @router.get("/organizations/{org_id}/members-by-status", tags=["reports"])
-async def get_members_by_status(org_id: UUID, call: Call, as_of: date | None = None) -> dict[str, Any]:
+async def get_members_by_status(
+    org_id: UUID, call: Call, as_of: Annotated[Day | None, Query()] = None
+) -> dict[str, Any]:
     """Members of the subtree by status (active, retained, suspended, lapsed, terminated) as of a date."""
     day = as_of or _today()
     return await call.read(
         "report.read", organization(org_id), lambda conn: queries.members_by_status(conn, org_id, day)
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link("POST /organizations/{org_id}/checkoff", "remittance_id", "GET /checkoff/{remittance_id}"),
+    Link(
+        "POST /members/{member_id}/dues/payments",
+        "member_id",
+        "GET /members/{member_id}/dues",
+        "POST /members/{member_id}/dues/exemptions",
+        "POST /members/{member_id}/dues/wage-base",
+    ),
+)

@@ -16,6 +16,7 @@ from shared.positions import Token
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
@@ -214,3 +215,23 @@ async def get_requests(org_id: UUID, call: Call, status: Literal["open", "answer
     return await call.read(
         "organization.requests", organization(org_id), lambda conn: queries.requests(conn, org_id, status, clock())
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /campaigns",
+        "campaign_id",
+        "GET /campaigns/{campaign_id}",
+        "POST /campaigns/{campaign_id}/ballots",
+        "POST /campaigns/{campaign_id}/close",
+        "GET /campaigns/{campaign_id}/results",
+    ),
+    Link(
+        "POST /requests",
+        "request_id",
+        "GET /requests/{request_id}",
+        "POST /requests/{request_id}/answer",
+    ),
+)

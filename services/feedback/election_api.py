@@ -16,6 +16,7 @@ from shared.auth import organization
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 from shared.web.routes import NO_TARGET
 
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)], tags=["elections"])
@@ -175,3 +176,19 @@ async def check_receipt(election_id: UUID, receipt: Receipt, call: Call) -> dict
     return await call.read(
         "election.read", NO_TARGET, lambda conn: call.service.elections.check_receipt(conn, election_id, receipt)
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /elections",
+        "election_id",
+        "GET /elections/{election_id}",
+        "POST /elections/{election_id}/candidates",
+        "POST /elections/{election_id}/candidates/confirm",
+        "POST /elections/{election_id}/rounds",
+        "POST /elections/{election_id}/ballots",
+        "POST /elections/{election_id}/close",
+    ),
+)

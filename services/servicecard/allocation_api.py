@@ -17,6 +17,7 @@ from shared.errors import InvalidInputError
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 from shared.web.routes import NO_TARGET
 
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)], tags=["allocations"])
@@ -135,3 +136,18 @@ async def use_entitlement(entitlement_id: UUID, call: Call) -> JSONResponse:
         lambda conn, meta: call.service.allocations.use(conn, entitlement_id, meta),
         answer=lambda used: {"entitlement_id": used, "status": "used"},
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /allocations",
+        "allocation_id",
+        "GET /allocations/{allocation_id}",
+        "POST /allocations/{allocation_id}/entries",
+        "POST /allocations/{allocation_id}/draw",
+    ),
+    Link("POST /allocations/{allocation_id}/entries", "entitlement_id", "POST /entitlements/{entitlement_id}/use"),
+    Link("POST /allocations/{allocation_id}/entries", "member_id", "GET /members/{member_id}/entitlements"),
+)

@@ -17,6 +17,7 @@ from shared.auth import organization
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
@@ -246,3 +247,24 @@ async def get_usage_stats(
     return await call.read(
         "usage.read", organization(org_id), lambda conn: queries.usage_stats(conn, org_id, category, month)
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /catalog/items",
+        "item_id",
+        "GET /catalog/items/{item_id}",
+        "POST /catalog/items/{item_id}/withdraw",
+        "POST /cards/{card_no}/redemptions",
+        "POST /allocations",
+    ),
+    Link(
+        "POST /cards/{card_no}/redemptions",
+        "redemption_id",
+        "GET /redemptions/{redemption_id}",
+        "POST /redemptions/{redemption_id}/reverse",
+    ),
+    Link("POST /cards/{card_no}/reissue", "card_no", "GET /cards/{card_no}", "POST /cards/{card_no}/redemptions"),
+)

@@ -16,6 +16,7 @@ from shared.auth import Target, organization
 from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
+from shared.web.links import Link, declare
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
 # position tokens (`after=`, shared.consistency) are waited for once the caller is known
@@ -194,3 +195,21 @@ async def get_transfer_stats(org_id: UUID, call: Call) -> dict[str, Any]:
     return await call.read(
         "organization.transfer_stats", organization(org_id), lambda conn: queries.transfer_stats(conn, org_id)
     )
+
+
+# OpenAPI links: what each creation's answer gives the operations that take its id (shared.web.links)
+declare(
+    router,
+    Link(
+        "POST /transfers",
+        "transfer_id",
+        "GET /transfers/{transfer_id}",
+        "POST /transfers/{transfer_id}/release",
+        "POST /transfers/{transfer_id}/accept",
+        "POST /transfers/{transfer_id}/reject",
+        "POST /transfers/{transfer_id}/cancel",
+    ),
+    Link("POST /transfers", "member_id", "GET /members/{member_id}/transfers"),
+    Link("POST /transfers", "to_org_id", "GET /organizations/{org_id}/transfers", param="org_id"),
+    Link("POST /transfers/bulk", "batch_id", "GET /transfers/bulk/{batch_id}"),
+)

@@ -24,6 +24,7 @@ from shared.messaging import BROKER_UNAVAILABLE
 from shared.service import Service
 from shared.telemetry import exporting, setup_telemetry
 from shared.web.guards import RequestGuard, refuse_nul_characters
+from shared.web.links import document_links
 
 log = logging.getLogger("shared.web.app")
 
@@ -221,4 +222,5 @@ def create_app(service: Service, routers: Sequence[APIRouter]) -> FastAPI:
 
     for router in routers:
         app.include_router(router)
+    document_links(app, routers)  # what each router declared with shared.web.links.declare
     return app
