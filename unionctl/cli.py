@@ -29,11 +29,12 @@ from shared.migrations import schema_namespace
 from shared.outbox import republish_from
 from shared.settings import KernelSettings
 from shared.store import EventStore, relay_channel
-from unionctl import ops
+from unionctl import calendar, ops
 
 app = typer.Typer(name="unionctl", help="Operate the union platform: topics, streams, DLQs, lag, integrity.")
 dlq_app = typer.Typer(help="Dead-letter topics: list, inspect and replay what consumers gave up on.")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(calendar.app, name="calendar")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -3,13 +3,18 @@ side that must act, and leaves it once acted on; a request raised in feedback wa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
+from devstack.platform import Platform
 from tests.e2e.test_member_life import join, org
 from tests.support import auth
+from tests.support.data import NOTICES
 from tests.support.waiting import eventually
+from unionctl import cli
 
 
 async def waiting(m: httpx.AsyncClient, org_id: str) -> list[tuple[str, str]]:
@@ -60,3 +65,26 @@ async def test_matters_wait_for_the_side_that_must_act_and_leave_once_acted_on(
     overview: dict[str, Any] = (await m.get(f"/members/{member_id}/overview", headers=me)).json()
     assert overview["open_transfer"] is None
     assert overview["requests"][0]["answered"] is True
+
+
+async def test_an_operator_loads_next_years_notice_with_unionctl(
+    platform: Platform, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    """The README's three lines: check the file, load it with an admin's token; a second load changes nothing."""
+    m = clients["membership"]
+    notice = str(NOTICES / "2027.toml")
+    env = {"MEMBERSHIP_URL": platform.url("membership"), "UNIONCTL_TOKEN": auth.token("admin", name="operator")}
+    checked = await asyncio.to_thread(CliRunner().invoke, cli.app, ["calendar", "check", notice])
+    assert checked.exit_code == 0, checked.output
+    assert "does not know the year" in checked.output
+    loaded = await asyncio.to_thread(CliRunner().invoke, cli.app, ["calendar", "load", notice], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    assert "国办发明电〔2026〕99号（测试） loaded" in loaded.output
+    year = (await m.get("/calendars/2027")).json()
+    assert (year["provisional"], year["loaded_by"]) == (False, "admin:operator")
+    again = await asyncio.to_thread(CliRunner().invoke, cli.app, ["calendar", "load", notice], env=env)
+    assert "was loaded already" in again.output
+    refused = await asyncio.to_thread(
+        CliRunner().invoke, cli.app, ["calendar", "load", notice], env={**env, "UNIONCTL_TOKEN": ""}
+    )
+    assert (refused.exit_code, "refused (401" in refused.output) == (1, True)

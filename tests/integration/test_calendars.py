@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import tomllib
+import uuid
 from datetime import datetime
 from typing import Any
 
 from services.membership import calendars
 from services.membership.overdue import run_overdue_applications
+from shared.envelope import Envelope
 from shared.workdays import CST
+from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest
+from tests.integration.test_membership import join
 from tests.integration.test_work_queue import apply, county_and_township, queue
 from tests.support import auth
 from tests.support.data import NOTICES
+from tests.support.kafka import produce
 from tests.support.waiting import eventually
 
 ADMIN = auth.bearer("admin")
@@ -144,3 +149,44 @@ async def test_loading_the_shipped_notices_twice_records_them_once(membership: S
     async with m.service.pool.acquire() as conn:
         loads = await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'WorkingCalendarLoaded'")
     assert loads == 2  # 2025 and 2026
+
+
+async def test_a_members_request_raised_before_the_notice_is_counted_again_on_it(
+    membership_consuming: ServiceUnderTest, stack: Stack, topic_prefix: str
+) -> None:
+    m = membership_consuming
+    await shipped_loaded(m)
+    _, township = await county_and_township(m)
+    member = (await join(m, township))["member_id"]
+    request_id = str(uuid.uuid4())
+    raised = Envelope(
+        id=uuid.uuid4(),
+        source="/union/feedback",
+        type="union.feedback.RequestRaised.v1",
+        subject=f"request-{request_id}",
+        time=at(2026, 12, 20, 10),  # feedback's clock: when the member raised it
+        partitionkey=member,
+        data={"member_id": member, "request_id": request_id, "org_id": township, "category": "wages"},
+    )
+    await produce(stack.bootstrap, f"{topic_prefix}union.feedback.v1", [raised.to_kafka()])
+
+    async def waiting() -> dict[str, Any] | None:
+        items = [i for i in (await queue(m, township))["items"] if i["kind"] == "request"]
+        return items[0] if items else None
+
+    item = await eventually(waiting, "the request in the queue")
+    assert (datetime.fromisoformat(item["deadline"]), item["provisional"]) == (at(2027, 1, 12), True)
+
+    m.service.clock = lambda: at(2026, 12, 30, 9)
+    r = await m.put("/calendars/2027", notice_body(), headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert [(c["kind"], c["id"]) for c in r.json()["recounted"]] == [("request", request_id)]
+    item = await waiting()
+    assert item is not None
+    assert (datetime.fromisoformat(item["deadline"]), item["provisional"]) == (at(2027, 1, 13), False)
+    async with m.service.pool.acquire() as conn:  # feedback owns the request: the change is in the calendar's stream
+        recorded = await conn.fetch(
+            "SELECT event_type, data FROM events WHERE stream_id = 'calendar-2027' ORDER BY version"
+        )
+    assert [r["event_type"] for r in recorded] == ["WorkingCalendarLoaded", "DeadlineRecounted"]
+    assert datetime.fromisoformat(json.loads(recorded[1]["data"])["previous_deadline"]) == at(2027, 1, 12)
