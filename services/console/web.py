@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -47,6 +48,7 @@ EVENT_NAMES = {
     "ApplicationApproved": "批准入会",
     "ApplicationRejected": "驳回入会申请",
     "ApplicationOverdue": "入会申请逾期",
+    "DeadlineRecounted": "办理期限按新公布的放假安排重新计算",
     "MemberJoined": "成为会员",
     "MemberSuspended": "暂停会籍",
     "MemberReinstated": "恢复会籍",
@@ -71,8 +73,25 @@ EVENT_NAMES = {
     "MembershipLapsed": "会籍失效",
     "MembershipRestored": "恢复会籍",
 }
+
+
+def calendar_note(item: dict[str, object]) -> str:
+    """What a working-day deadline was counted on, in words: each year's notice, or 暂按法定节假日 where provisional."""
+    clock = item.get("deadline_calendar")
+    if not isinstance(clock, dict):
+        return ""
+    parts = []
+    for year in clock.get("counted_on", []):
+        if year.get("notice"):
+            parts.append(f"{year['year']}年按{year['notice']}")
+        else:
+            parts.append(f"{year['year']}年放假安排未公布，暂按法定节假日计算，公布后重新计算")
+    return "；".join(parts)
+
+
 templates.env.filters["when"] = when
 templates.env.filters["day"] = day
+templates.env.filters["calendar_note"] = calendar_note
 templates.env.filters["event_name"] = lambda e: EVENT_NAMES.get(str(e), e)
 
 STATUS_NAMES = {
@@ -122,6 +141,8 @@ def console(request: Request) -> Console:
 
 
 ConsoleDep = Annotated[Console, Depends(console)]
+# an id in a page's path: a UUID, as the services' ids are; anything else is refused here, never put into their paths
+Id = Annotated[str, PathParam(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
 UserDep = Annotated[User | None, Depends(current_user)]
 
 
@@ -188,10 +209,10 @@ class CsrfError(Exception):
     """A POST without this session's CSRF token: from another site, or a form from before a sign-in."""
 
 
-async def require_csrf(request: Request) -> None:
-    form = await request.form()
-    submitted = form.get("csrf")
-    if not console(request).sessions.csrf_valid(request, submitted if isinstance(submitted, str) else None):
+async def require_csrf(
+    request: Request, csrf: Annotated[str, Form(max_length=64, description="the CSRF token of the page's form")] = ""
+) -> None:
+    if not console(request).sessions.csrf_valid(request, csrf or None):
         raise CsrfError
 
 
