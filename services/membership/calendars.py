@@ -27,7 +27,7 @@ from shared import workdays
 from shared.errors import InvalidInputError
 from shared.store import Metadata, StreamStore
 
-_LOCK = "SELECT pg_advisory_xact_lock{}(6, 0)"  # (6, 0): the calendar; 4 is a person's blind index
+_LOCK = "SELECT pg_advisory_xact_lock{}(6, hashtext(current_schema()))"  # 6: this schema's calendar
 _parsed: dict[str, workdays.Notice] = {}  # notices by digest: parsed once per process
 
 

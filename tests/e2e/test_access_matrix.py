@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import random
+import tomllib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -197,6 +199,11 @@ def reason(text: str) -> Body:
 
 def empty(_w: World, _c: Ctx) -> dict[str, Any]:
     return {}
+
+
+def notice_2027(_w: World, _c: Ctx) -> dict[str, Any]:
+    """The 2027 notice fixture, as `unionctl calendar load` sends it (loading it again changes nothing)."""
+    return json.loads(json.dumps(tomllib.loads((data.NOTICES / "2027.toml").read_text("utf-8")), default=str))
 
 
 def new_org(w: World, _c: Ctx) -> dict[str, Any]:
@@ -542,6 +549,9 @@ TABLE = [
     Row(M, "GET", "/organizations/search",                      "4 2 2 2 2 2 2 2", query=("region_code",)),
     Row(M, "GET", "/organizations/{org_id}/children",           "4 2 2 2 2 2 2 2"),
     Row(M, "GET", "/organizations/{org_id}/path",               "4 2 2 2 2 2 2 2"),
+    Row(M, "GET", "/calendars",                                 "4 2 2 2 2 2 2 3"),  # systems: calendars:read
+    Row(M, "GET", "/calendars/{year}",                          "4 2 2 2 2 2 2 3"),
+    Row(M, "PUT", "/calendars/{year}",                          "4 3 3 3 3 3 2 3", body=notice_2027),  # admins
     Row(M, "GET", "/where-to-join",                             "2 2 2 2 2 2 2 2", query=("region_code",)),  # public
     Row(M, "POST", "/members/lookup",                           "4 3 3 2 3 2 2 3", body=lookup),
     Row(M, "GET", "/members/{member_id}/overview",              "4 2 3 2 3 2 2 3"),
@@ -656,6 +666,7 @@ async def build(w: World) -> None:
     w.base |= redemption | request
     w.base["member_no"] = str((await w.call(M, "GET", f"/members/{me}"))["member_no"])
     w.base["region_code"] = "310115"
+    w.base["year"] = "2027"
     election = await voting_election(w, "admin")
     allocation = await w.call(C, "POST", "/allocations", allocation_body(w))
     w.base |= election | {"round_no": "1", "receipt": "0" * 64, "allocation_id": str(allocation["allocation_id"])}
