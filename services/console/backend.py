@@ -91,6 +91,8 @@ class Services:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             r = await self.client.request(method, self.urls[service] + path, json=json, params=params, headers=headers)
+        except httpx.InvalidURL:  # what the visitor typed made no URL (a control character): their input, not an outage
+            return Reply(400, {"code": "invalid_input", "detail": "the address holds a character no URL may"})
         except httpx.HTTPError as exc:
             return Reply(503, {"code": "unavailable", "detail": f"{service}: {type(exc).__name__}"})
         try:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.web import ConsoleDep, Csrf, UserDep, refusal, render, require
+from services.console.web import ConsoleDep, Csrf, Id, UserDep, refusal, render, require
 
 router = APIRouter(prefix="/campaigns")
 SCORES = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
@@ -20,7 +20,7 @@ REFUSED = {
 
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)
-async def campaign(request: Request, campaign_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def campaign(request: Request, campaign_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     me = require(user, "member", "staff", "admin")
     found = await app.services.get("feedback", f"/campaigns/{campaign_id}", me.token)
     return await render(request, "member/campaign.html", me, campaign=found, scores=SCORES)
@@ -29,7 +29,7 @@ async def campaign(request: Request, campaign_id: str, user: UserDep, app: Conso
 @router.post("/{campaign_id}/ballots", dependencies=[Csrf])
 async def vote(
     request: Request,
-    campaign_id: str,
+    campaign_id: Id,
     user: UserDep,
     app: ConsoleDep,
     score: Annotated[int, Form(ge=1, le=5)],
@@ -47,7 +47,7 @@ async def vote(
 
 
 @router.post("/{campaign_id}/close", dependencies=[Csrf])
-async def close(request: Request, campaign_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def close(request: Request, campaign_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     me = require(user, "staff", "admin")
     reply = await app.services.call("feedback", "POST", f"/campaigns/{campaign_id}/close", me.token, json={})
     if not reply.ok:
@@ -56,7 +56,7 @@ async def close(request: Request, campaign_id: str, user: UserDep, app: ConsoleD
 
 
 @router.get("/{campaign_id}/results", response_class=HTMLResponse)
-async def results(request: Request, campaign_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def results(request: Request, campaign_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     me = require(user, "member", "staff", "admin")
     found = await app.services.get("feedback", f"/campaigns/{campaign_id}", me.token)
     reply = await app.services.call("feedback", "GET", f"/campaigns/{campaign_id}/results", me.token)

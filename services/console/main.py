@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -52,7 +54,31 @@ def build_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedInError, on_signed_out)
     app.add_exception_handler(NotAllowedError, on_not_allowed)
     app.add_exception_handler(CsrfError, on_csrf)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    _document_pages(app)
     return app
+
+
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _document_pages(app: FastAPI) -> None:
+    """The document (never served; the hostile-input tests read it) says what the console answers: pages, with a
+    message page for any refusal, and redirects after a form."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        for item in document["paths"].values():
+            for operation in item.values():
+                operation["responses"] = {
+                    "200": {"description": "the page", "content": _PAGE},
+                    "303": {"description": "on to the next page, or to sign in"},
+                    "4XX": {"description": "a page that says what was refused and why", "content": _PAGE},
+                }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # a refusal is a page that says so, never a crash
@@ -70,6 +96,13 @@ async def on_signed_out(_: Request, __: Exception) -> Response:
 async def on_not_allowed(request: Request, _: Exception) -> Response:
     user = current_user(request)
     return await render(request, "message.html", user, 403, title="无权访问", message="此页面不对您的身份开放。")
+
+
+async def on_invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    user = current_user(request)
+    fields = "、".join(sorted({str(error["loc"][-1]) for error in exc.errors()}))
+    return await render(request, "message.html", user, 422, title="填写有误", message=f"请检查：{fields}。")
 
 
 async def on_csrf(request: Request, _: Exception) -> Response:

@@ -8,7 +8,7 @@ import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.web import ConsoleDep, Csrf, UserDep, refusal, render, require
+from services.console.web import ConsoleDep, Csrf, Id, UserDep, refusal, render, require
 
 router = APIRouter()
 
@@ -90,7 +90,7 @@ async def apply(
 
 
 @router.get("/apply/{application_id}", response_class=HTMLResponse)
-async def application_status(request: Request, application_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def application_status(request: Request, application_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     status = await app.services.get("membership", f"/applications/{application_id}", None)
     return await render(request, "member/application.html", user, application_id=application_id, status=status)
 

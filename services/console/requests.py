@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.console.web import ConsoleDep, Csrf, UserDep, refusal, render, require, see_other
+from services.console.web import ConsoleDep, Csrf, Id, UserDep, refusal, render, require, see_other
 
 router = APIRouter()
 CATEGORIES = {
@@ -33,7 +33,7 @@ async def received(request: Request, user: UserDep, app: ConsoleDep, org: str | 
 
 @router.post("/staff/requests/{request_id}/answer", dependencies=[Csrf])
 async def answer(
-    request: Request, request_id: str, user: UserDep, app: ConsoleDep, text: Annotated[str, Form()] = ""
+    request: Request, request_id: Id, user: UserDep, app: ConsoleDep, text: Annotated[str, Form()] = ""
 ) -> Response:
     me = require(user, "staff", "admin")
     if not text.strip():

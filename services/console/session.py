@@ -81,7 +81,10 @@ class Sessions:
 
     def csrf_valid(self, request: Request, submitted: str | None) -> bool:
         session_id = self.session_id(request)
-        return bool(session_id and submitted and hmac.compare_digest(self.csrf(session_id), submitted))
+        if not session_id or not submitted:
+            return False
+        # as bytes: compare_digest refuses a str with non-ASCII characters, which anyone can post
+        return hmac.compare_digest(self.csrf(session_id).encode(), submitted.encode())
 
     def _cookie(self, response: Response, name: str, value: str) -> None:
         response.set_cookie(name, value, httponly=True, samesite="strict", secure=self.secure, path="/")

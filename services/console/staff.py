@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.console.backend import ServiceRefusedError
 from services.console.session import User
-from services.console.web import ConsoleDep, Csrf, UserDep, refusal, render, require, see_other
+from services.console.web import ConsoleDep, Csrf, Id, UserDep, refusal, render, require, see_other
 
 router = APIRouter(prefix="/staff")
 STAFF = ("staff", "admin")
@@ -46,7 +46,7 @@ async def _application(app: Any, me: User, application_id: str, org_id: str) -> 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
 async def application(
-    request: Request, application_id: str, user: UserDep, app: ConsoleDep, org: str | None = None
+    request: Request, application_id: Id, user: UserDep, app: ConsoleDep, org: str | None = None
 ) -> Response:
     me = require(user, *STAFF)
     org_id = _org(me, org)
@@ -58,7 +58,7 @@ async def application(
 
 
 @router.post("/applications/{application_id}/approve", dependencies=[Csrf])
-async def approve(request: Request, application_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def approve(request: Request, application_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     me = require(user, *STAFF)
     reply = await app.services.call("membership", "POST", f"/applications/{application_id}/approve", me.token, json={})
     if not reply.ok:
@@ -76,7 +76,7 @@ async def approve(request: Request, application_id: str, user: UserDep, app: Con
 
 @router.post("/applications/{application_id}/reject", dependencies=[Csrf])
 async def reject(
-    request: Request, application_id: str, user: UserDep, app: ConsoleDep, reason: Annotated[str, Form()] = ""
+    request: Request, application_id: Id, user: UserDep, app: ConsoleDep, reason: Annotated[str, Form()] = ""
 ) -> Response:
     me = require(user, *STAFF)
     if not reason.strip():
@@ -124,7 +124,7 @@ async def lookup(
 
 
 @router.get("/members/{member_id}", response_class=HTMLResponse)
-async def dossier(request: Request, member_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def dossier(request: Request, member_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     me = require(user, *STAFF)
     overview = await app.services.get("membership", f"/members/{member_id}/overview", me.token)
     return await render(request, "staff/dossier.html", me, overview=overview, member=overview["member"])
@@ -152,12 +152,12 @@ async def _step(request: Request, verb: str, transfer_id: str, user: User | None
 
 
 @router.post("/transfers/{transfer_id}/release", dependencies=[Csrf])
-async def release(request: Request, transfer_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def release(request: Request, transfer_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     return await _step(request, "release", transfer_id, user, app)
 
 
 @router.post("/transfers/{transfer_id}/accept", dependencies=[Csrf])
-async def accept(request: Request, transfer_id: str, user: UserDep, app: ConsoleDep) -> Response:
+async def accept(request: Request, transfer_id: Id, user: UserDep, app: ConsoleDep) -> Response:
     return await _step(request, "accept", transfer_id, user, app)
 
 

@@ -8,16 +8,18 @@ declared response must match its schema and content type. The figures go to the 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
+import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import strategies as st
 
 from shared.settings import KernelSettings
 from shared.validators import CREDIT_CODE_ALPHABET, credit_code_check_char, identity_number_check_char
@@ -29,6 +31,9 @@ from tests.support.waiting import eventually
 
 # examples per operation and generation mode (positive; negative where the operation takes input)
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+# the stateful phase: scenarios per service, each up to this many calls that follow the links
+SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "40"))
+SCENARIO_STEPS = int(os.environ.get("FUZZ_SCENARIO_STEPS", "6"))
 
 Seeded = tuple[ServiceUnderTest, dict[str, Any]]
 
@@ -47,23 +52,31 @@ def settings_like(membership_settings: Any, cls: type[KernelSettings], db_schema
 # --- one seeded service per test: ids that exist and values that pass the rules behind the schema ---------
 
 
-def _identity_number(serial: int) -> str:
-    first17 = f"31011519800101{serial:03d}"
+_fresh = random.Random(20240601)  # deterministic: the same run twice sends the same values
+
+
+def _identity_number() -> str:
+    """A valid identity number not given before in this run (a new applicant, so a new member)."""
+    serial = next(_serials)
+    first17 = f"310115{date(1980, 1, 1) + timedelta(days=serial // 1000):%Y%m%d}{serial % 1000:03d}"
     return first17 + identity_number_check_char(first17)
 
 
-def _credit_code(middle: str) -> str:
-    first17 = f"91310115{middle}"
+_serials = itertools.count(_fresh.randrange(10_000_000))
+
+
+def _credit_code() -> str:
+    first17 = "91310115" + "".join(_fresh.choices(CREDIT_CODE_ALPHABET, k=9))
     return first17 + credit_code_check_char(first17)
 
 
 # values that pass membership's rules behind its schema, so that the rest of a hostile body reaches the database
 VALID_FIELDS: dict[str, object] = {
     "region_code": "310115",
-    "id_number": st.integers(0, 999).map(_identity_number),
+    "id_number": _identity_number,
     "phone": "13912345678",
-    "credit_code": st.text(CREDIT_CODE_ALPHABET, min_size=9, max_size=9).map(_credit_code),
-    "employer_credit_code": st.text(CREDIT_CODE_ALPHABET, min_size=9, max_size=9).map(_credit_code),
+    "credit_code": _credit_code,
+    "employer_credit_code": _credit_code,
 }
 
 
@@ -175,11 +188,72 @@ async def seeded_feedback(m: ServiceUnderTest, settings: Any) -> AsyncIterator[S
         yield f, {**world, **known, "electorate_org_id": world["org_id"], "subject_id": world["org_id"]}
 
 
+@asynccontextmanager
+async def seeded_dues(m: ServiceUnderTest, settings: Any) -> AsyncIterator[Seeded]:
+    from services.dues.main import build_app  # noqa: PLC0415
+    from services.dues.service import DuesSettings  # noqa: PLC0415
+
+    world = await membership_world(m)
+    dues_settings = settings_like(settings, DuesSettings, f"d_{settings.db_schema[2:]}", dues_review_interval=3600)
+    async with serve_in_process(build_app(dues_settings)) as d:
+        member_id = world["member_id"]
+        await eventually(lambda: _ok(d.get(f"/members/{member_id}/dues")), "dues to open the member's account")
+        month = f"{datetime.now(UTC):%Y-%m}"
+        member_no = (await m.get(f"/members/{member_id}")).json()["member_no"]
+        remittance = {"month": month, "lines": [{"member_no": member_no, "amount": "1.00"}]}
+        r = await d.post(f"/organizations/{world['org_id']}/checkoff", remittance)
+        remittance_id = created(r, "remittance_id")
+        yield d, {**world, "remittance_id": remittance_id, "member_no": member_no, "month": month}
+
+
+@asynccontextmanager
+async def seeded_console(m: ServiceUnderTest, settings: Any) -> AsyncIterator[Seeded]:
+    """The console before the four services it calls (each in this process, reached through its ASGI app), signed
+    in as an admin: its session cookie and the CSRF token that goes with it are known."""
+    from services.console.main import build_app  # noqa: PLC0415
+    from services.console.settings import ConsoleSettings  # noqa: PLC0415
+
+    async with (
+        seeded_transfer(m, settings) as (t, moved),
+        seeded_servicecard(m, settings) as (sc, carded),
+        seeded_feedback(m, settings) as (f, asked),
+    ):
+        backends = {"membership": m, "transfer": t, "servicecard": sc, "feedback": f}
+        urls = {f"{name}_url": f"http://{name}" for name in backends}
+        app = build_app(ConsoleSettings(**urls))
+        mounts = {f"http://{name}": httpx.ASGITransport(app=s.app) for name, s in backends.items()}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(mounts=mounts) as client,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http,
+        ):
+            console = app.state.console
+            console.services.client = client
+            session_id = "fuzz-session"
+            token = auth.bearer("admin", name="fuzz-admin")["Authorization"].removeprefix("Bearer ")
+            # a header, not the client's cookie jar: signing out or in answers with new cookies the jar would keep
+            http.headers["Cookie"] = f"console_token={token}; console_sid={session_id}"
+            known = {**carded, **asked, **moved, "csrf": console.sessions.csrf(session_id)}
+            yield ServiceUnderTest(http, app), known
+
+
+async def _ok(response: Awaitable[httpx.Response]) -> bool:
+    return (await response).status_code == 200
+
+
+async def openapi(running: ServiceUnderTest) -> dict[str, Any]:
+    """The service's OpenAPI document as a client reads it; the console, which serves none, its app's."""
+    r = await running.get("/openapi.json")
+    return r.json() if r.status_code == 200 else json.loads(json.dumps(running.app.openapi()))
+
+
 SEEDERS = {
     "membership": seeded_membership,
     "transfer": seeded_transfer,
     "servicecard": seeded_servicecard,
     "feedback": seeded_feedback,
+    "dues": seeded_dues,
+    "console": seeded_console,
 }
 
 
@@ -191,7 +265,7 @@ async def test_hostile_input_gets_no_500_and_no_answer_outside_the_schema(
     service: str, membership: ServiceUnderTest, membership_settings: Any, request: pytest.FixtureRequest
 ) -> None:
     async with SEEDERS[service](membership, membership_settings) as (running, known):
-        document = (await running.get("/openapi.json")).json()
+        document = await openapi(running)
         loop = asyncio.get_running_loop()
 
         def send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> httpx.Response:
@@ -208,6 +282,8 @@ async def test_hostile_input_gets_no_500_and_no_answer_outside_the_schema(
             headers=dict(running.http.headers),
             known=known,
             max_examples=MAX_EXAMPLES,
+            scenarios=SCENARIOS,
+            steps=SCENARIO_STEPS,
         )
     line = f"{figures.line()} ({time.monotonic() - started:.1f} s)"
     print(line)

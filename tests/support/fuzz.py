@@ -9,6 +9,7 @@ then judge the response.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CheckFunction, load_all_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
+from schemathesis.core.transport import Response
+from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 
 Case = AnyCase[Any]
 
@@ -50,12 +53,17 @@ class Figures:
     examples: int = 0
     failures: list[str] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
+    succeeded: set[str] = field(default_factory=set)  # operations that answered 2xx at least once
+    stateful_calls: int = 0  # of `examples`, those sent by the stateful phase
 
     def line(self) -> str:
         answers = ", ".join(f"{status}: {n}" for status, n in sorted(self.statuses.items()))
+        ok = sum(n for status, n in self.statuses.items() if 200 <= status < 300)
         return (
             f"{self.service}: {len(self.tested)}/{self.operations} operations tested, "
-            f"{self.examples} examples sent, {len(self.failures)} failures (answers {answers})"
+            f"{self.examples} examples sent ({self.stateful_calls} following links), {ok} answered 2xx, "
+            f"{len(self.succeeded)} operations reached a 2xx, "
+            f"{len(self.failures)} failures (answers {answers})"
         )
 
 
@@ -71,28 +79,97 @@ def _prepare(case: Case, base_url: str, headers: dict[str, str]) -> requests.Pre
     return requests.Request(**{k: v for k, v in kwargs.items() if k in allowed}).prepare()
 
 
-# by path parameter, query parameter or body property name: a value, or a strategy of values
+# by path parameter, query parameter or body property name: a value, or a function that makes a fresh one
 Known = Mapping[str, object]
+
+SLOWEST_ANSWER = 5.0  # seconds: a slower answer is a failure, like a 5xx
+
+# what a stateful step skips: what the link gave it, and what a request never carries by a known name
+_CONTAINERS = ("path_parameters", "query", "body")
+
+
+def _known(value: object) -> object:
+    return value() if callable(value) else value
+
+
+def _patch(case: Case, known: Known, containers: tuple[str, ...], keep: set[tuple[str, str]]) -> None:
+    """Known values in place of the generated ones, but not where `keep` says a link put the value."""
+    for container in containers:
+        current = getattr(case, container)
+        if isinstance(current, dict) and any(name in known for name in current):
+            patched = {
+                name: value
+                if name not in known or {(container, name), (container, "*")} & keep
+                else _known(known[name])
+                for name, value in current.items()
+            }
+            setattr(case, container, patched)
 
 
 def _with_known(strategy: SearchStrategy[Case], known: Known, *, body: bool) -> SearchStrategy[Case]:
     """Half of the cases get values that pass the rules behind the schema (ids that exist, valid check digits),
     so that the hostile rest of the input reaches the handlers and the database, not just a 404 or a 422."""
 
-    @st.composite
-    def patched(draw: st.DrawFn) -> Case:
-        case = draw(strategy)
-        for container in ("path_parameters", "query", "body") if body else ("path_parameters",):
-            current = getattr(case, container)
-            if isinstance(current, dict) and any(name in known for name in current):
-                setattr(case, container, {name: _draw(draw, known.get(name, v)) for name, v in current.items()})
+    def patched(case: Case) -> Case:
+        _patch(case, known, _CONTAINERS if body else ("path_parameters",), set())
         return case
 
-    return st.one_of(strategy, patched())
+    return st.one_of(strategy, strategy.map(patched))
 
 
-def _draw(draw: st.DrawFn, value: object) -> object:
-    return draw(value) if isinstance(value, SearchStrategy) else value
+@dataclass
+class Exchange:
+    """Sends a case as schemathesis' requests transport would, counts the answer, and judges it."""
+
+    figures: Figures
+    send: Send
+    base_url: str
+    headers: dict[str, str]
+    run_checks: list[CheckFunction] = field(default_factory=checks)
+
+    def __call__(self, case: Case) -> tuple[httpx.Response, dict[str, str]]:
+        label = f"{case.operation.method.upper()} {case.operation.path}"
+        prepared = _prepare(case, self.base_url, self.headers)
+        body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+        assert body is None or isinstance(body, bytes), "a body is bytes"
+        request_headers = {
+            k: v if isinstance(v, str) else v.decode("latin-1")
+            for k, v in prepared.headers.items()
+            if k.lower() != "content-length"
+        }
+        self.figures.examples += 1
+        self.figures.tested.add(label)
+        assert prepared.method is not None
+        assert prepared.url is not None
+        started = time.monotonic()
+        try:
+            response = self.send(prepared.method, prepared.url, request_headers, body)
+        except Exception as exc:  # the app raised instead of answering: a 500 for the client
+            exc.add_note(f"Reproduce with: {case.as_curl_command(headers=request_headers)}")
+            raise
+        elapsed = time.monotonic() - started
+        self.figures.statuses[response.status_code] += 1
+        if response.is_success:
+            self.figures.succeeded.add(label)
+        assert elapsed < SLOWEST_ANSWER, (
+            f"answered {response.status_code} in {elapsed:.1f} s, more than {SLOWEST_ANSWER:.0f} s: "
+            f"{case.as_curl_command(headers=request_headers)}"
+        )
+        return response, request_headers
+
+    def judge(self, case: Case, response: httpx.Response | Response, headers: dict[str, str]) -> None:
+        case.validate_response(response, checks=self.run_checks, headers=headers)
+
+
+def _budget(**kwargs: Any) -> settings:
+    return settings(
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+        **kwargs,
+    )
 
 
 def fuzz(
@@ -104,22 +181,24 @@ def fuzz(
     headers: Mapping[str, str],
     known: Known,
     max_examples: int,
+    scenarios: int = 0,
+    steps: int = 6,
 ) -> Figures:
     """Every operation, positive and (where it has inputs) negative cases, `max_examples` each; half of them with
-    `known` values in place. Synchronous: run it in a worker thread."""
-    schema = schemathesis.openapi.from_dict(document, config=schemathesis.Config())
+    `known` values in place. Then `scenarios` sequences of up to `steps` calls that follow the document's links,
+    known values filling what no link gave. Synchronous: run it in a worker thread."""
     figures = Figures(service, count_operations(document))
-    sent_headers = dict(headers)
-    run_checks = checks()
-    budget = settings(
-        max_examples=max_examples,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    exchange = Exchange(figures, send, base_url, dict(headers))
+    _per_operation(document, exchange, known, max_examples)
+    if scenarios > 0:
+        _stateful(document, exchange, known, scenarios, steps)
+    return figures
+
+
+def _per_operation(document: dict[str, Any], exchange: Exchange, known: Known, max_examples: int) -> None:
+    schema = schemathesis.openapi.from_dict(document, config=schemathesis.Config())
+    figures = exchange.figures
+    budget = _budget(max_examples=max_examples, phases=[Phase.explicit, Phase.generate, Phase.shrink])
     for result in schema.get_all_operations():
         if isinstance(result, Err):  # an operation schemathesis cannot read is a failure, not a skip
             figures.failures.append(f"unreadable operation: {describe(result.err())}")
@@ -137,35 +216,55 @@ def fuzz(
             @budget
             @given(case=strategy)
             def one(case: Case) -> None:
-                prepared = _prepare(case, base_url, sent_headers)
-                body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-                assert body is None or isinstance(body, bytes), "a JSON API's body is bytes"
-                request_headers = {
-                    k: v if isinstance(v, str) else v.decode("latin-1")
-                    for k, v in prepared.headers.items()
-                    if k.lower() != "content-length"
-                }
-                figures.examples += 1
-                assert prepared.method is not None
-                assert prepared.url is not None
-                try:
-                    response = send(prepared.method, prepared.url, request_headers, body)
-                except Exception as exc:  # the app raised instead of answering: a 500 for the client
-                    exc.add_note(f"Reproduce with: {case.as_curl_command(headers=request_headers)}")
-                    raise
-                figures.statuses[response.status_code] += 1
-                case.validate_response(response, checks=run_checks, headers=request_headers)
+                response, request_headers = exchange(case)
+                exchange.judge(case, response, request_headers)
 
-            sent_before = figures.examples
             try:
                 one()
             except BaseException as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
                 figures.failures.append(f"{label} ({mode.value}): {describe(exc)}"[:6000])
-            if figures.examples > sent_before:  # an operation no case reached is not tested
-                figures.tested.add(label)
-    return figures
+
+
+def _stateful(document: dict[str, Any], exchange: Exchange, known: Known, scenarios: int, steps: int) -> None:
+    """Schemathesis' stateful phase: each scenario starts from an operation and follows the links of its answers
+    (a created thing's id into the operations that take it), so operations behind an id get real ids."""
+    config = schemathesis.Config.from_dict({"generation": {"mode": "positive"}})
+    schema = schemathesis.openapi.from_dict(document, config=config)
+    figures = exchange.figures
+    transitions = sum(
+        len(a.get("links", {}))
+        for i in document["paths"].values()
+        for o in i.values()
+        if isinstance(o, dict)
+        for a in o.get("responses", {}).values()
+    )
+    if transitions == 0:
+        return
+
+    class Scenario(schema.as_state_machine()):  # type: ignore[misc]
+        def step(self, input: StepInput) -> StepOutput:  # noqa: A002 - schemathesis' name
+            linked = {(location.container_name, name or "*") for location, name in input.applied_parameters}
+            _patch(input.case, known, _CONTAINERS, linked)
+            return super().step(input)
+
+        def call(self, case: Case, **_: Any) -> Response:
+            response, self._sent_headers = exchange(case)
+            return Response.from_any(response)
+
+        def validate_response(self, response: Response, case: Case, *_: Any, **__: Any) -> None:
+            exchange.judge(case, response, self._sent_headers)
+
+    budget = _budget(max_examples=scenarios, stateful_step_count=steps, phases=[Phase.generate])
+    sent_before = figures.examples
+    try:
+        Scenario.run(settings=budget)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        figures.failures.append(f"stateful: {describe(exc)}"[:6000])
+    figures.stateful_calls = figures.examples - sent_before
 
 
 def describe(exc: BaseException) -> str:
