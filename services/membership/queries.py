@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.membership import domain
+from services.membership import domain, queue
 from services.membership.events import MemberJoined, registry
 from shared.errors import DomainError, NotFoundError
 from shared.events import PUBLIC
@@ -270,6 +270,10 @@ async def application(conn: asyncpg.Connection, application_id: UUID) -> JSON:
     if row is None:
         raise NotFoundError("application", application_id)
     member_no = await conn.fetchval("SELECT member_no FROM members WHERE member_id = $1", row["member_id"])
+    waiting = await conn.fetchrow(
+        "SELECT deadline, clock, overdue FROM work_queue WHERE kind = 'application' AND item_id = $1", application_id
+    )
+    clock = {"respond_by": waiting["deadline"], **queue.clock_view(waiting["clock"])} if waiting else {}
     return {
         "application_id": application_id,
         "status": row["status"],
@@ -280,6 +284,7 @@ async def application(conn: asyncpg.Connection, application_id: UUID) -> JSON:
         "reviewer": row["reviewer"],
         "submitted_at": row["submitted_at"],
         "decided_at": row["decided_at"],
+        **clock,  # while it waits: the union's promise (respond_by), and the calendar it was counted on
     }
 
 

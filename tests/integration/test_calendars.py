@@ -66,6 +66,9 @@ async def test_a_provisional_clock_runs_escalates_and_is_counted_again_on_the_no
         {"year": 2027, "notice": None},
     ]
 
+    status = (await m.get(f"/applications/{late}", headers={"Authorization": ""})).json()  # the applicant's view
+    assert (datetime.fromisoformat(status["respond_by"]), status["provisional"]) == (at(2027, 1, 12), True)
+
     # 5 January 2027: the earlier clock ran out and is escalated like any other
     service.clock = lambda: at(2027, 1, 5, 1)
     assert await run_overdue_applications(service.pool, service.membership, service.clock()) == 1
