@@ -34,6 +34,8 @@ CST = timezone(timedelta(hours=8), "CST")  # China Standard Time: no daylight sa
 NOTICES = Path(__file__).parent / "notices"  # the notices this release ships, and the statutory rule
 
 IsWorkday = Callable[[date], bool]
+# the years a calendar can be had for: from the first version of the statutory rule in notices/statutory.toml
+FIRST_YEAR, LAST_YEAR = 2008, 2200
 
 
 class Festival(StrEnum):
@@ -140,7 +142,7 @@ class Notice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    year: Annotated[int, Field(ge=2000, le=2200)]
+    year: Annotated[int, Field(ge=FIRST_YEAR, le=LAST_YEAR)]
     number: Annotated[str, Field(min_length=1, max_length=60, description="文号, e.g. 国办发明电〔2025〕7号")]
     published: date
     title: Annotated[str | None, Field(max_length=200)] = None

@@ -72,7 +72,8 @@ def load(
     except httpx.HTTPError as exc:
         err.print(f"could not reach {url}: {exc}")
         raise typer.Exit(2) from None
-    answer = r.json() if r.headers.get("content-type", "").startswith("application/json") else {"detail": r.text}
+    is_json = r.headers.get("content-type", "").startswith("application/json")
+    answer: dict[str, Any] = r.json() if is_json else {"detail": r.text}
     if r.status_code != 200:
         err.print(f"refused ({r.status_code} {answer.get('code', '')}): {answer.get('detail', '')}")
         for e in answer.get("errors", []):

@@ -20,7 +20,7 @@ from shared.web.routes import NO_TARGET
 
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)])
 Call = Annotated[routes.Call[MembershipService], routes.CALL]
-Year = Annotated[int, Path(ge=2000, le=2200, description="the calendar year")]
+Year = Annotated[int, Path(ge=workdays.FIRST_YEAR, le=workdays.LAST_YEAR, description="the calendar year")]
 
 
 class NoticeIn(workdays.Notice):

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from shared.workdays import (
     CST,
+    FIRST_YEAR,
+    LAST_YEAR,
     Calendar,
     Festival,
     NoticeError,
@@ -155,6 +157,15 @@ def test_the_provisional_rule_differs_from_the_notices_only_on_tiaoxiu_and_bridg
         2026: (6, 9),
     }
     assert (len(worked), len(bridges)) == expected[year]
+
+
+def test_every_year_a_calendar_is_asked_for_has_a_statutory_rule() -> None:
+    assert statutory_rule(FIRST_YEAR).in_force_from == date(FIRST_YEAR, 1, 1)
+    last = statutory_rule(LAST_YEAR).festival_days(LAST_YEAR)  # the lunar dates are known that far
+    assert last[Festival.SPRING_FESTIVAL][1].month in {1, 2}
+    assert last[Festival.MID_AUTUMN][0].month in {9, 10}
+    with pytest.raises(ValueError, match="no statutory holiday rule"):
+        statutory_rule(FIRST_YEAR - 1)
 
 
 def test_the_statutory_rule_follows_the_2024_amendment_from_2025() -> None:
