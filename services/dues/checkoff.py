@@ -37,20 +37,13 @@ from services.dues.service import DuesService, DuesSettings
 from shared.errors import InvalidInputError, NotFoundError
 from shared.events import DomainEvent
 from shared.store import Metadata, Stream
+from shared.validators import parse_month
 
 console = Console(stderr=True)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 _AMOUNT = re.compile(r"^\d{1,7}(\.\d{1,2})?$")
 _MEMBER_NO = re.compile(r"^[0-9A-Za-z-]{1,40}$")
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-def parse_month(text: str) -> date:
-    match = _MONTH.match(text)
-    if match is None:
-        raise ValueError("a month is YYYY-MM")
-    return date(int(match.group(1)), int(match.group(2)), 1)
 
 
 def parse_lines(rows: Sequence[tuple[int, str | None, str | None]]) -> tuple[list[CheckoffLine], list[str]]:
@@ -278,7 +271,11 @@ def main(
     month: Annotated[str, typer.Option(help="the month remitted, YYYY-MM")],
 ) -> None:
     """Import a check-off remittance (settings from the environment, like the service)."""
-    asyncio.run(run_import(remittance, UUID(org), parse_month(month), DuesSettings()))
+    try:
+        first_day = parse_month(month)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    asyncio.run(run_import(remittance, UUID(org), first_day, DuesSettings()))
 
 
 if __name__ == "__main__":
