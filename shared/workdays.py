@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -149,11 +149,11 @@ class Notice(BaseModel):
     source: Annotated[str | None, Field(max_length=500, description="where it was published")] = None
     festivals: list[FestivalDays] = Field(max_length=10)
 
-    @property
+    @cached_property
     def off(self) -> dict[date, Festival]:
         return {d: f.festival for f in self.festivals for d in f.off}
 
-    @property
+    @cached_property
     def worked(self) -> dict[date, Festival]:
         return {d: f.festival for f in self.festivals for d in f.worked}
 
