@@ -1,4 +1,8 @@
-"""The four services as processes: started with their settings, watched, stopped. Used by `make run` and e2e tests."""
+"""The services as processes: started with their settings, watched, stopped. Used by `make run` and e2e tests.
+
+With `replicas` above 1 each service runs that many processes on one database schema, the second on its port +
+100, the third + 200: they share the consumer group (the partitions are shared out) and stand for the relay's
+election (one relays); either answers any request."""
 
 from __future__ import annotations
 
@@ -36,14 +40,21 @@ def all_topic_names(prefix: str = "") -> list[str]:
     return [prefix + t for t in TOPICS] + [prefix + t + ".dlq" for t in TOPICS]
 
 
+REPLICA_PORT_STEP = 100
+
+
 @dataclass
 class ServiceProcess:
-    name: str
+    name: str  # the service's name, `-2`, `-3` added for its further replicas
     port: int
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+
+    @property
+    def service(self) -> str:
+        return self.name.split("-", 1)[0]
 
     @property
     def url(self) -> str:
@@ -52,7 +63,7 @@ class ServiceProcess:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.name}"],
+                [sys.executable, "-m", f"services.{self.service}"],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -99,26 +110,34 @@ class Platform:
     log_dir: Path
     ports: dict[str, int] = field(default_factory=available_services)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    replicas: int = 1
 
     def start(self) -> Platform:
         for name, port in self.ports.items():
-            env = {
-                **os.environ,
-                **self.base_env,
-                "PORT": str(port),
-                "DATABASE_URL": self.database_urls[name],
-                "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,
-                "OTEL_SERVICE_NAME": name,
-                "PYTHONPATH": str(ROOT),
-            }
-            self.processes[name] = ServiceProcess(name, port, env, self.log_dir / f"{name}.log")
-            self.processes[name].start()
+            for n in range(self.replicas):
+                replica = name if n == 0 else f"{name}-{n + 1}"
+                env = {
+                    **os.environ,
+                    **self.base_env,
+                    "PORT": str(port + n * REPLICA_PORT_STEP),
+                    "DATABASE_URL": self.database_urls[name],
+                    "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,
+                    "OTEL_SERVICE_NAME": name,
+                    "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={replica}",
+                    "PYTHONPATH": str(ROOT),
+                }
+                process = ServiceProcess(replica, port + n * REPLICA_PORT_STEP, env, self.log_dir / f"{replica}.log")
+                self.processes[replica] = process
+                process.start()
         for process in self.processes.values():
             process.wait_ready()
         return self
 
     def url(self, name: str) -> str:
         return self.processes[name].url
+
+    def replicas_of(self, name: str) -> list[ServiceProcess]:
+        return [p for p in self.processes.values() if p.service == name]
 
     def stop(self) -> None:
         for process in self.processes.values():

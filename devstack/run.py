@@ -143,7 +143,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
         env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUTH_JWKS": str(issuer.jwks_path), **dev_secrets(run)}
         if broker is not None:  # it forgets on stop what nobody read: consumers read on while the relays stop
             env["CONSUMER_DRAIN_SECONDS"] = os.environ.get("CONSUMER_DRAIN_SECONDS", "2")
-        platform = Platform(env, database_urls, run, ports).start()
+        replicas = int(os.environ.get("REPLICAS", "1"))  # `make run REPLICAS=2`: a second of each on port + 100
+        platform = Platform(env, database_urls, run, ports, replicas=replicas).start()
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")
             supervisor.watch(watched_service(process))

@@ -96,6 +96,7 @@ class OutboxRelay:
         self.linger = linger
         self.published = 0
         self.republished = 0  # times the whole log (or a part) was published again
+        self.active = False  # holds the election: the one replica of the service that relays
         self.connected = False
         self.healthy = True
         self.backlog_seen = 0  # events found waiting at the last look (a floor when a full batch was found)
@@ -118,6 +119,8 @@ class OutboxRelay:
                     await asyncio.wait_for(self._stopping.wait(), self.poll_interval * 4)
                 if self._stopping.is_set():
                     return
+            self.active = True
+            log.info("relay: elected; this replica publishes the log")
             await conn.add_listener(self.store.channel, self._on_notify)
             await self._load_acked()
             loop = asyncio.get_running_loop()
@@ -149,6 +152,7 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                     await asyncio.sleep(self.linger)
         finally:
+            self.active = False
             with contextlib.suppress(Exception):
                 await conn.reset()  # the lock and the LISTEN are session state: gone before the pool has it back
             with contextlib.suppress(Exception):

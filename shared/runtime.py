@@ -261,6 +261,15 @@ class Runtime:
 
         return [database, relay, consumer, workers]
 
+    def roles(self) -> dict[str, object]:
+        """What this replica does among the service's replicas: relays (one does, elected) and which consumed
+        partitions it holds (the group shares them out)."""
+        held = sorted(self.consumer.consumer.assignment()) if self.consumer is not None else []
+        return {
+            "relay": "active" if self.relay.active else "standby",
+            "partitions": [f"{tp.topic}[{tp.partition}]" for tp in held],
+        }
+
     async def _relay_problem(self) -> str | None:
         if not self.relay.connected:
             # a slow connect goes on in the background rather than being cut halfway (its outcome is read

@@ -213,12 +213,12 @@ def create_app(service: Service, routers: Sequence[APIRouter]) -> FastAPI:
     @app.get("/readyz", tags=["ops"])
     async def readyz() -> JSONResponse:
         """Ready: the database answers, the relay reaches the broker, the consumers hold their partitions and have
-        caught up with what those held at start, the background loops run; else 503 listing what is not."""
+        caught up with what those held at start, the background loops run; else 503 listing what is not. Either
+        way, what this replica does: whether it relays, and which consumed partitions it holds."""
         missing = [m for m in await asyncio.gather(*(check() for check in service.ready_checks())) if m is not None]
         status = 200 if not missing else 503
-        return JSONResponse(
-            status_code=status, content={"status": "ready" if not missing else "not_ready", "missing": missing}
-        )
+        content = {"status": "ready" if not missing else "not_ready", "missing": missing, **service.runtime.roles()}
+        return JSONResponse(status_code=status, content=content)
 
     for router in routers:
         app.include_router(router)
