@@ -14,7 +14,7 @@ ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 # The version is the pom's; a changed pom fetches again, an unchanged one never downloads anything.
 KAFKA_POM     := devstack/kafka/pom.xml
 KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' $(KAFKA_POM))
-KAFKA_HOME    ?= $(or $(RUN_DIR),.run)/kafka/$(KAFKA_VERSION)
+KAFKA_HOME    := $(or $(RUN_DIR),.run)/kafka/$(KAFKA_VERSION)
 KAFKA_STAMP   := $(KAFKA_HOME)/.fetched
 MVN           ?= mvn
 
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 $(KAFKA_STAMP): $(KAFKA_POM)
 	@command -v $(MVN) >/dev/null || { echo "Apache Kafka is fetched with Maven: install it (apt-get install maven)" >&2; exit 1; }
 	@echo "fetching Apache Kafka $(KAFKA_VERSION) from Maven Central into $(KAFKA_HOME)…"
-	@rm -rf $(KAFKA_HOME)
+	@rm -rf $(KAFKA_HOME)/libs $(KAFKA_HOME)/classes-*.jsa
 	@$(MVN) -q -B -Dstyle.color=never -f $(KAFKA_POM) -Dmaven.repo.local=$(abspath $(KAFKA_HOME)/../m2) \
 	  dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(KAFKA_HOME)/libs)
 	@touch $@

@@ -70,9 +70,7 @@ def kafka_version() -> str:
 
 
 def kafka_home() -> Path:
-    """`.run/kafka/<version>` (or KAFKA_HOME): its `libs/` holds the jars `make kafka` copied."""
-    if home := os.environ.get("KAFKA_HOME"):
-        return Path(home)
+    """`.run/kafka/<version>` (under RUN_DIR, as `make kafka` puts it): its `libs/` holds the jars."""
     return procs.run_dir() / "kafka" / kafka_version()
 
 
@@ -538,7 +536,7 @@ class KafkaCluster:
         return node
 
     def stop(self) -> None:
-        """SIGTERM to every node at once, then wait for each (SIGKILL after 30 s).
+        """SIGTERM to every node at once, then wait for each (SIGKILL after 15 s).
 
         Each shuts down in order, but the last ones cannot finish their controlled shutdown without a quorum: it
         takes a few seconds, and on the next start a broker whose registration was left open waits up to
@@ -549,7 +547,7 @@ class KafkaCluster:
             node.process.send_signal(signal.SIGTERM)
         for node in running:
             assert node.process is not None
-            procs.stop(node.process, timeout=30)
+            procs.stop(node.process, timeout=15)
             self._keep_class_archive(node)
         for node in self.members:
             node.process = None
