@@ -24,6 +24,7 @@ from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
 from shared.web.links import Link, declare
+from shared.web.params import Day
 from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
@@ -153,10 +154,18 @@ async def get_roster(
 
 
 @router.get("/organizations/{org_id}/stats", tags=["organizations"])
-async def get_stats(org_id: UUID, call: Call, subtree: bool = True) -> dict[str, Any]:
-    """Member counts by status, household type and employment type (of the whole subtree by default)."""
+async def get_stats(
+    org_id: UUID,
+    call: Call,
+    subtree: bool = True,
+    as_of: Annotated[
+        Day | None, Query(description="the counts at the end of this day, China Standard Time; without it: now")
+    ] = None,
+) -> dict[str, Any]:
+    """Member counts by status, household type and employment type (of the whole subtree by default), now or as of a
+    day."""
     return await call.read(
-        "organization.stats", organization(org_id), lambda conn: queries.stats(conn, org_id, subtree)
+        "organization.stats", organization(org_id), lambda conn: queries.stats(conn, org_id, subtree, as_of)
     )
 
 
