@@ -18,6 +18,7 @@ from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
 from shared.web.links import Link, declare
+from shared.web.params import Period
 from shared.web.routes import NO_TARGET
 
 router = APIRouter(dependencies=[Depends(authenticate), Depends(read_after)], tags=["allocations"])
@@ -35,9 +36,7 @@ class AllocationIn(Body):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     mode: allocations.Mode
     places: Annotated[int, Field(ge=1, le=1_000_000)]
-    period: str | None = Field(
-        None, pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="the limit's period; default: the day entries close"
-    )
+    period: Period | None = Field(None, description="the limit's period; default: the day entries close")
     limit_per_member: Annotated[int, Field(ge=1, le=1000)] = 1
     entries_close_at: AwareDatetime
     entitlement_days: Annotated[int, Field(ge=1, le=3660)] = 7

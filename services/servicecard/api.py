@@ -18,6 +18,7 @@ from shared.web import routes
 from shared.web.auth import authenticate
 from shared.web.consistency import read_after
 from shared.web.links import Link, declare
+from shared.web.params import Month
 from shared.web.routes import NO_TARGET
 
 # every route needs a valid token unless it is on `public` (default deny); what it may do: access.py
@@ -28,7 +29,6 @@ Call = Annotated[routes.Call[ServicecardService], routes.CALL]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 CardNo = Annotated[str, Field(max_length=40, description="19 digits with a Luhn check digit")]
-Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 def _local_time(value: time) -> time:
@@ -238,14 +238,19 @@ async def get_benefits(
 
 @router.get("/stats/usage", tags=["redemptions"])
 async def get_usage_stats(
-    call: Call, org_id: UUID | None = None, category: domain.ServiceCategory | None = None, month: Month = None
+    call: Call,
+    org_id: UUID | None = None,
+    category: domain.ServiceCategory | None = None,
+    month: Annotated[Month | None, Query(description="YYYY-MM")] = None,
 ) -> dict[str, Any]:
     """Services given, net of reversals, by organisation, category and month (China Standard Time).
 
     Staff see their own organisation unless they name one inside it."""
     org_id = call.own_organization(org_id)
     return await call.read(
-        "usage.read", organization(org_id), lambda conn: queries.usage_stats(conn, org_id, category, month)
+        "usage.read",
+        organization(org_id),
+        lambda conn: queries.usage_stats(conn, org_id, category, month.strftime("%Y-%m") if month else None),
     )
 
 

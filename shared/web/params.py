@@ -1,5 +1,5 @@
-"""The calendar parameters every service takes, as pydantic types: one rule (shared.validators), one reason per
-fault, and the same pattern in the OpenAPI document that the parser enforces.
+"""The month, day, year and period parameters every service takes, as pydantic types: one rule (shared.validators),
+one reason per fault, and the same pattern in the OpenAPI document that the parser enforces.
 
     @router.get("/organizations/{org_id}/dues/report")
     async def report(org_id: UUID, first: Annotated[Month, Query()], last: Annotated[Month, Query()]) -> ...:
@@ -19,6 +19,7 @@ from shared.validators import (
     EARLIEST_YEAR,
     LATEST_YEAR,
     MONTH_PATTERN,
+    YEAR_PATTERN,
     parse_day,
     parse_month,
     period_problem,
@@ -40,6 +41,34 @@ Day = Annotated[
 ]
 
 Year = Annotated[int, Field(ge=EARLIEST_YEAR, le=LATEST_YEAR)]
+
+
+def _period(value: object) -> str:
+    """`2026`, `2026-03` or `2026-03-31`, each checked as a year, a month or a day is."""
+    if isinstance(value, str) and len(value) == 4 and value.isdigit():
+        problem = year_problem(int(value))
+        if problem is not None:
+            raise ValueError(problem)
+    elif isinstance(value, str) and len(value) == 7:
+        parse_month(value)
+    else:
+        parse_day(value)
+    return str(value)
+
+
+# a period a limit counts in: a year, a month or a day, as text (`2026`, `2026-03`, `2026-03-31`)
+Period = Annotated[
+    str,
+    PlainValidator(_period),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": f"{YEAR_PATTERN}|{MONTH_PATTERN}|{DAY_PATTERN}",
+            "description": "a year, a month or a day: YYYY, YYYY-MM or YYYY-MM-DD",
+            "examples": ["2026", "2026-03", "2026-03-31"],
+        }
+    ),
+]
 
 
 def _in_years(value: datetime) -> datetime:

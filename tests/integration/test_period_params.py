@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest import ServiceUnderTest
 from tests.integration.test_dues import dues  # noqa: F401 - the dues service in this process
+from tests.integration.test_servicecard import servicecard, servicecard_settings  # noqa: F401 - likewise
 
 ORG = uuid.uuid4()
 MEMBER = uuid.uuid4()
@@ -69,3 +70,28 @@ async def test_months_and_dates_in_bodies_and_queries_give_the_same_reasons(
     assert refusals(r.json()) == [("query.as_of", "year 0000 is outside the years kept here (1900 to 2199)")]
     r = await dues.get(f"/members/{MEMBER}/dues", params={"as_of": "0001-01-01T00:00:00+14:00"})
     assert refusals(r.json()) == [("query.as_of", "year 0001 is outside the years kept here (1900 to 2199)")]
+
+
+async def test_the_card_services_months_and_periods_follow_the_same_rule(
+    servicecard: ServiceUnderTest,  # noqa: F811
+) -> None:
+    r = await servicecard.get("/stats/usage", params={"month": "0000-01"})
+    assert refusals(r.json()) == [("query.month", "year 0000 is outside the years kept here (1900 to 2199)")]
+    r = await servicecard.get("/stats/usage", params={"month": "2026-13"})
+    assert refusals(r.json()) == [("query.month", "month 13 does not exist: months are 01 to 12")]
+    assert (await servicecard.get("/stats/usage", params={"month": "2026-03"})).status_code == 200
+    allocation = {
+        "item_id": str(uuid.uuid4()),
+        "org_id": str(ORG),
+        "title": "疗休养",
+        "mode": "draw",
+        "places": 1,
+        "entries_close_at": "2027-01-01T00:00:00+08:00",
+    }
+    for period, reason in [
+        ("0000", "year 0000 is outside the years kept here (1900 to 2199)"),
+        ("2026-13", "month 13 does not exist: months are 01 to 12"),
+        ("2026-02-30", "day 30 does not exist in 2026-02"),
+    ]:
+        r = await servicecard.post("/allocations", {**allocation, "period": period})
+        assert refusals(r.json()) == [("period", reason)], period
