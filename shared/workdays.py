@@ -202,11 +202,12 @@ class Notice(BaseModel):
                     found.append((f"festivals[{i}].off[{j}]", f"{day} is off twice (also in {off_at[day]})"))
                 off_at.setdefault(day, f"festivals[{i}].off")
         for i, arrangement in enumerate(self.festivals):
+            allowed = self._days_allowed(arrangement.festival)
             for kind, days in (("off", arrangement.off), ("worked", arrangement.worked)):
                 found += [
-                    (f"festivals[{i}].{kind}[{j}]", f"{d} is not in {self.year}")
+                    (f"festivals[{i}].{kind}[{j}]", f"{d} is not in {self.year}{allowed[2]}")
                     for j, d in enumerate(days)
-                    if d.year != self.year
+                    if not allowed[0] <= d <= allowed[1]
                 ]
             for j, day in enumerate(arrangement.worked):
                 where = f"festivals[{i}].worked[{j}]"
@@ -215,6 +216,14 @@ class Notice(BaseModel):
                 if day in off_at:
                     found.append((where, f"{day} is both off ({off_at[day]}) and worked"))
         return found
+
+    def _days_allowed(self, festival: Festival) -> tuple[date, date, str]:
+        """The days a festival's arrangement may name: its year's, and for New Year the last week of the year before
+        too (the 2019 notice gave 2018-12-30 and 31 off and had 2018-12-29 worked)."""
+        last = date(self.year, 12, 31)
+        if festival is Festival.NEW_YEAR:
+            return date(self.year - 1, 12, 25), last, " (nor in the last week of the year before)"
+        return date(self.year, 1, 1), last, ""
 
     def _statutory_days_missing(self, arranged: Mapping[Festival, list[int]]) -> list[tuple[str, str]]:
         found = []
@@ -244,15 +253,54 @@ class NoticeError(ValueError):
 
 
 def checked_notice(data: Mapping[str, Any]) -> Notice:
-    """A notice from its data (a parsed file or a request body), or NoticeError with every problem in it."""
+    """A notice from its data (a parsed file or a request body), or NoticeError with every problem in it: what is
+    malformed (a date that does not exist, a festival unknown), and what the rules find in the rest."""
     try:
         notice = Notice.model_validate(data)
     except ValidationError as exc:
-        raise NoticeError([(".".join(str(p) for p in e["loc"]) or "notice", e["msg"]) for e in exc.errors()]) from None
+        malformed = [(field_name(e["loc"]), e["msg"]) for e in exc.errors()]
+        salvaged = _without(data, [e["loc"] for e in exc.errors()])
+        try:
+            rest = Notice.model_validate(salvaged).problems() if salvaged is not None else []
+        except ValidationError:
+            rest = []
+        raise NoticeError(malformed + [p for p in rest if p not in malformed]) from None
     problems = notice.problems()
     if problems:
         raise NoticeError(problems)
     return notice
+
+
+def field_name(loc: Iterable[int | str]) -> str:
+    """`('festivals', 0, 'off', 1)` as `festivals[0].off[1]`: one way of naming a field in every problem."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else str(part)
+    return name or "notice"
+
+
+def _without(data: Mapping[str, Any], bad: list[tuple[int | str, ...]]) -> dict[str, Any] | None:
+    """The notice without its malformed days (and festivals), so the rules can look at the rest; None where what
+    is malformed is what the rules need (the year)."""
+    if any(loc[:1] == ("year",) for loc in bad):
+        return None
+    salvaged: dict[str, Any] = {**data, "number": data.get("number") or "?", "published": date(2000, 1, 1)}
+    festivals = [dict(f) if isinstance(f, Mapping) else {} for f in data.get("festivals") or []]
+    dropped: set[int] = set()
+    for loc in bad:
+        if loc[:1] != ("festivals",) or len(loc) < 2 or not isinstance(loc[1], int):
+            continue
+        i = loc[1]
+        if len(loc) >= 4 and loc[2] in ("off", "worked") and isinstance(loc[3], int):
+            festivals[i][loc[2]] = [d if n != loc[3] else None for n, d in enumerate(festivals[i][loc[2]])]
+        else:
+            dropped.add(i)
+    salvaged["festivals"] = [
+        {**f, **{k: [d for d in f.get(k, []) if d is not None] for k in ("off", "worked") if k in f}}
+        for i, f in enumerate(festivals)
+        if i not in dropped
+    ]
+    return salvaged
 
 
 def read_notice(path: Path) -> Notice:
@@ -311,11 +359,17 @@ class Calendar:
 
     def __init__(self, notices: Iterable[Notice] = ()) -> None:
         self.notices = {n.year: n for n in notices}
+        # what each notice arranges, wherever the day falls (a New Year's days may lie in the December before)
+        self.arranged = {d: False for n in self.notices.values() for d in n.off} | {
+            d: True for n in self.notices.values() for d in n.worked
+        }
 
     def is_workday(self, day: date) -> bool:
-        notice = self.notices.get(day.year)
-        if notice is not None:
-            return notice.is_workday(day)
+        arranged = self.arranged.get(day)
+        if arranged is not None:
+            return arranged
+        if day.year in self.notices:
+            return day.weekday() < 5
         return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
     def basis(self, year: int) -> YearBasis:

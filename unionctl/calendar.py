@@ -61,11 +61,15 @@ def load(
     accept_package_differences: Annotated[
         bool, typer.Option(help="load it even where chinese-calendar disagrees (the notice is the law)")
     ] = False,
+    replaces: Annotated[
+        str | None, typer.Option(help="a correction: the number of the notice loaded for the year that it replaces")
+    ] = None,
 ) -> None:
     """Load a notice as its year's calendar; prints each provisional clock it moved."""
     notice = _checked(path)
     body: dict[str, Any] = json.loads(json.dumps(tomllib.loads(path.read_text("utf-8")), default=str))
     body["accept_package_differences"] = accept_package_differences
+    body["replaces"] = replaces
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         r = httpx.put(f"{url.rstrip('/')}/calendars/{notice.year}", json=body, headers=headers, timeout=60)

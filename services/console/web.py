@@ -77,13 +77,15 @@ EVENT_NAMES = {
 
 def calendar_note(item: dict[str, object]) -> str:
     """What a working-day deadline was counted on, in words: each year's notice, or 暂按法定节假日 where provisional."""
-    clock = item.get("deadline_calendar")
+    clock = item.get("clock")
     if not isinstance(clock, dict):
         return ""
     parts = []
     for year in clock.get("counted_on", []):
         if year.get("notice"):
             parts.append(f"{year['year']}年按{year['notice']}")
+        elif year.get("published_after"):
+            parts.append(f"{year['year']}年按法定节假日计算（期限届满后才公布{year['published_after']}，不再重算）")
         else:
             parts.append(f"{year['year']}年放假安排未公布，暂按法定节假日计算，公布后重新计算")
     return "；".join(parts)

@@ -29,6 +29,9 @@ class NoticeIn(workdays.Notice):
     accept_package_differences: bool = Field(
         default=False, description="load it even where the chinese-calendar package disagrees (the notice is the law)"
     )
+    replaces: str | None = Field(
+        None, max_length=60, description="a correction: the number of the notice loaded for the year that it replaces"
+    )
 
 
 @router.get("/calendars", tags=["calendars"])
@@ -46,13 +49,15 @@ async def get_calendar(year: Year, call: Call) -> dict[str, Any]:
 @router.put("/calendars/{year}", tags=["calendars"])
 async def load_calendar(year: Year, body: NoticeIn, call: Call) -> Any:
     """Load the State Council's notice of a year: checked (every problem listed, nothing changed), recorded, and every
-    provisional clock of the year still running counted again on it (each that moves recorded, with old and new)."""
+    provisional clock of the year still running counted again on it (each that moves recorded, with old and new).
+    Loading the same notice again changes nothing; a different one for a year already loaded is refused (409
+    `notice_loaded`) unless it names the one it corrects in `replaces`."""
     problems = body.problems()
     if body.year != year:
         problems.insert(0, ("year", f"the notice is of {body.year}, not of {year}"))
     if problems:
         raise InvalidInputError(*problems[0], *problems[1:])
-    notice = workdays.Notice.model_validate(body.model_dump(exclude={"accept_package_differences"}))
+    notice = workdays.Notice.model_validate(body.model_dump(exclude={"accept_package_differences", "replaces"}))
 
     async def load(conn: Any, meta: Any) -> dict[str, Any]:
         outcome = await calendars.load_notice(
@@ -62,6 +67,7 @@ async def load_calendar(year: Year, body: NoticeIn, call: Call) -> Any:
             meta,
             call.service.clock(),
             accept_package_differences=body.accept_package_differences,
+            replaces=body.replaces,
         )
         return {
             "year": outcome.year,

@@ -1,11 +1,13 @@
-"""The working-day calendar the clocks are counted on: the State Council's notices loaded so far, provisional
-(the statutory rule) for every other year (shared.workdays).
+"""The working-day calendar the clocks are counted on: the State Council's notices loaded so far (and, for a year
+none was loaded for, the one this release ships), provisional (the statutory rule) for every other year
+(shared.workdays).
 
 A notice is loaded as an event (WorkingCalendarLoaded, stream `calendar-{year}`), by an operator or, for the notices
 this release ships, by the service at start. Loading it counts again every provisional clock of that year that is
 still running (applications and members' requests in the work queue) and records each one whose deadline moves
 (DeadlineRecounted). A clock already run out is never moved, nor is a clock counted on a notice: a correction of a
-notice, a change of settings or of the package moves no clock.
+notice (which must name the one it corrects), a change of settings or of the package moves no clock. A review
+recorded while a load counts an application again wins: that application is left alone.
 
 Loads and clocks take one advisory lock (a load exclusive, a clock shared), so a clock counted while a notice is
 loaded is either counted on it or seen, and counted again, by the load.
@@ -22,9 +24,10 @@ from uuid import UUID
 import asyncpg
 
 from services.membership import domain
-from services.membership.events import ClockCounted, DeadlineRecounted, WorkingCalendarLoaded
+from services.membership.events import ClockCounted, DeadlineRecounted, FestivalArrangement, WorkingCalendarLoaded
 from shared import workdays
-from shared.errors import InvalidInputError
+from shared.errors import ConcurrencyError, DomainError, InvalidInputError
+from shared.events import DomainEvent
 from shared.store import Metadata, StreamStore
 
 _LOCK = "SELECT pg_advisory_xact_lock{}(6, hashtext(current_schema()))"  # 6: this schema's calendar
@@ -43,13 +46,19 @@ def _notice(row: asyncpg.Record) -> workdays.Notice:
     return notice
 
 
-async def current(conn: asyncpg.Connection, *, for_clock: bool = True) -> workdays.Calendar:
-    """The notices loaded so far. `for_clock`: inside a transaction that records a clock, which a concurrent load
-    then waits for (and sees)."""
-    if for_clock:
-        await conn.execute(_LOCK.format("_shared"))
-    rows = await conn.fetch("SELECT digest, notice FROM work_calendars")
-    return workdays.Calendar(_notice(r) for r in rows)
+async def loaded(conn: asyncpg.Connection) -> workdays.Calendar:
+    """The calendar as it stands: the notices loaded, and for a year none was loaded for, the one this release ships
+    (so a rebuild that replays clocks before the shipped notices' loads counts them as they were counted)."""
+    rows = await conn.fetch("SELECT year, digest, notice FROM work_calendars")
+    years = {r["year"] for r in rows}
+    shipped = [n for n in workdays.default_calendar().notices.values() if n.year not in years]
+    return workdays.Calendar([*shipped, *(_notice(r) for r in rows)])
+
+
+async def for_clock(conn: asyncpg.Connection) -> workdays.Calendar:
+    """The calendar, for a transaction that records a clock: a load waits for it to commit, then sees its clock."""
+    await conn.execute(_LOCK.format("_shared"))
+    return await loaded(conn)
 
 
 def notice_data(d: dict[str, Any]) -> dict[str, Any]:
@@ -83,13 +92,17 @@ async def load_notice(
     now: datetime,
     *,
     accept_package_differences: bool = False,
+    replaces: str | None = None,
+    only_if_absent: bool = False,
 ) -> Loaded:
-    """Load a checked notice as its year's calendar and count the year's provisional clocks again."""
+    """Load a checked notice as its year's calendar and count the year's provisional clocks again. A notice that
+    replaces another loaded for the year (a correction) must name it in `replaces`: clocks counted on the one it
+    replaces keep their deadlines (a deadline counted on a notice stays). `only_if_absent`: nothing if one is."""
     await conn.execute(_LOCK.format(""))
     stream = await store.load(conn, calendar_stream(notice.year))
     previous = next((e.data for e in reversed(stream.events) if e.name == "WorkingCalendarLoaded"), None)
-    if previous is not None and previous["digest"] == notice.digest:
-        return Loaded(notice.year, notice.number, new=False)
+    if previous is not None and (previous["digest"] == notice.digest or only_if_absent):
+        return Loaded(notice.year, previous["number"], new=False)
     differences = notice.package_differences() or []
     if differences and not accept_package_differences:
         shown = ", ".join(f"{d} ({'worked' if notice.is_workday(d) else 'off'} in the notice)" for d in differences)
@@ -98,15 +111,21 @@ async def load_notice(
             f"the notice and the chinese-calendar package disagree on {len(differences)} day(s): {shown}; "
             "load it with accept_package_differences if the notice is right",
         )
-    before = await current(conn, for_clock=False)
+    if previous is not None and replaces != previous["number"]:
+        raise DomainError(
+            "notice_loaded",
+            f"{previous['number']} is loaded for {notice.year}: a notice that corrects it says so "
+            f"(replaces: {previous['number']}); clocks counted on it keep their deadlines",
+        )
+    before = await loaded(conn)
     after = workdays.Calendar([*(n for y, n in before.notices.items() if y != notice.year), notice])
-    loaded = WorkingCalendarLoaded(
+    event = WorkingCalendarLoaded(
         year=notice.year,
         number=notice.number,
         notice_published=notice.published,
         title=notice.title,
         source=notice.source,
-        festivals=[f.model_dump(mode="json") for f in notice.festivals],
+        festivals=[FestivalArrangement.model_validate(f.model_dump()) for f in notice.festivals],
         digest=notice.digest,
         loaded_by=meta.actor,
         loaded_at=now,
@@ -125,17 +144,43 @@ async def load_notice(
             applications.append((row["item_id"], clock))
         else:
             requests.append(_recounted(row, clock, notice.number))
-    await store.append(conn, stream, [loaded, *requests], meta)
+    await store.append(conn, stream, [event, *requests], meta)
     outcome.recounted += [_shown(e) for e in requests]
     for application_id, clock in applications:
-        app_stream, app = await store.load_existing(
-            conn, f"application-{application_id}", domain.fold, domain.Application, "application", application_id
-        )
-        events = domain.recount_deadline(app, clock, notice.number, now)
-        if events:
-            await store.append(conn, app_stream, events, meta)
+        events = await _recount_application(store, conn, application_id, clock, notice.number, now, meta)
         outcome.recounted += [_shown(e) for e in events if isinstance(e, DeadlineRecounted)]
     return outcome
+
+
+async def _recount_application(
+    store: StreamStore,
+    conn: asyncpg.Connection,
+    application_id: UUID,
+    clock: workdays.Clock,
+    number: str,
+    now: datetime,
+    meta: Metadata,
+) -> list[DomainEvent]:
+    """Count one application's clock again; a review recorded meanwhile wins (the application no longer waits)."""
+    for attempt in range(3):
+        try:
+            async with conn.transaction():  # a savepoint: a lost race undoes this application only
+                app_stream, app = await store.load_existing(
+                    conn,
+                    f"application-{application_id}",
+                    domain.fold,
+                    domain.Application,
+                    "application",
+                    application_id,
+                )
+                events = domain.recount_deadline(app, clock, number, now)
+                if events:
+                    await store.append(conn, app_stream, events, meta)
+                return events
+        except ConcurrencyError:
+            if attempt == 2:
+                raise
+    return []
 
 
 async def _provisional_clocks(conn: asyncpg.Connection, year: int, now: datetime) -> list[asyncpg.Record]:
@@ -170,14 +215,13 @@ def _shown(e: DeadlineRecounted) -> dict[str, Any]:
 
 
 async def load_shipped(store: StreamStore, pool: asyncpg.Pool, now: datetime) -> int:
-    """The notices this release ships, each loaded once (the service does it at start); returns how many were new."""
+    """The notices this release ships, each loaded once (the service does it at start); whatever an operator loaded
+    for a year stands. Returns how many were new."""
     new = 0
     for notice in workdays.shipped_notices():
         async with pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM work_calendars WHERE year = $1", notice.year):
-                continue  # whatever an operator loaded for the year stands
-            outcome = await load_notice(store, conn, notice, Metadata(actor="system:release"), now)
-            new += outcome.new
+            meta = Metadata(actor="system:release")
+            new += (await load_notice(store, conn, notice, meta, now, only_if_absent=True)).new
     return new
 
 

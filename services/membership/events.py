@@ -50,6 +50,14 @@ class CalendarYear(BaseModel):
     notice: str | None = None
 
 
+class FestivalArrangement(BaseModel):
+    """One festival of a notice: its days off and the weekend days worked instead (shared.workdays.FestivalDays)."""
+
+    festival: str  # new_year, spring_festival, qingming, labour_day, dragon_boat, mid_autumn, national_day
+    off: list[date]
+    worked: list[date] = Field(default_factory=list)
+
+
 class ClockCounted(BaseModel):
     """What a clock was counted on (shared.workdays.Clock): so many working days, over these years' calendars."""
 
@@ -231,7 +239,7 @@ class WorkingCalendarLoaded(DomainEvent):
     notice_published: date  # the notice's date
     title: str | None = None
     source: str | None = None
-    festivals: list[dict[str, object]]  # {festival, off: [dates], worked: [dates]}: shared.workdays.FestivalDays
+    festivals: list[FestivalArrangement]
     digest: str  # sha256 of the notice's content: the same notice loaded again is not a new load
     loaded_by: str
     loaded_at: datetime  # the clocks running then, and provisional on the year, were counted again

@@ -130,7 +130,7 @@ class Membership:
         domain.ensure_can_apply(org, already)  # the rule, checked before a data key is made for this person
         application_id, member_id = uuid4(), uuid4()
         # never no clock: a year whose notice is not loaded yet is counted provisionally, and again on the notice
-        clock = (await calendars.current(conn)).clock(self.clock(), self.application_working_days)
+        clock = (await calendars.for_clock(conn)).clock(self.clock(), self.application_working_days)
         submitted = ApplicationSubmitted(
             application_id=application_id,
             member_id=member_id,
@@ -180,7 +180,7 @@ class Membership:
         stream, app = await self.application(conn, application_id)
         due = app.respond_by
         if due is None:  # recorded before provisional clocks, when the year's calendar was not known: count it now
-            calendar = await calendars.current(conn)
+            calendar = await calendars.for_clock(conn)
             due = calendar.clock(stream.events[0].recorded_at, self.application_working_days).deadline
         _, org = await self.organization(conn, app.org_id)
         events = domain.mark_overdue(app, due, now, org.parent_id)

@@ -53,30 +53,32 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def projection(request_working_days: int) -> Projection:
+def projection(request_working_days: int, application_working_days: int) -> Projection:
     """The queue's read model, and the calendar its clocks are counted on; a request's clock is counted here, from
-    when it was raised."""
+    when it was raised (feedback owns the request), an application's comes with it."""
     queue = Projection("work_queue", tables=["work_queue", "work_calendars"])
 
     @queue.on("ApplicationSubmitted")
-    def on_application_submitted(e: Recorded) -> Statements:
+    async def on_application_submitted(conn: asyncpg.Connection, e: Recorded) -> None:
         d = e.data
-        respond_by = d.get("respond_by")
+        clock = d.get("clock")
+        deadline = _time(d["respond_by"]) if d.get("respond_by") else None
+        if clock is None:  # submitted before clocks were never none: counted now, as the overdue worker counts it
+            counted = (await calendars.for_clock(conn)).clock(e.recorded_at, application_working_days)
+            deadline, clock = deadline or counted.deadline, counted.as_json()
         sealed = {"name_enc": d["name_enc"], "id_number_enc": d["id_number_enc"]}  # shown masked, never in clear
-        return [
-            stmt(
-                _INSERT,
-                "application",
-                d["application_id"],
-                d["org_id"],
-                d["member_id"],
-                "review",
-                e.recorded_at,
-                _time(respond_by) if respond_by else None,
-                json.dumps(sealed),
-                _json(d.get("clock")),
-            )
-        ]
+        await conn.execute(
+            _INSERT,
+            "application",
+            d["application_id"],
+            d["org_id"],
+            d["member_id"],
+            "review",
+            e.recorded_at,
+            deadline,
+            json.dumps(sealed),
+            json.dumps(clock),
+        )
 
     @queue.on("ApplicationOverdue")
     def on_application_overdue(e: Recorded) -> Statements:
@@ -143,7 +145,7 @@ def projection(request_working_days: int) -> Projection:
     @queue.on("RequestRaised", source=FEEDBACK)
     async def on_request_raised(conn: asyncpg.Connection, e: Recorded) -> None:
         d = e.data
-        clock = (await calendars.current(conn)).clock(e.recorded_at, request_working_days)
+        clock = (await calendars.for_clock(conn)).clock(e.recorded_at, request_working_days)
         detail = {"category": d.get("category")}
         await conn.execute(
             _INSERT,
@@ -159,6 +161,13 @@ def projection(request_working_days: int) -> Projection:
         )
 
     queue.on("RequestAnswered", source=FEEDBACK)(_delete("request", "request_id"))
+
+    _calendar_handlers(queue)
+    return queue
+
+
+def _calendar_handlers(queue: Projection) -> None:
+    """The calendar's table, and the queue's clocks as a notice loaded counts them again."""
 
     @queue.on("WorkingCalendarLoaded")
     async def on_calendar_loaded(conn: asyncpg.Connection, e: Recorded) -> None:
@@ -179,13 +188,16 @@ def projection(request_working_days: int) -> Projection:
             e.recorded_at,
         )
         # the running provisional clocks of that year are counted on the notice now; those it moved follow
-        # (DeadlineRecounted), the others keep their deadline and name the notice
+        # (DeadlineRecounted), the others keep their deadline and name the notice. One that ran out stays as it
+        # was counted, and says the notice came after it ran out
         rows = await conn.fetch(
-            "SELECT kind, item_id, clock FROM work_queue WHERE clock -> 'provisional' = 'true' AND NOT overdue"
-            " AND deadline > $1",
+            "SELECT kind, item_id, clock, (overdue OR deadline <= $1) AS ran_out FROM work_queue"
+            " WHERE clock -> 'provisional' = 'true'",
             _time(d["loaded_at"]),
         )
-        relabelled = [(r["kind"], r["item_id"], _relabel(r["clock"], d["year"], d["number"])) for r in rows]
+        relabelled = [
+            (r["kind"], r["item_id"], _relabel(r["clock"], d["year"], d["number"], ran_out=r["ran_out"])) for r in rows
+        ]
         await conn.executemany(
             "UPDATE work_queue SET clock = $3::jsonb WHERE kind = $1 AND item_id = $2",
             [(kind, item_id, clock) for kind, item_id, clock in relabelled if clock is not None],
@@ -204,16 +216,16 @@ def projection(request_working_days: int) -> Projection:
             )
         ]
 
-    return queue
 
-
-def _relabel(clock_json: str | dict[str, Any], year: int, number: str) -> str | None:
-    """A clock's description with `year` counted on the notice `number`; None if it was not provisional on it."""
+def _relabel(clock_json: str | dict[str, Any], year: int, number: str, *, ran_out: bool) -> str | None:
+    """A clock's description with `year` counted on the notice `number` (or, for a clock that ran out, with the
+    notice that came too late for it: `published_after`); None if it was not provisional on that year."""
     clock = json.loads(clock_json) if isinstance(clock_json, str) else dict(clock_json)
     counted_on = clock["counted_on"]
-    if not any(y["year"] == year and y["notice"] is None for y in counted_on):
+    if not any(y["year"] == year and y["notice"] is None and "published_after" not in y for y in counted_on):
         return None
-    clock["counted_on"] = [{**y, "notice": number} if y["year"] == year else y for y in counted_on]
+    now_on = {"published_after": number} if ran_out else {"notice": number}
+    clock["counted_on"] = [{**y, **now_on} if y["year"] == year else y for y in counted_on]
     clock["provisional"] = any(y["notice"] is None for y in clock["counted_on"])
     return json.dumps(clock)
 
@@ -300,7 +312,7 @@ async def page(
     rows = await conn.fetch(
         _PAGE, org_id, now, subtree, kind, overdue, late, submitted_at, after_kind, after_id, limit + 1
     )
-    calendar = await calendars.current(conn, for_clock=False)
+    calendar = await calendars.loaded(conn)
     items = [await _item(conn, vault, r, now, calendar) for r in rows[:limit]]
     return {
         "org_id": org_id,
@@ -340,9 +352,10 @@ async def _item(
 
 
 def clock_view(clock: str | dict[str, Any] | None) -> JSON:
-    """How a deadline shows what it was counted on: `provisional` (a year's notice not loaded yet: counted on the
-    statutory holidays alone, and counted again when it is) and `deadline_calendar` (each year, and its notice)."""
-    if clock is None:  # no working-day clock: a transfer's (calendar days), or one recorded before calendars
-        return {"provisional": False, "deadline_calendar": None}
+    """How a deadline shows what it was counted on: `provisional` (a year's notice was not loaded: counted on the
+    statutory holidays alone, and counted again when it is, unless it ran out first) and `clock` (when it started,
+    how many working days, and each year it spans with the notice it was counted on)."""
+    if clock is None:  # no working-day clock: a transfer's (calendar days)
+        return {"provisional": False, "clock": None}
     value = json.loads(clock) if isinstance(clock, str) else dict(clock)
-    return {"provisional": bool(value["provisional"]), "deadline_calendar": value}
+    return {"provisional": bool(value["provisional"]), "clock": value}

@@ -46,7 +46,7 @@ class MembershipService(Service):
             "membership",
             registry,
             Path(__file__).parent / "migrations",
-            [*projections.ALL, queue.projection(settings.request_working_days)],
+            [*projections.ALL, queue.projection(settings.request_working_days, settings.application_working_days)],
             consumers.handlers(lambda: self.membership),
         )
         self.clock: overdue.Clock = overdue.utcnow  # tests move it

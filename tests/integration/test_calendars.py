@@ -43,60 +43,73 @@ async def shipped_loaded(m: ServiceUnderTest) -> None:
     await eventually(loaded, "the shipped 2026 notice to be loaded at start")
 
 
-async def test_a_provisional_clock_runs_escalates_and_is_counted_again_on_the_notice(
+async def submitted_on_20_december(m: ServiceUnderTest) -> tuple[str, str, str]:
+    """The issue's case: an application on 2026-12-20, when 2027's notice is not out. Its 15 working days are
+    21-25 and 28-31 December, then (provisionally: 1 January off) 4-8 and 11 January 2027."""
+    await shipped_loaded(m)
+    county, township = await county_and_township(m)
+    m.service.clock = lambda: at(2026, 12, 20, 10)
+    return county, township, await apply(m, township)
+
+
+async def test_a_provisional_clock_is_listed_and_escalated_like_any_other_and_stays_escalated(
     membership: ServiceUnderTest,
 ) -> None:
     m = membership
-    await shipped_loaded(m)
-    county, township = await county_and_township(m)
-    service = m.service
-
-    # 11 December 2026: 15 working days end in 2027, whose notice is not out yet: provisional, 1 January off
-    service.clock = lambda: at(2026, 12, 11, 10)
-    early = await apply(m, township)
-    # 20 December 2026, the issue's case: 21-25 and 28-31 December, then 4-8 and 11 January 2027
-    service.clock = lambda: at(2026, 12, 20, 10)
-    late = await apply(m, township)
-    items = {i["id"]: i for i in (await queue(m, township))["items"]}
-    assert datetime.fromisoformat(items[early]["deadline"]) == at(2027, 1, 5)
-    assert datetime.fromisoformat(items[late]["deadline"]) == at(2027, 1, 12)
-    assert items[late]["provisional"] is True
-    assert items[late]["deadline_calendar"]["counted_on"] == [
+    county, township, application = await submitted_on_20_december(m)
+    [item] = (await queue(m, township))["items"]
+    assert (datetime.fromisoformat(item["deadline"]), item["provisional"]) == (at(2027, 1, 12), True)
+    assert item["clock"]["counted_on"] == [
         {"year": 2026, "notice": "国办发明电〔2025〕7号"},
         {"year": 2027, "notice": None},
     ]
-
-    status = (await m.get(f"/applications/{late}", headers={"Authorization": ""})).json()  # the applicant's view
+    assert item["clock"]["working_days"] == 15
+    status = (await m.get(f"/applications/{application}", headers={"Authorization": ""})).json()  # the applicant's
     assert (datetime.fromisoformat(status["respond_by"]), status["provisional"]) == (at(2027, 1, 12), True)
 
-    # 5 January 2027: the earlier clock ran out and is escalated like any other
-    service.clock = lambda: at(2027, 1, 5, 1)
-    assert await run_overdue_applications(service.pool, service.membership, service.clock()) == 1
+    # 12 January 2027, 00:30: the clock ran out; the overdue worker escalates it to the county
+    m.service.clock = lambda: at(2027, 1, 12, 0, 30)
+    assert await run_overdue_applications(m.service.pool, m.service.membership, m.service.clock()) == 1
     [escalated] = (await queue(m, county))["items"]
-    assert (escalated["id"], escalated["overdue"], escalated["escalated"]) == (early, True, True)
+    assert (escalated["id"], escalated["overdue"], escalated["escalated"]) == (application, True, True)
 
-    # the 2027 notice is published and loaded: 4 January was off too, so the running clock ends a day later
+    # the notice comes after it ran out: loaded, and the clock stays as it ran out, escalated, saying so
+    r = await m.put("/calendars/2027", notice_body(), headers=ADMIN)
+    assert (r.status_code, r.json()["recounted"], r.json()["unchanged"]) == (200, [], 0)
+    [item] = (await queue(m, county))["items"]
+    assert (datetime.fromisoformat(item["deadline"]), item["overdue"], item["escalated"]) == (
+        at(2027, 1, 12),
+        True,
+        True,
+    )
+    assert item["provisional"] is True  # it was counted provisionally, and is not counted again
+    assert item["clock"]["counted_on"][1] == {
+        "year": 2027,
+        "notice": None,
+        "published_after": "国办发明电〔2026〕99号（测试）",
+    }
+
+
+async def test_loading_the_notice_counts_a_running_provisional_clock_again_and_records_the_change(
+    membership: ServiceUnderTest,
+) -> None:
+    m = membership
+    _, township, application = await submitted_on_20_december(m)
+    # 30 December 2026: the 2027 notice is published and loaded. 4 January is off too: the clock ends a day later
+    m.service.clock = lambda: at(2026, 12, 30, 9)
     r = await m.put("/calendars/2027", notice_body(), headers=ADMIN)
     assert r.status_code == 200, r.text
     loaded = r.json()
     assert (loaded["loaded"], loaded["unchanged"]) == (True, 0)
     assert [(c["id"], c["previous_deadline"][:10], c["deadline"][:10]) for c in loaded["recounted"]] == [
-        (late, "2027-01-12", "2027-01-13")  # 24:00 CST of the 11th, of the 12th
+        (application, "2027-01-12", "2027-01-13")  # 24:00 CST of the 11th, of the 12th
     ]
-    items = {i["id"]: i for i in (await queue(m, township))["items"]}
-    assert datetime.fromisoformat(items[late]["deadline"]) == at(2027, 1, 13)
-    assert items[late]["provisional"] is False
-    assert items[late]["deadline_calendar"]["counted_on"][1] == {
-        "year": 2027,
-        "notice": "国办发明电〔2026〕99号（测试）",
-    }
-    # the clock already run out stays as it ran out: escalated, its deadline and what it was counted on unchanged
-    assert datetime.fromisoformat(items[early]["deadline"]) == at(2027, 1, 5)
-    assert (items[early]["overdue"], items[early]["escalated"], items[early]["provisional"]) == (True, True, True)
-    assert [i["id"] for i in (await queue(m, county))["items"]] == [early]
+    [item] = (await queue(m, township))["items"]
+    assert (datetime.fromisoformat(item["deadline"]), item["provisional"]) == (at(2027, 1, 13), False)
+    assert item["clock"]["counted_on"][1] == {"year": 2027, "notice": "国办发明电〔2026〕99号（测试）"}
 
     # the change is in the member's dossier once the application is approved: old and new deadline, the notice
-    r = await m.post(f"/applications/{late}/approve", {}, headers=ADMIN)
+    r = await m.post(f"/applications/{application}/approve", {}, headers=ADMIN)
     assert r.status_code == 200, r.text
     history = (await m.get(f"/members/{r.json()['member_id']}/history", headers=ADMIN)).json()["events"]
     [recounted] = [e for e in history if e["event"] == "DeadlineRecounted"]
@@ -114,17 +127,50 @@ async def test_a_provisional_clock_runs_escalates_and_is_counted_again_on_the_no
         "admin:admin-dev",  # the token's role and name
     )
 
+    # a corrected notice must say what it corrects; clocks counted on the one it replaces keep their deadlines
+    corrected = notice_body(number="国办发明电〔2026〕100号（测试）")
+    corrected["festivals"][0]["off"] = ["2027-01-01", "2027-01-02", "2027-01-03"]  # 4 January worked after all
+    r = await m.put("/calendars/2027", corrected, headers=ADMIN)
+    assert (r.status_code, r.json()["code"]) == (409, "notice_loaded")
+    m.service.clock = lambda: at(2026, 12, 20, 10)
+    second = await apply(m, township)
+    r = await m.put("/calendars/2027", {**corrected, "replaces": "国办发明电〔2026〕99号（测试）"}, headers=ADMIN)
+    assert (r.status_code, r.json()["loaded"], r.json()["recounted"]) == (200, True, [])
+    [item] = (await queue(m, township))["items"]
+    assert (item["id"], datetime.fromisoformat(item["deadline"])) == (second, at(2027, 1, 13))
+    assert (await m.get("/calendars/2027", headers=ADMIN)).json()["number"] == "国办发明电〔2026〕100号（测试）"
+
+
+async def test_a_recount_that_ends_a_clock_earlier_escalates_it_at_once(membership: ServiceUnderTest) -> None:
+    """A provisional clock can also end late: the statutory rule knows no weekend day that the notice makes worked.
+    Counted again on the notice, such a clock can turn out to have run out already; it is then overdue at once."""
+    m = membership
+    county, _, application = await submitted_on_20_december(m)
+    early = notice_body()
+    early["festivals"][0]["worked"] = ["2027-01-09", "2027-01-10"]  # a notice that works that weekend
+    early["festivals"][0]["off"] = ["2027-01-01"]
+    m.service.clock = lambda: at(2027, 1, 11, 12)
+    r = await m.put("/calendars/2027", early, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    [moved] = r.json()["recounted"]
+    assert datetime.fromisoformat(moved["deadline"]) == at(2027, 1, 10)  # counted on 9 and 10 January: ran out
+    assert await run_overdue_applications(m.service.pool, m.service.membership, m.service.clock()) == 1
+    assert [i["id"] for i in (await queue(m, county))["items"]] == [application]
+
 
 async def test_a_bad_notice_is_refused_with_every_problem_and_nothing_changes(membership: ServiceUnderTest) -> None:
     m = membership
     await shipped_loaded(m)
     body = notice_body()
     body["festivals"] = [f for f in body["festivals"] if f["festival"] != "mid_autumn"]
-    body["festivals"][0]["worked"] = ["2027-01-06", "2026-12-26"]
+    body["festivals"][0]["worked"] = ["2027-01-06", "2026-11-28"]
     r = await m.put("/calendars/2027", body, headers=ADMIN)
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == [
-        {"field": "festivals[0].worked[1]", "reason": "2026-12-26 is not in 2027"},
+        {
+            "field": "festivals[0].worked[1]",
+            "reason": "2026-11-28 is not in 2027 (nor in the last week of the year before)",
+        },
         {"field": "festivals[0].worked[0]", "reason": "2027-01-06 is a Wednesday: only a weekend day is worked (调休)"},
         {"field": "festivals", "reason": "the seven festivals must all be arranged; missing: 中秋节 (mid_autumn)"},
     ]

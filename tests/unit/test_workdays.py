@@ -138,8 +138,8 @@ def test_the_provisional_rule_differs_from_the_notices_only_on_tiaoxiu_and_bridg
     2025 worked: 01-26 02-08 04-27 09-28 10-11; bridge: 02-03 02-04 05-05 06-02 10-07 10-08
     2026 worked: 01-04 02-14 02-28 05-09 09-20 10-10; bridge: 01-02 02-20 02-23 04-06 05-04 05-05 10-05 10-06 10-07
 
-    The provisional calendar never has a day off that the notice has as a working day: it can only end a clock
-    early (by at most the bridge days), never late by a day the office is closed.
+    So a provisional clock errs both ways, by a few days at most: a bridge day counted as working ends it early, a
+    weekend day worked and not counted ends it late. Every day the statutory rule has off is off in the notice too.
     """
     provisional = Calendar()
     differences = [d for d in _days(year) if provisional.is_workday(d) != chinese_calendar.is_workday(d)]
@@ -189,7 +189,7 @@ def test_a_bad_notice_is_refused_with_every_problem_listed() -> None:
     bad = {
         **good,
         "festivals": [
-            {"festival": "new_year", "off": [date(2026, 12, 31), date(2027, 1, 1)], "worked": [date(2027, 1, 4)]},
+            {"festival": "new_year", "off": [date(2026, 12, 20), date(2027, 1, 1)], "worked": [date(2027, 1, 4)]},
             {"festival": "spring_festival", "off": [date(2027, 2, 6), date(2027, 2, 8)], "worked": [date(2027, 2, 6)]},
             {"festival": "spring_festival", "off": [date(2027, 2, 9)]},
             *good["festivals"][2:6],  # no national day
@@ -198,7 +198,7 @@ def test_a_bad_notice_is_refused_with_every_problem_listed() -> None:
     with pytest.raises(NoticeError) as refused:
         checked_notice(bad)
     assert refused.value.problems == [
-        ("festivals[0].off[0]", "2026-12-31 is not in 2027"),
+        ("festivals[0].off[0]", "2026-12-20 is not in 2027 (nor in the last week of the year before)"),
         ("festivals[0].worked[0]", "2027-01-04 is a Monday: only a weekend day is worked (调休)"),
         ("festivals[1].worked[0]", "2027-02-06 is both off (festivals[1].off) and worked"),
         ("festivals[2].festival", "spring_festival is arranged twice"),
@@ -217,3 +217,43 @@ def test_a_notice_of_malformed_data_names_the_fields() -> None:
     with pytest.raises(NoticeError) as refused:
         checked_notice({"year": 1900, "number": "", "published": "yesterday", "festivals": []})
     assert {field for field, _ in refused.value.problems} == {"year", "number", "published"}
+
+
+def test_a_new_year_arranged_in_the_december_before_is_taken_as_the_notice_says() -> None:
+    """国务院办公厅关于2019年部分节假日安排的通知: 元旦 2018年12月30日至2019年1月1日放假调休，12月29日（周六）上班."""
+    days = {
+        "new_year": ([date(2018, 12, 30), date(2018, 12, 31), date(2019, 1, 1)], [date(2018, 12, 29)]),
+        "spring_festival": ([date(2019, 2, d) for d in range(4, 11)], [date(2019, 2, 2), date(2019, 2, 3)]),
+        "qingming": ([date(2019, 4, d) for d in range(5, 8)], []),
+        "labour_day": ([date(2019, 5, d) for d in range(1, 5)], [date(2019, 4, 28), date(2019, 5, 5)]),
+        "dragon_boat": ([date(2019, 6, d) for d in range(7, 10)], []),
+        "mid_autumn": ([date(2019, 9, d) for d in range(13, 16)], []),
+        "national_day": ([date(2019, 10, d) for d in range(1, 8)], [date(2019, 9, 29), date(2019, 10, 12)]),
+    }
+    notice = checked_notice(
+        {
+            "year": 2019,
+            "number": "国办发明电〔2018〕15号",
+            "published": date(2018, 12, 6),
+            "festivals": [{"festival": f, "off": off, "worked": worked} for f, (off, worked) in days.items()],
+        }
+    )
+    calendar = Calendar([notice])
+    assert calendar.is_workday(date(2018, 12, 29))  # a Saturday worked
+    assert not calendar.is_workday(date(2018, 12, 31))  # a Monday off
+    december = [date(2018, 12, d) for d in range(20, 32)] + _days(2019)
+    assert [d for d in december if calendar.is_workday(d) != chinese_calendar.is_workday(d)] == []
+
+
+def test_what_is_malformed_and_what_breaks_the_rules_are_listed_together() -> None:
+    data = read_notice(NOTICES / "2027.toml").model_dump(mode="json")
+    data["festivals"][1]["off"][2] = "2027-02-30"
+    data["festivals"][0]["worked"] = ["2027-01-06"]
+    data["festivals"] = data["festivals"][:6]
+    with pytest.raises(NoticeError) as refused:
+        checked_notice(data)
+    assert [field for field, _ in refused.value.problems] == [
+        "festivals[1].off[2]",
+        "festivals[0].worked[0]",
+        "festivals",
+    ]
