@@ -65,11 +65,14 @@ def compose_binary() -> Path:
     return binary
 
 
-def run_compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The bundled Compose binary on deploy/compose.yaml, with only the given variables set (no .env file)."""
+def run_compose(
+    *args: str, env: dict[str, str] | None = None, files: tuple[Path, ...] = (COMPOSE_FILE,)
+) -> subprocess.CompletedProcess[str]:
+    """The bundled Compose binary on deploy/compose.yaml (and overrides), with only the given variables set."""
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    layered = [arg for path in files for arg in ("-f", str(path))]
     return subprocess.run(
-        [str(compose_binary()), "--env-file", os.devnull, "-f", str(COMPOSE_FILE), *args],
+        [str(compose_binary()), "--env-file", os.devnull, *layered, *args],
         env={**clean, **(env if env is not None else REQUIRED)},
         capture_output=True,
         text=True,
@@ -162,6 +165,28 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics(config: dict[s
     topics = config["services"]["topics"]
     assert topics["image"] == kafka["image"]
     assert topics["environment"]["TOPIC_PARTITIONS"] == "6"
+
+
+def test_the_cluster_variant_runs_three_brokers_with_replicated_topics() -> None:
+    result = run_compose("config", "--format", "json", files=(COMPOSE_FILE, DEPLOY / "compose.cluster.yaml"))
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    brokers = [services[name] for name in ("kafka", "kafka-2", "kafka-3")]
+    envs = [b["environment"] for b in brokers]
+    assert [e["KAFKA_NODE_ID"] for e in envs] == ["1", "2", "3"]
+    assert {e["KAFKA_CONTROLLER_QUORUM_VOTERS"] for e in envs} == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    for env in envs:
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert (env["KAFKA_MIN_INSYNC_REPLICAS"], env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == ("2", "3")
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"  # the same security on every broker
+    volumes = [next(v["source"] for v in b["volumes"] if v["type"] == "volume") for b in brokers]
+    assert len(set(volumes)) == 3
+    assert len({p["published"] for b in brokers for p in b["ports"]}) == 3
+    assert {b["image"] for b in brokers} == {services["topics"]["image"]}
+    assert services["topics"]["environment"]["TOPIC_REPLICATION_FACTOR"] == "3"
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
+        assert {"kafka", "kafka-2", "kafka-3"} <= set(services[name]["depends_on"])
 
 
 def test_the_four_services_are_one_image_with_their_own_settings(config: dict[str, Any]) -> None:
