@@ -36,7 +36,15 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 kafka: $(KAFKA_STAMP)
 
-run: $(STAMP)
+# make run's broker (devstack/run.py): Apache Kafka wherever there is Java, its jars fetched first (once: a stamp;
+# where there is no Maven to fetch them, only if they are there already), else Tansu. BROKER=tansu asks for Tansu,
+# KAFKA_BOOTSTRAP_SERVERS for an external cluster: neither fetches anything. Make passes BROKER, KAFKA_NODES, REPLICAS
+# and the other command-line variables to the recipe's environment.
+JAVA      := $(or $(wildcard $(JAVA_HOME)/bin/java),$(shell command -v java 2>/dev/null))
+RUN_KAFKA := $(if $(or $(filter tansu,$(BROKER)),$(KAFKA_BOOTSTRAP_SERVERS)),,$(if $(JAVA),$(if \
+               $(or $(shell command -v $(MVN) 2>/dev/null),$(wildcard $(KAFKA_STAMP))),$(KAFKA_STAMP))))
+
+run: $(STAMP) $(RUN_KAFKA)
 	@$(PY) -m devstack.run
 
 # a token from the development issuer (.run/auth/, the key `make run` gives the services):

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from bench import dues, feedback, flow, kernel, membership, servicecard
 from devstack import procs
-from devstack.broker import TansuBroker
+from devstack.broker import CLIENT_ENV, TansuBroker
 from devstack.postgres import EmbeddedPostgres
 from devstack.tokens import Issuer
 
@@ -83,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # durable (fsync on): the figures are what a real deployment would pay
     postgres = EmbeddedPostgres(root / "pg", procs.free_port()).start(durable=True)
     broker = TansuBroker(procs.free_port(), root).start()
+    os.environ.update(CLIENT_ENV)  # Tansu: no idempotent producer, a short group session
     try:
         version = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False

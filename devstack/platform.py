@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,7 +104,8 @@ class ServiceProcess:
 
 @dataclass
 class Platform:
-    """Services started with one base environment plus each one's own database and port."""
+    """Services started with one base environment plus each one's own database and port, and, with `service_env`,
+    variables of its own (on Apache Kafka each service signs in as its own principal: KafkaCluster.service_env)."""
 
     base_env: dict[str, str]
     database_urls: dict[str, str]
@@ -111,6 +113,7 @@ class Platform:
     ports: dict[str, int] = field(default_factory=available_services)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
     replicas: int = 1
+    service_env: Callable[[str], dict[str, str]] | None = None  # the service's name -> its own variables
 
     def start(self) -> Platform:
         for name, port in self.ports.items():
@@ -119,6 +122,7 @@ class Platform:
                 env = {
                     **os.environ,
                     **self.base_env,
+                    **(self.service_env(name) if self.service_env is not None else {}),
                     "PORT": str(port + n * REPLICA_PORT_STEP),
                     "DATABASE_URL": self.database_urls[name],
                     "DB_SCHEMA": self.base_env.get("DB_SCHEMA_PREFIX", "") + name,

@@ -1,9 +1,14 @@
 """`make run`: the embedded PostgreSQL and broker, the topics, and every service, in the foreground.
 
+The broker (BROKER=kafka|tansu): Apache Kafka (devstack/kafka.py) wherever Java is, KAFKA_NODES nodes (1 or 3) with
+their data under `.run/kafka/`, SASL/SCRAM and the ACLs of deploy/kafka/, each service signed in as its own
+principal; else Tansu, memory only, which forgets everything when it stops (a restart publishes every log again).
+
 DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS point the same services at external servers instead (each
 service then keeps its tables in a schema named after it). Ctrl-C or SIGTERM stops everything started here.
 Everything started here is watched: a process that dies is reaped, reported and started again (PostgreSQL
-on its data directory and port, the broker on its port with its topics created again, as it forgets them).
+on its data directory and port, each Kafka node on its data and port, Tansu on its port with its topics created
+again, as it forgets them).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from types import FrameType
 
 import asyncpg
 
-from devstack import procs
-from devstack.broker import TansuBroker
+from devstack import kafka, procs
+from devstack.broker import CLIENT_ENV, TansuBroker
+from devstack.kafka import KafkaCluster, KafkaNode
 from devstack.platform import (
     CONSOLE_PORT,
     Platform,
@@ -34,8 +40,12 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.supervise import Supervised, Supervisor
 from devstack.tokens import Issuer
 from shared.messaging import create_topics
+from shared.settings import KafkaSecurity, KernelSettings
 
 SECRETS = ("PII_MASTER_KEY", "BLIND_INDEX_KEY", "BALLOT_MASTER_KEY")
+# Apache Kafka's nodes under make run (KAFKA_NODES): see README, "Configuration", for the start-up measured
+DEFAULT_KAFKA_NODES = 1
+TANSU_COST = "memory only: a restart forgets every topic and record, and the services publish their whole logs again"
 
 
 def dev_secrets(run: Path) -> dict[str, str]:
@@ -69,12 +79,44 @@ def service_ports() -> dict[str, int]:
     return {name: int(os.environ.get(f"{name.upper()}_PORT", port)) for name, port in available_services().items()}
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int, timeout: float = 30) -> list[str]:
+def choose_broker() -> tuple[str, str]:
+    """`kafka` or `tansu`, and why: BROKER when set, else Apache Kafka where there is Java and its jars (`make run`
+    fetches them first, where there is Maven), else Tansu."""
+    wanted = os.environ.get("BROKER", "").strip().lower()
+    if wanted not in {"", "kafka", "tansu"}:
+        raise RuntimeError(f"BROKER must be kafka or tansu, not {wanted!r}")
+    if wanted == "tansu":
+        return "tansu", "BROKER=tansu"
+    problem = None
+    if kafka.java() is None:
+        problem = "no `java` on PATH nor in JAVA_HOME (Apache Kafka needs Java 17)"
+    else:
+        try:
+            kafka.kafka_libs()
+        except RuntimeError as exc:
+            problem = str(exc)
+    if problem is None:
+        return "kafka", "BROKER=kafka" if wanted else "Java is here"
+    if wanted == "kafka":
+        raise RuntimeError(f"BROKER=kafka: {problem}")
+    return "tansu", problem
+
+
+def kafka_nodes() -> int:
+    nodes = int(os.environ.get("KAFKA_NODES", DEFAULT_KAFKA_NODES))
+    if nodes not in {1, 3}:
+        raise RuntimeError(f"KAFKA_NODES must be 1 or 3, not {nodes}")
+    return nodes
+
+
+def ensure_topics(
+    bootstrap: str, names: list[str], partitions: int, timeout: float = 30, security: KafkaSecurity | None = None
+) -> list[str]:
     """Create what is missing, trying again while a broker that has just started does not answer yet."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return asyncio.run(create_topics(bootstrap, names, partitions=partitions))
+            return asyncio.run(create_topics(bootstrap, names, partitions=partitions, security=security))
         except Exception:
             if time.monotonic() > deadline:
                 raise
@@ -88,7 +130,38 @@ def watched_service(service: ServiceProcess) -> Supervised:
     return Supervised(service.name, lambda: service.process, restart, service.ready, service.url)
 
 
-def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops everything, in order
+def start_kafka(run: Path, supervisor: Supervisor, prefix: str, partitions: int) -> KafkaCluster:
+    """Apache Kafka, each node watched: one that dies is started again on its data and port."""
+    nodes = kafka_nodes()
+    port = int(os.environ.get("KAFKA_PORT", "9092"))
+    cluster = KafkaCluster(
+        run / "kafka" / f"cluster-{nodes}",
+        nodes=nodes,
+        ports=[port + i for i in range(nodes)],
+        topic_prefix=prefix,
+        partitions=partitions,
+    )
+    started = time.monotonic()
+    cluster.start()
+    replication = f"replication {cluster.replication_factor}, min.insync.replicas {cluster.min_insync_replicas}"
+    print(
+        f"kafka      {cluster.bootstrap}  (Apache Kafka {kafka.kafka_version()}, {nodes} node{'s' * (nodes > 1)}, "
+        f"{replication}, SASL/SCRAM; up in {time.monotonic() - started:.1f} s; data in {cluster.root})"
+    )
+    for node in cluster.members:
+        supervisor.watch(watched_node(cluster, node))
+    return cluster
+
+
+def watched_node(cluster: KafkaCluster, node: KafkaNode) -> Supervised:
+    def restart() -> str:
+        cluster.start_node(node.node_id)  # returns once the cluster counts it among its brokers again
+        return "same data and port, serving again"
+
+    return Supervised(f"kafka-{node.node_id}", lambda: node.process, restart, url=node.bootstrap)
+
+
+def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one place that starts and stops everything, in order
     run = procs.run_dir()
     stopping = False
 
@@ -102,6 +175,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
     ports = service_ports()
     postgres: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
+    cluster: KafkaCluster | None = None
     platform: Platform | None = None
     console: ServiceProcess | None = None
     supervisor = Supervisor(status_file=run / "processes.json")
@@ -120,9 +194,21 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
 
             supervisor.watch(Supervised("postgres", lambda: pg.process, restart_postgres, url=pg.dsn))
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        topics = all_topic_names(os.environ.get("TOPIC_PREFIX", ""))
+        prefix = os.environ.get("TOPIC_PREFIX", "")
+        topics = all_topic_names(prefix)
         partitions = int(os.environ.get("TOPIC_PARTITIONS", "3"))
-        if not bootstrap:
+        env: dict[str, str] = {}
+        service_env = None
+        if bootstrap:  # an external cluster: its topics made if missing, signed in as the environment says
+            created = ensure_topics(bootstrap, topics, partitions, security=KernelSettings().kafka_security())
+            print(f"topics     {len(created)} created")
+        elif (chosen := choose_broker())[0] == "kafka":
+            cluster = start_kafka(run, supervisor, prefix, partitions)
+            bootstrap = cluster.bootstrap
+            service_env = cluster.service_env  # each service signs in as its own principal
+            print(f"topics     {len(cluster.topic_names())} of deploy/kafka/topics.txt, with the grants of acls.txt")
+        else:
+            print(f"broker     Tansu, not Apache Kafka: {chosen[1]}; {TANSU_COST}")
             tansu = broker = TansuBroker(int(os.environ.get("KAFKA_PORT", "9092")), run).start()
             bootstrap = tansu.bootstrap
 
@@ -137,14 +223,16 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
 
             print(f"kafka      {bootstrap}  (Tansu, memory only)")
             supervisor.watch(Supervised("kafka", lambda: tansu.process, restart_broker, url=bootstrap))
-        created = ensure_topics(bootstrap, topics, partitions)
-        print(f"topics     {len(created)} created")
-        issuer = Issuer.open(run / "auth")  # `make token` signs with it; the services get its public key
-        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUTH_JWKS": str(issuer.jwks_path), **dev_secrets(run)}
-        if broker is not None:  # it forgets on stop what nobody read: consumers read on while the relays stop
+            created = ensure_topics(bootstrap, topics, partitions)
+            print(f"topics     {len(created)} created")
+            # no idempotent producer, a short group session; and it forgets on stop what nobody read: consumers
+            # read on while the relays stop
+            env |= CLIENT_ENV
             env["CONSUMER_DRAIN_SECONDS"] = os.environ.get("CONSUMER_DRAIN_SECONDS", "2")
+        issuer = Issuer.open(run / "auth")  # `make token` signs with it; the services get its public key
+        env |= {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "AUTH_JWKS": str(issuer.jwks_path), **dev_secrets(run)}
         replicas = int(os.environ.get("REPLICAS", "1"))  # `make run REPLICAS=2`: a second of each on port + 100
-        platform = Platform(env, database_urls, run, ports, replicas=replicas).start()
+        platform = Platform(env, database_urls, run, ports, replicas=replicas, service_env=service_env).start()
         for name, process in platform.processes.items():
             print(f"{name:<12}{process.url}  (docs {process.url}/docs, log {process.log_path})")
             supervisor.watch(watched_service(process))
@@ -169,6 +257,8 @@ def main() -> None:  # noqa: C901, PLR0915 - one place that starts and stops eve
             platform.stop()
         if broker is not None:
             broker.stop()
+        if cluster is not None:
+            cluster.stop()
         if postgres is not None:
             postgres.stop()
         (run / "processes.json").unlink(missing_ok=True)

@@ -30,7 +30,9 @@ class KernelSettings(BaseSettings):
     db_pool_size: int = 20
     db_connect_timeout: float = Field(5, gt=0, description="seconds to open a database connection")
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_idempotence: bool = Field(default=False, description="idempotent producer: on for real Kafka, off for Tansu")
+    # Kafka's idempotent producer: a retried send is never written twice, nor out of order. Tansu (make run's
+    # fallback without Java) does not implement it: the devstack turns it off there (KAFKA_IDEMPOTENCE=false)
+    kafka_idempotence: bool = Field(default=True, description="idempotent producer (off only for Tansu)")
     # off (PLAINTEXT) for the local broker, which has no SASL; compose runs Kafka with SASL/SCRAM and ACLs
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
@@ -39,11 +41,12 @@ class KernelSettings(BaseSettings):
     kafka_ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL (default: the system's)")
     topic_prefix: str = Field("", description="prepended to every topic name (tests isolate by it)")
     run_consumers: bool = Field(default=True, description="consume other services' topics (off: an API-only replica)")
-    # how soon a dead consumer is noticed and a new one is given its partitions. Tansu completes a join after
-    # half the session timeout and drops a member that missed it: 3 s brings a restarted service back in
-    # seconds. Real Kafka refuses less than its group.min.session.timeout.ms (6 s by default): compose sets 10 s
-    kafka_session_timeout_ms: int = Field(3_000, ge=1_000, le=300_000)
-    kafka_heartbeat_interval_ms: int = Field(500, ge=100)
+    # how soon a dead consumer is noticed and a new one is given its partitions. Kafka refuses a session under its
+    # group.min.session.timeout.ms (6 s by default): 10 s, as compose. Tansu completes a join after half the
+    # session timeout and drops a member that missed it: the devstack sets 3 s and 500 ms there, which brings a
+    # restarted service back in seconds (and which Kafka would refuse)
+    kafka_session_timeout_ms: int = Field(10_000, ge=1_000, le=300_000)
+    kafka_heartbeat_interval_ms: int = Field(1_000, ge=100)
     consumer_max_retries: int = 3
     consumer_group: str | None = Field(
         None, description="the Kafka consumer group (default: the topic prefix and the service's name)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -12,8 +11,7 @@ import httpx
 import pytest
 
 from devstack import procs
-from devstack.platform import Platform, all_topic_names, available_services
-from shared.messaging import create_topics
+from devstack.platform import Platform, available_services
 from tests.conftest import Stack
 from tests.support import auth
 
@@ -22,7 +20,7 @@ from tests.support import auth
 def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     unique = os.urandom(4).hex()
     prefix = f"e{unique}."
-    asyncio.run(create_topics(stack.bootstrap, all_topic_names(prefix), partitions=3))
+    stack.provision(prefix)  # on Kafka: topics.txt under the prefix, and acls.txt granted on them
     key = base64.b64encode(os.urandom(32)).decode()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
@@ -42,6 +40,7 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         dict.fromkeys(services, stack.dsn),
         Path(tmp_path_factory.mktemp("logs")),
         {name: procs.free_port() for name in services},
+        service_env=stack.service_env,  # on Kafka each signs in as its own principal
     ).start()
     try:
         yield running

@@ -685,7 +685,7 @@ async def world(platform: Platform, stack: Stack) -> AsyncIterator[World]:
         DuesSettings(
             database_url=stack.dsn,
             db_schema=f"{prefix}dues",
-            kafka_bootstrap_servers=stack.bootstrap,
+            **stack.settings("dues"),
             topic_prefix=platform.base_env["TOPIC_PREFIX"],
             db_pool_size=4,
         )

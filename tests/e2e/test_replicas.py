@@ -22,8 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
-from devstack.platform import REPLICA_PORT_STEP, Platform, ServiceProcess, all_topic_names
-from shared.messaging import create_topics
+from devstack.platform import REPLICA_PORT_STEP, Platform, ServiceProcess
 from tests.conftest import Stack
 from tests.e2e.test_member_life import org
 from tests.support import auth, data
@@ -54,7 +53,7 @@ def _free_pair() -> int:
 def replicated(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, str]]:
     unique = os.urandom(4).hex()
     prefix = f"r{unique}."
-    asyncio.run(create_topics(stack.bootstrap, all_topic_names(prefix), partitions=3))
+    stack.provision(prefix)
     key = base64.b64encode(os.urandom(32)).decode()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
@@ -67,7 +66,9 @@ def replicated(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     }
     ports = {name: _free_pair() for name in SERVICES}
     logs = Path(tmp_path_factory.mktemp("replicas"))
-    running = Platform(env, dict.fromkeys(SERVICES, stack.dsn), logs, ports, replicas=2).start()
+    running = Platform(
+        env, dict.fromkeys(SERVICES, stack.dsn), logs, ports, replicas=2, service_env=stack.service_env
+    ).start()
     try:
         yield running, f"r{unique}_"
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 import threading
@@ -16,8 +15,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from devstack import procs
-from devstack.platform import Platform, all_topic_names
-from shared.messaging import create_topics
+from devstack.platform import Platform
 from tests.conftest import Stack
 from tests.e2e.test_member_life import join, org
 from tests.support import auth
@@ -57,7 +55,7 @@ def traced(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     prefix = f"o{os.urandom(4).hex()}."
-    asyncio.run(create_topics(stack.bootstrap, all_topic_names(prefix)))
+    stack.provision(prefix)
     key = base64.b64encode(os.urandom(32)).decode()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
@@ -72,7 +70,13 @@ def traced(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
     services = {"membership": procs.free_port(), "servicecard": procs.free_port()}
-    platform = Platform(env, dict.fromkeys(services, stack.dsn), Path(tmp_path_factory.mktemp("traced")), services)
+    platform = Platform(
+        env,
+        dict.fromkeys(services, stack.dsn),
+        Path(tmp_path_factory.mktemp("traced")),
+        services,
+        service_env=stack.service_env,
+    )
     platform.start()
     try:
         yield platform, receiver

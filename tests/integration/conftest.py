@@ -13,7 +13,6 @@ import pytest
 from fastapi import FastAPI
 
 from devstack import probe as kernel_app
-from shared.messaging import create_topics
 from shared.runtime import Runtime
 from shared.settings import KernelSettings
 from tests.conftest import Stack
@@ -25,7 +24,7 @@ def kernel_settings(stack: Stack, unique: str) -> KernelSettings:
     return KernelSettings(
         database_url=stack.dsn,
         db_schema=f"t_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=f"t{unique}.",
         relay_poll_interval=0.1,
     )
@@ -43,7 +42,7 @@ async def kernel(kernel_settings: KernelSettings) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def topics(stack: Stack, kernel_settings: KernelSettings) -> list[str]:
     names = [kernel_settings.topic(n) for n in ("union.kerneltest.v1", "union.remote.v1", "union.remote.v1.dlq")]
-    await create_topics(stack.bootstrap, names, partitions=3)
+    await stack.create_topics(names, partitions=3)
     return names
 
 
@@ -97,7 +96,7 @@ async def serve_in_process(app: FastAPI) -> AsyncIterator[ServiceUnderTest]:
 @pytest.fixture
 async def all_topics(stack: Stack, topic_prefix: str) -> list[str]:
     names = [topic_prefix + t for t in ALL_TOPICS] + [topic_prefix + t + ".dlq" for t in ALL_TOPICS]
-    await create_topics(stack.bootstrap, names, partitions=3)
+    await stack.provision_async(topic_prefix)  # on Kafka: topics.txt's configs (the restricted topic is compacted)
     return names
 
 
@@ -113,7 +112,7 @@ def membership_settings(stack: Stack, unique: str, topic_prefix: str, pii_keys: 
     return MembershipSettings(
         database_url=stack.dsn,
         db_schema=f"m_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         founding_threshold=3,
@@ -150,7 +149,7 @@ def feedback_settings(stack: Stack, unique: str, topic_prefix: str) -> Any:
     return FeedbackSettings(
         database_url=stack.dsn,
         db_schema=f"f_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         campaign_sweep_interval=0.2,

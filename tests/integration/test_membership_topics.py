@@ -18,7 +18,7 @@ from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org, tree
 from tests.integration.test_transfer import employment_changed
 from tests.support import data
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import librdkafka, produce, read_topic
 
 PUBLIC_TOPICS = ["union.membership.v1", "union.transfer.v1", "union.servicecard.v1", "union.feedback.v1"]
 RESTRICTED_TOPIC = "union.membership.restricted.v1"
@@ -137,7 +137,7 @@ async def test_a_transfer_to_an_unknown_organisation_is_dead_lettered(
 def read_with_librdkafka(bootstrap: str, topics: list[str], partitions: int = 3) -> list[confluent_kafka.Message]:
     """Every message of `topics` from the beginning, as a regional system reads them: librdkafka, its own group."""
     consumer = confluent_kafka.Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"regional-{uuid.uuid4()}", "enable.auto.commit": False}
+        {**librdkafka(bootstrap), "group.id": f"regional-{uuid.uuid4()}", "enable.auto.commit": False}
     )
     start = confluent_kafka.OFFSET_BEGINNING
     consumer.assign([confluent_kafka.TopicPartition(t, p, start) for t in topics for p in range(partitions)])
@@ -161,11 +161,13 @@ def ce(message: confluent_kafka.Message, name: str) -> str | None:
 
 
 @pytest.fixture
-async def transfer_consuming(membership_settings: Any, unique: str, all_topics: list[str]) -> AsyncIterator[Any]:
+async def transfer_consuming(
+    stack: Stack, membership_settings: Any, unique: str, all_topics: list[str]
+) -> AsyncIterator[Any]:
     from services.transfer.main import build_app  # noqa: PLC0415
     from services.transfer.service import TransferSettings  # noqa: PLC0415
 
-    common = {name: getattr(membership_settings, name) for name in ("database_url", "kafka_bootstrap_servers")}
+    common = {"database_url": membership_settings.database_url, **stack.settings()}
     settings = TransferSettings(
         **common,
         db_schema=f"x_{unique}",

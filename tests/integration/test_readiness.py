@@ -14,6 +14,7 @@ from shared.settings import KernelSettings
 from shared.store import Recorded
 from tests.conftest import Stack
 from tests.integration.test_consumer import effects, remote_event
+from tests.support.kafka import options as kafka_options
 from tests.support.kernel_proc import record_effect
 
 WAITING = 300
@@ -32,7 +33,7 @@ async def test_not_ready_until_the_consumer_caught_up_with_what_was_waiting(
     stack: Stack, kernel_settings: KernelSettings, topics: list[str]
 ) -> None:
     counter = uuid.uuid4()  # one key: one partition, in multi-record batches (Tansu's ListOffsets is low after those)
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, linger_ms=50)
+    producer = AIOKafkaProducer(**kafka_options(stack.bootstrap), linger_ms=50)
     await producer.start()
     try:
         sent = [

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from shared.settings import KernelSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def settings_env(settings: KernelSettings, **extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for name, value in settings.model_dump().items():
-        env[name.upper()] = str(value)
+        if value is None:  # unset: the process's default, not the text "None"
+            continue
+        env[name.upper()] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
     env.update(extra)
     return env
 
