@@ -88,8 +88,34 @@ class EmbeddedPostgres:
             capture_output=True,
         )
 
+    def previous_server(self) -> int | None:
+        """The pid of a PostgreSQL still running on this data directory (one shutting down after a stop, or another
+        `make run`'s), from its postmaster.pid; None when there is none or the file is stale."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if b"postgres" in command and pid != os.getpid() else None
+
+    def wait_for_previous(self, timeout: float = 60) -> None:
+        """Wait for a previous server on this data directory to finish shutting down; name it if it does not."""
+        pid = self.previous_server()
+        if pid is None:
+            return
+        print(f"postgres   waiting for the previous server (pid {pid}) on {self.data_dir} to exit…", flush=True)
+        deadline = time.monotonic() + timeout
+        while (pid := self.previous_server()) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"PostgreSQL (pid {pid}) still runs on {self.data_dir} after {timeout:.0f} s: another `make run`? "
+                    f"Stop it (kill -TERM {pid}) or wait for it to finish"
+                )
+            time.sleep(0.2)
+
     def start(self, *, durable: bool = True) -> EmbeddedPostgres:
         self.durable = durable
+        self.wait_for_previous()
         self._init()
         argv = [
             str(_bin_dir() / "postgres"),
