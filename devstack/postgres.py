@@ -131,6 +131,14 @@ class EmbeddedPostgres:
             "max_connections=400",
             "-c",
             "shared_buffers=256MB",
+            # a first load writes gigabytes of log: checkpoints by time, not every time 1 GB of WAL has passed (at the
+            # default a 500,000-member import checkpointed every minute, each writing for 30-160 s)
+            "-c",
+            "max_wal_size=8GB",
+            "-c",
+            "checkpoint_timeout=15min",
+            "-c",
+            "checkpoint_completion_target=0.9",
         ]
         if not durable:
             # test sessions throw their data away: skip the fsyncs, keep the semantics
