@@ -8,7 +8,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
+.PHONY: run test test-kafka faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
 
 # Apache Kafka for the devstack (devstack/kafka.py): its jars from Maven Central, by Maven, into the run folder.
 # The version is the pom's; a changed pom fetches again, an unchanged one never downloads anything.
@@ -59,6 +59,14 @@ $(ASYNCAPI): tools/asyncapi/package-lock.json
 
 test: $(STAMP) $(ASYNCAPI)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# the Kafka tests on a three-node Apache Kafka cluster (TEST_BROKER=kafka, tests/conftest.py) with two processes of
+# every service in the end-to-end tests (TEST_REPLICAS=2): the end-to-end tests, the cluster's own, the security
+# and the membership topics' tests. .ci/run runs it after `make test` where there is Java
+KAFKA_TESTS := tests/e2e tests/integration/test_kafka_cluster.py tests/integration/test_kafka_security.py \
+               tests/integration/test_membership_topics.py
+test-kafka: $(STAMP) $(KAFKA_STAMP)
+	@TEST_BROKER=kafka TEST_KAFKA_NODES=3 TEST_REPLICAS=$(or $(TEST_REPLICAS),2) $(PY) -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 # the fault suite alone (`make test` runs it too): the whole stack under load, processes killed, counts compared
 faults: $(STAMP)

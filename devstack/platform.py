@@ -140,6 +140,11 @@ class Platform:
     def url(self, name: str) -> str:
         return self.processes[name].url
 
+    @property
+    def services(self) -> list[str]:
+        """The services' names, once each whatever their replicas (`url(name)` is the first replica's)."""
+        return list(dict.fromkeys(process.service for process in self.processes.values()))
+
     def replicas_of(self, name: str) -> list[ServiceProcess]:
         return [p for p in self.processes.values() if p.service == name]
 

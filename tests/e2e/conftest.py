@@ -10,10 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack import procs
 from devstack.platform import Platform, available_services
 from tests.conftest import Stack
 from tests.support import auth
+
+
+def _free_pair() -> int:
+    """A free port, and the one a second replica would take (REPLICA_PORT_STEP above) free too."""
+    from tests.e2e.test_replicas import _free_pair as free_pair  # noqa: PLC0415
+
+    return free_pair()
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,9 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         env,
         dict.fromkeys(services, stack.dsn),
         Path(tmp_path_factory.mktemp("logs")),
-        {name: procs.free_port() for name in services},
+        {name: _free_pair() for name in services},
         service_env=stack.service_env,  # on Kafka each signs in as its own principal
+        replicas=int(os.environ.get("TEST_REPLICAS", "1")),  # make test-kafka: 2, the second on port + 100
     ).start()
     try:
         yield running
@@ -52,7 +59,8 @@ def platform(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 async def clients(platform: Platform) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     admin = auth.bearer("admin", name="e2e-admin")
     made = {
-        name: httpx.AsyncClient(base_url=platform.url(name), timeout=30, headers=admin) for name in platform.processes
+        name: httpx.AsyncClient(base_url=platform.url(name), timeout=30, headers=admin)
+        for name in platform.services  # a service's first replica
     }
     try:
         yield made

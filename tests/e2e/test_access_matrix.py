@@ -678,7 +678,7 @@ async def build(w: World) -> None:
 
 @pytest.fixture(scope="module")
 async def world(platform: Platform, stack: Stack) -> AsyncIterator[World]:
-    http = {name: httpx.AsyncClient(base_url=platform.url(name), timeout=30) for name in platform.processes}
+    http = {name: httpx.AsyncClient(base_url=platform.url(name), timeout=30) for name in platform.services}
     db = await asyncpg.create_pool(stack.dsn, min_size=1, max_size=4)
     prefix = platform.base_env["DB_SCHEMA_PREFIX"]
     dues = DuesService(
