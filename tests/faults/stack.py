@@ -44,6 +44,8 @@ class SupervisedStack:
             "RUN_DIR": str(self.run_dir),
             "PG_PORT": str(self.pg_port),
             "KAFKA_PORT": str(self.kafka_port),
+            # the cases are Tansu's (one broker process named `kafka`, memory only): not yet on the Kafka cluster
+            "BROKER": "tansu",
             "PYTHONPATH": str(ROOT),
             "APPLICATION_RATE_PER_ADDRESS": "1000000/minute",  # the load applies from one address
             "APPLICATION_RATE_PER_PERSON": "1000/minute",
