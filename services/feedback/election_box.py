@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -55,6 +55,12 @@ async def drop(
 async def turnout(conn: asyncpg.Connection, election_id: UUID, round_no: int) -> int:
     sql = "SELECT count(*) FROM election_voted WHERE election_id = $1 AND round = $2"
     return int(await conn.fetchval(sql, election_id, round_no))
+
+
+async def strangers(conn: asyncpg.Connection, election_id: UUID, round_no: int, electorate: Iterable[UUID]) -> int:
+    """Register rows of voters outside the electorate: none unless someone wrote the register by hand."""
+    sql = "SELECT count(*) FROM election_voted WHERE election_id = $1 AND round = $2 AND NOT voter_id = ANY($3::uuid[])"
+    return int(await conn.fetchval(sql, election_id, round_no, list(electorate)))
 
 
 def digest(receipts: Sequence[str]) -> str:

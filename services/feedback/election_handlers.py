@@ -126,10 +126,17 @@ class Elections:
         current = elections.closable(state, election_id)
         assert state is not None
         turnout = await election_box.turnout(conn, election_id, current.number)
-        if elections.quorum_met(state.rules, current.eligible, turnout):
+        if strangers := await election_box.strangers(conn, election_id, current.number, state.voters):
+            raise DomainError("count_refused", f"the register names {strangers} voters outside the electorate")
+        if turnout <= current.eligible and elections.quorum_met(state.rules, current.eligible, turnout):
             keys = self.keyring(election_id, current.number, len(current.candidates))
             public = [bytes.fromhex(k) for k in current.public_keys]
-            counted = await election_box.count(conn, election_id, current.number, keys, public, current.seats, turnout)
+            try:
+                counted = await election_box.count(
+                    conn, election_id, current.number, keys, public, current.seats, turnout
+                )
+            except election_sealing.ElectionSealingError as exc:  # nothing is published, the round stays open
+                raise DomainError("count_refused", str(exc)) from exc
             events = elections.close_round(
                 state,
                 election_id,

@@ -15,6 +15,11 @@ anyone finds by stepping G. Nothing here needs the private keys except `decrypt_
 A voter's receipt is SHA-256 of their ballot's ciphertext: it names the ballot in the published set and says
 nothing about it (fresh randomness; the voter never learns r, so the receipt does not let them prove their vote).
 
+Encodings are canonical, so that one ballot has one receipt (issue 30): a point is its 65-byte uncompressed form
+(0x04, x, y) and nothing else libsecp256k1 would parse (its "hybrid" 0x06/0x07 form carries the same point, and the
+proofs hash the 0x04 form, so a re-encoded copy would check out under another receipt); a scalar in a proof is below
+the group order N (c + N passes the same equations). A round's ballots have distinct R: the same R twice is a copy.
+
 tests/support/election_audit.py checks all of this again with its own code, from the published data alone.
 """
 
@@ -93,13 +98,30 @@ class RoundKeys:
         return tuple(_raw(_base(x)) for x in self.secrets)
 
 
+def _point(data: bytes) -> PublicKey:
+    """A point in its one canonical encoding, 0x04 || x || y; anything else is refused, whatever libsecp256k1 parses."""
+    if len(data) != POINT or data[0] != 0x04:
+        raise ElectionSealingError("not a canonical point encoding")
+    try:
+        point = PublicKey(data)
+    except ValueError as exc:
+        raise ElectionSealingError("not a curve point") from exc
+    if _raw(point) != data:
+        raise ElectionSealingError("not a canonical point encoding")
+    return point
+
+
+def _scalar(data: bytes) -> int:
+    value = int.from_bytes(data, "big")
+    if len(data) != SCALAR or value >= N:
+        raise ElectionSealingError("a scalar at or above the group order")
+    return value
+
+
 def _points(data: bytes, count: int) -> list[PublicKey]:
     if len(data) != POINT * count:
         raise ElectionSealingError("wrong length")
-    try:
-        return [PublicKey(data[i * POINT : (i + 1) * POINT]) for i in range(count)]
-    except ValueError as exc:
-        raise ElectionSealingError("not a curve point") from exc
+    return [_point(data[i * POINT : (i + 1) * POINT]) for i in range(count)]
 
 
 # --- disjunctive Chaum-Pedersen: (R, C) under P encrypts one of `allowed` ---
@@ -139,9 +161,8 @@ def _verify_one_of(
     try:
         for i, v in enumerate(allowed):
             part = proof[i * BRANCH : (i + 1) * BRANCH]
-            a, b = PublicKey(part[:POINT]), PublicKey(part[POINT : 2 * POINT])
-            c_i = int.from_bytes(part[2 * POINT : 2 * POINT + SCALAR], "big")
-            s_i = int.from_bytes(part[2 * POINT + SCALAR :], "big")
+            a, b = _point(part[:POINT]), _point(part[POINT : 2 * POINT])
+            c_i, s_i = _scalar(part[2 * POINT : 2 * POINT + SCALAR]), _scalar(part[2 * POINT + SCALAR :])
             shifted = c_point if v == 0 else _add(c_point, _base(-v))
             if _raw(_base(s_i)) != _raw(_add(a, _mul(r_point, c_i))):
                 return False
@@ -149,7 +170,7 @@ def _verify_one_of(
                 return False
             total += c_i
             raws += [_raw(a), _raw(b)]
-    except ValueError:  # a point that is not on the curve, a zero scalar, the point at infinity
+    except (ValueError, ElectionSealingError):  # not a canonical point or scalar, a zero scalar, the infinity
         return False
     return total % N == _challenge(context, _raw(key), _raw(r_point), _raw(c_point), *raws)
 
@@ -190,8 +211,8 @@ def verify_ballot(
     election_id: UUID, round_no: int, keys: Sequence[bytes], seats: int, ciphertext: bytes, proof: bytes
 ) -> bool:
     """The ballot is k counters of 0 or 1 summing to at most `seats`, under these keys (no key needed)."""
-    points = [PublicKey(k) for k in keys]
     try:
+        points = [_point(k) for k in keys]
         r_point, *cs = _points(ciphertext, 1 + len(points))
     except ElectionSealingError:
         return False
@@ -208,11 +229,14 @@ def verify_ballot(
 
 
 def add_up(ciphertexts: Iterable[bytes], candidates: int) -> bytes:
-    """The point-by-point sum of the ciphertexts (R_sum || C_sum_1..k); empty when there are none."""
+    """The point-by-point sum of the ciphertexts (R_sum || C_sum_1..k); empty when there are none. Refuses the same
+    R twice: a ballot's R is fresh randomness, so a second one is a copy of a ballot, however its bytes differ."""
     rows = list(ciphertexts)
     if not rows:
         return b""
     columns = [_points(row, 1 + candidates) for row in rows]
+    if len({row[:POINT] for row in rows}) != len(rows):
+        raise ElectionSealingError("the same R twice in a round: a ballot was copied")
     return b"".join(_raw(_add(*(col[i] for col in columns))) for i in range(1 + candidates))
 
 
@@ -233,7 +257,7 @@ class Decryption:
         raw = bytes.fromhex(value)
         if len(raw) != 3 * POINT + SCALAR:
             raise ElectionSealingError("a decryption proof has the wrong length")
-        return cls(raw[:POINT], raw[POINT : 2 * POINT], raw[2 * POINT : 3 * POINT], int.from_bytes(raw[3 * POINT :]))
+        return cls(raw[:POINT], raw[POINT : 2 * POINT], raw[2 * POINT : 3 * POINT], _scalar(raw[3 * POINT :]))
 
 
 def _discrete_log(mask: PublicKey, total: PublicKey, bound: int) -> int:
@@ -271,7 +295,9 @@ def verify_count(
     r_sum, *c_sums = _points(summed, 1 + len(keys))
     counts = []
     for key, c_sum, proof in zip(keys, c_sums, proofs, strict=True):
-        p, share, a1, a2 = PublicKey(key), PublicKey(proof.share), PublicKey(proof.a1), PublicKey(proof.a2)
+        p, share, a1, a2 = _point(key), _point(proof.share), _point(proof.a1), _point(proof.a2)
+        if not 0 <= proof.s < N:
+            raise ElectionSealingError("a scalar at or above the group order")
         c = _challenge(_context(election_id, round_no), key, _raw(r_sum), proof.share, proof.a1, proof.a2)
         if _raw(_base(proof.s)) != _raw(_add(a1, _mul(p, c))) or _raw(_mul(r_sum, proof.s)) != _raw(
             _add(a2, _mul(share, c))

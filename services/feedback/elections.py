@@ -364,6 +364,10 @@ def close_round(
     not met (the box is then discarded unread)."""
     current = closable(election, election_id)
     assert election is not None
+    if turnout > current.eligible:  # only a register written by hand holds more voters than the electorate
+        raise DomainError(
+            "count_refused", f"the register holds {turnout} voters for an electorate of {current.eligible}"
+        )
     met = quorum_met(election.rules, current.eligible, turnout)
     if met != (tally is not None):
         raise ValueError("the box is opened exactly when the quorum is met")

@@ -171,3 +171,109 @@ async def test_a_round_below_the_quorum_is_counted_at_its_deadline_without_openi
     assert record["status"] == "between_rounds"
     assert sets[1]["ballots"] == []  # discarded unread
     assert audit(record, sets) == []
+
+
+def _hybrid(ciphertext: bytes, points: int) -> bytes:
+    """The first `points` points re-encoded in libsecp256k1's "hybrid" form (0x06/0x07, x, y): the same ballot."""
+    out = bytearray(ciphertext)
+    for i in range(0, 65 * points, 65):
+        out[i] = 6 + (out[i + 64] & 1)
+    return bytes(out)
+
+
+async def _insider(f: ServiceUnderTest, sql: str, *args: Any) -> None:
+    async with f.service.pool.acquire() as conn:
+        await conn.execute(sql, *args)
+
+
+async def test_an_insiders_copies_of_a_ballot_are_refused_at_the_count(
+    membership: ServiceUnderTest, feedback: ServiceUnderTest
+) -> None:
+    """Issue 30, finding 1: a ballot re-encoded (hybrid points) has another receipt and the same vote; a byte copy
+    has the same R. An insider with write access adds such copies, with register rows for two abstainers."""
+    orgs, voters = await township_with_members(membership, 9)
+    await directory_knows(feedback, dict.fromkeys(voters, "active"), orgs.values())
+    r = await feedback.post(
+        "/elections", {"org_id": orgs["township"], "title": "第五届工会委员会", "body": "committee", "seats": 2}
+    )
+    election_id = r.json()["election_id"]
+    a, b, c = voters[:3]
+    for candidate in (a, b, c):
+        assert (
+            await feedback.post(f"/elections/{election_id}/candidates", {"member_id": candidate})
+        ).status_code == 201
+    assert (await feedback.post(f"/elections/{election_id}/candidates/confirm")).status_code == 200
+    await open_round(feedback, election_id)
+    receipts = []
+    for voter, approve in zip(voters, [[a, b], [a, b], [a, c], [b, c], [b, c], [c], [c]], strict=False):
+        status, body = await ballot(feedback, election_id, voter, approve)
+        assert status == 201, body
+        receipts.append(body["receipt"])
+    async with feedback.service.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT ciphertext, proof FROM election_sealed WHERE election_id = $1::uuid", election_id
+        )
+    [(ciphertext, proof)] = [
+        (r["ciphertext"], r["proof"]) for r in rows if hashlib.sha256(r["ciphertext"]).hexdigest() == receipts[0]
+    ]
+    insert = "INSERT INTO election_sealed (election_id, round, ciphertext, proof) VALUES ($1::uuid, 1, $2, $3)"
+    register = "INSERT INTO election_voted (election_id, round, voter_id) VALUES ($1::uuid, 1, $2::uuid)"
+    for voter in voters[7:]:
+        await _insider(feedback, register, election_id, voter)
+
+    remove = "DELETE FROM election_sealed WHERE election_id = $1::uuid AND ciphertext = $2"
+    for copies in ([_hybrid(ciphertext, 4), _hybrid(ciphertext, 1)], [ciphertext, ciphertext]):
+        for copy_ in copies:
+            await _insider(feedback, insert, election_id, copy_, proof)
+        r = await feedback.post(f"/elections/{election_id}/close")
+        assert (r.status_code, r.json().get("code")) == (409, "count_refused"), r.text  # not the issue's 5/6/5
+        record = (await feedback.get(f"/elections/{election_id}")).json()
+        assert record["rounds"][0]["count"] is None  # nothing published
+        assert record["status"] == "voting"
+        for copy_ in {*copies, ciphertext}:  # the insider takes their rows back (and the original with a byte copy)
+            await _insider(feedback, remove, election_id, copy_)
+        await _insider(feedback, insert, election_id, ciphertext, proof)
+
+    # without the copies (and without the abstainers' rows) the honest count goes through, and the audit agrees
+    await _insider(feedback, "DELETE FROM election_voted WHERE voter_id = ANY($1::uuid[])", voters[7:])
+    r = await feedback.post(f"/elections/{election_id}/close")
+    assert r.status_code == 200, r.text
+    record, sets = await published(feedback, election_id)
+    assert record["rounds"][0]["count"]["tally"] == {a: 3, b: 4, c: 5}
+    assert record["status"] == "between_rounds"  # c has 5 of 9 entitled; a round for the last seat is to come
+    assert audit(record, sets) == [c]
+
+
+async def test_a_register_with_more_voters_than_the_electorate_is_refused_at_the_count(
+    membership: ServiceUnderTest, feedback: ServiceUnderTest
+) -> None:
+    """Issue 30, finding 2: 3 entitled, 5 ballots; the close refuses, nothing is published."""
+    orgs, voters = await township_with_members(membership, 3)
+    await directory_knows(feedback, dict.fromkeys(voters, "active"), orgs.values())
+    r = await feedback.post("/elections", {"org_id": orgs["township"], "title": "主席", "body": "chair", "seats": 1})
+    election_id = r.json()["election_id"]
+    assert (await feedback.post(f"/elections/{election_id}/candidates", {"member_id": voters[0]})).status_code == 201
+    assert (await feedback.post(f"/elections/{election_id}/candidates/confirm")).status_code == 200
+    await open_round(feedback, election_id)
+    for voter in voters:
+        assert (await ballot(feedback, election_id, voter, [voters[0]]))[0] == 201
+    record = (await feedback.get(f"/elections/{election_id}")).json()
+    keys = [bytes.fromhex(k) for k in record["rounds"][0]["public_keys"]]
+    for _ in range(2):  # anyone can seal a valid ballot under the published keys; the insider adds register rows
+        extra = election_sealing.seal(uuid.UUID(election_id), 1, keys, [1], 1)
+        await _insider(
+            feedback,
+            "INSERT INTO election_voted (election_id, round, voter_id) VALUES ($1::uuid, 1, $2)",
+            election_id,
+            uuid.uuid4(),
+        )
+        await _insider(
+            feedback,
+            "INSERT INTO election_sealed (election_id, round, ciphertext, proof) VALUES ($1::uuid, 1, $2, $3)",
+            election_id,
+            extra.ciphertext,
+            extra.proof,
+        )
+    r = await feedback.post(f"/elections/{election_id}/close")
+    assert (r.status_code, r.json().get("code")) == (409, "count_refused"), r.text
+    assert (await feedback.get(f"/elections/{election_id}")).json()["rounds"][0]["count"] is None

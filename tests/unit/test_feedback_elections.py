@@ -266,3 +266,31 @@ def test_a_ballot_with_two_votes_for_one_candidate_cannot_prove_itself() -> None
         honest.ciphertext[:65] + PublicKey.combine_keys([first, g]).format(compressed=False) + honest.ciphertext[130:]
     )
     assert not election_sealing.verify_ballot(election_id, 1, keys.public, 1, forged, honest.proof)
+
+
+def test_a_turnout_above_the_electorate_is_refused_at_the_close() -> None:
+    """Issue 30, finding 2: more ballots than voters entitled can only come from a register written by hand."""
+    state = voting(seats=2, n=3)  # 30 entitled
+    current = state.current
+    assert current is not None
+    with pytest.raises(DomainError) as refused:
+        elections.close_round(state, state.election_id, turnout=31, tally=dict.fromkeys(current.candidates, 20))
+    assert refused.value.code == "count_refused"
+
+
+def test_a_ballot_whose_points_are_re_encoded_does_not_verify() -> None:
+    """Issue 30, finding 1: libsecp256k1 also parses the "hybrid" encoding (0x06/0x07, x, y) of a point; the proofs
+    hash the 0x04 form, so a re-encoded ballot would check out under another receipt. Only 0x04 is a ballot."""
+    election_id = uuid.uuid4()
+    keys = election_sealing.RoundKeys.derive(b"k" * 32, election_id, 1, 2)
+    honest = election_sealing.seal(election_id, 1, keys.public, (1, 0), 1)
+    for points in (1, 3):
+        copy = bytearray(honest.ciphertext)
+        for i in range(0, 65 * points, 65):
+            copy[i] = 6 + (copy[i + 64] & 1)
+        assert election_sealing.receipt(bytes(copy)) != honest.receipt
+        assert not election_sealing.verify_ballot(election_id, 1, keys.public, 1, bytes(copy), honest.proof)
+    assert election_sealing.verify_ballot(election_id, 1, keys.public, 1, honest.ciphertext, honest.proof)
+    # and a count refuses the same R twice in a round: a byte copy, whose receipt is the same
+    with pytest.raises(election_sealing.ElectionSealingError, match="same R"):
+        election_sealing.add_up([honest.ciphertext, honest.ciphertext], 2)
