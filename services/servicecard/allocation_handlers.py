@@ -39,6 +39,17 @@ def entitlements_stream(member_id: UUID) -> str:
     return f"entitlements-{member_id}"
 
 
+async def entrants(conn: asyncpg.Connection, allocation_id: UUID) -> list[UUID]:
+    """A draw's entrants from its `AllocationEntered` events, not from the `allocation_entries` read model: a row
+    deleted there must not take a member out of the draw (issue 30). The events are append-only and hash-chained."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT (data->>'member_id')::uuid AS member_id FROM events "
+        "WHERE event_type = 'AllocationEntered' AND data->>'allocation_id' = $1::text",
+        str(allocation_id),
+    )
+    return sorted((r["member_id"] for r in rows), key=str)
+
+
 class Allocations:
     def __init__(self, store: StreamStore, clock: Clock) -> None:
         self.store = store
@@ -116,14 +127,13 @@ class Allocations:
         if allocation is not None and allocation.drawn is not None:  # held already: the same answer again
             return list(allocation.drawn.winners)
         seed = await conn.fetchval("SELECT seed FROM allocation_seeds WHERE allocation_id = $1", allocation_id)
-        rows = await conn.fetch("SELECT member_id FROM allocation_entries WHERE allocation_id = $1", allocation_id)
         places = allocation.places if allocation is not None else 0
         held, grants = allocations.hold_draw(
             allocation,
             allocation_id,
             self.clock(),
             seed=bytes(seed or b""),
-            entries=[r["member_id"] for r in rows],
+            entries=await entrants(conn, allocation_id),
             entitlement_ids=[uuid4() for _ in range(places)],
         )
         batch: list[Appending] = [(stream, [held])]
@@ -192,16 +202,15 @@ class Allocations:
                 "drawn",
             )
         }
-        if row["drawn"]:
-            entries = await conn.fetch(
-                "SELECT member_id FROM allocation_entries WHERE allocation_id = $1 ORDER BY member_id::text",
-                allocation_id,
-            )
+        _, allocation = await self._allocation(conn, allocation_id)
+        if allocation is not None and allocation.drawn is not None:  # from the DrawHeld event and the entries' events
+            drawn = allocation.drawn
             view |= {
-                "seed": row["seed"],
-                "entries": [str(r["member_id"]) for r in entries],
-                "entries_digest": row["entries_digest"],
-                "winners": [str(w) for w in row["winners"]],
+                "seed": drawn.seed,
+                "entries": [str(e) for e in await entrants(conn, allocation_id)],
+                "entries_digest": drawn.entries_digest,
+                "winners": [str(w) for w in drawn.winners],
+                "ticket_rule": drawn.ticket_rule,
                 "algorithm": "docs/allocations.md",
             }
         return view

@@ -8,15 +8,19 @@ the member from that item's allocations for `no_show_ban_days`.
 
 The draw, which anyone can re-run from the published data (docs/allocations.md):
 
-    entries          the entrants' member ids as lowercase UUID strings, sorted
+    entries          the entrants' member ids as lowercase UUID strings, sorted (from the AllocationEntered events)
     entries_digest   SHA-256 of the entries, each followed by a newline ("\\n"), as hex
     seed             32 random bytes, committed as SHA-256(seed) (hex) when the allocation opens, revealed after
-    ticket(entry)    SHA-256(seed || bytes.fromhex(entries_digest) || entry as UTF-8)
+    ticket(entry)    rule 2: SHA-256(seed || entry as UTF-8)
+                     rule 1 (draws held before issue 30): SHA-256(seed || bytes.fromhex(entries_digest) || entry)
     winners          the first `places` entries in ascending order of (ticket, entry)
 
 The seed's commitment is published before any entry exists, so whoever holds the seed cannot pick it after seeing
-the entries; mixing the entries' digest into every ticket means a single added, removed or changed entry reshuffles
-everything, and the digest itself is in the published DrawHeld.
+the entries. A ticket depends on the seed and its own entry only: entering or not changes nobody else's ticket, so
+whoever learns the seed early cannot try subsets of the members they control until the ranking suits them (rule 1
+mixed the digest of all entries into every ticket, which let every subset reshuffle everyone). The digest binds the
+set of entries in the published DrawHeld. A seed agreed later among several tellers (commit and reveal) would slot
+in as `seed` without changing the ticket rule.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from shared.errors import DomainError, InvalidInputError, NotFoundError
 from shared.events import DomainEvent
 
 SEED_BYTES = 32
+TICKET_RULE = 2  # what new draws use and record in DrawHeld; 1 is kept to re-run the draws held under it
 
 
 class Mode(StrEnum):
@@ -59,11 +64,19 @@ def entries_digest(entries: Iterable[str]) -> str:
     return hashlib.sha256("".join(f"{e}\n" for e in sorted(entries)).encode()).hexdigest()
 
 
-def draw(seed: bytes, entries: Iterable[str], places: int) -> list[str]:
-    """The winners, best ticket first: a pure function of the seed, the set of entries and the places."""
+def ticket(seed: bytes, entry: str, digest: bytes, ticket_rule: int) -> bytes:
+    if ticket_rule == 1:
+        return hashlib.sha256(seed + digest + entry.encode()).digest()
+    if ticket_rule == TICKET_RULE:
+        return hashlib.sha256(seed + entry.encode()).digest()
+    raise ValueError(f"no ticket rule {ticket_rule}")
+
+
+def draw(seed: bytes, entries: Iterable[str], places: int, ticket_rule: int = TICKET_RULE) -> list[str]:
+    """The winners, best ticket first: a pure function of the seed, the set of entries, the places and the rule."""
     ordered = sorted(set(entries))
-    digest = bytes.fromhex(entries_digest(ordered))
-    tickets = sorted((hashlib.sha256(seed + digest + e.encode()).digest(), e) for e in ordered)
+    digest = bytes.fromhex(entries_digest(ordered)) if ticket_rule == 1 else b""
+    tickets = sorted((ticket(seed, e, digest, ticket_rule), e) for e in ordered)
     return [e for _, e in tickets[:places]]
 
 
@@ -312,7 +325,7 @@ def hold_draw(
     if commitment(seed) != allocation.seed_commitment:
         raise ValueError("the seed is not the one committed to")
     names = [str(e) for e in entries]
-    winners = [UUID(w) for w in draw(seed, names, allocation.places)]
+    winners = [UUID(w) for w in draw(seed, names, allocation.places, TICKET_RULE)]
     held = DrawHeld(
         allocation_id=allocation.allocation_id,
         seed=seed.hex(),
@@ -320,6 +333,7 @@ def hold_draw(
         entries=len(set(names)),
         entries_digest=entries_digest(set(names)),
         winners=tuple(winners),
+        ticket_rule=TICKET_RULE,
     )
     return held, [_grant(allocation, w, e, now) for w, e in zip(winners, entitlement_ids, strict=False)]
 

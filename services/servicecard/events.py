@@ -194,7 +194,7 @@ class AllocationOpened(DomainEvent):
 
 @registry.register
 class DrawHeld(DomainEvent):
-    """The seed revealed, the entries' digest and the winners: allocations.draw(seed, entries, places) again."""
+    """Seed revealed, entries' digest, winners: allocations.draw(seed, entries, places, ticket_rule) again."""
 
     allocation_id: UUID
     seed: str  # hex
@@ -202,6 +202,9 @@ class DrawHeld(DomainEvent):
     entries: int
     entries_digest: str
     winners: tuple[UUID, ...]
+    # 1: a ticket hashed the seed, the entries' digest and the entry (draws held before issue 30, which carry no
+    # field); 2: the seed and the entry alone, so no entry moves another's ticket (docs/allocations.md)
+    ticket_rule: int = 1
 
     def partition_key(self) -> str:
         return str(self.allocation_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from services.servicecard import domain
+from services.servicecard import allocations, domain
 from services.servicecard.events import CardIssued
 from services.servicecard.handlers import card_stream
 from services.servicecard.main import build_app
@@ -169,7 +169,8 @@ async def test_a_draw_re_run_from_its_published_data_and_no_shows_banned(cards: 
         hashlib.sha256("".join(f"{e}\n" for e in published["entries"]).encode()).hexdigest()
         == (published["entries_digest"])
     )
-    assert rerun(published["seed"], published["entries"], 3) == published["winners"]
+    assert published["ticket_rule"] == 2
+    assert rerun(published["seed"], published["entries"], 3, published["ticket_rule"]) == published["winners"]
     tampered = [*published["entries"][1:], str(uuid.uuid4())]
     assert (
         hashlib.sha256("".join(f"{e}\n" for e in sorted(tampered)).encode()).hexdigest()
@@ -200,3 +201,32 @@ async def test_a_draw_re_run_from_its_published_data_and_no_shows_banned(cards: 
     )
     assert await enter(cards, later, others[0]) == (409, "banned")
     assert await enter(cards, later, first) == (201, "entered")
+
+
+async def test_an_entry_deleted_from_the_read_model_before_the_draw_is_still_drawn(cards: ServiceUnderTest) -> None:
+    """Issue 30, finding 6: the draw took its entrants from `allocation_entries`; an insider who read the seed could
+    delete the row of whoever would win, and the published digest matched the reduced set. The entrants now come
+    from the `AllocationEntered` events."""
+    org = uuid.uuid4()
+    item = await publish(cards, "culture", quota=None)
+    members = await issue_cards(cards, org, 10)
+    allocation_id = await open_allocation(cards, item, org, "draw", 3)
+    for member_id in members:
+        assert await enter(cards, allocation_id, member_id) == (201, "entered")
+    async with cards.service.pool.acquire() as conn:
+        seed = await conn.fetchval("SELECT seed FROM allocation_seeds WHERE allocation_id = $1::uuid", allocation_id)
+        victim = allocations.draw(bytes(seed), members, 3)[0]
+        await conn.execute(
+            "DELETE FROM allocation_entries WHERE allocation_id = $1::uuid AND member_id = $2::uuid",
+            allocation_id,
+            victim,
+        )
+    cards.service.clock.offset = timedelta(hours=2)
+    assert await cards.service.sweep_allocations() >= 3
+    published = (await cards.get(f"/allocations/{allocation_id}")).json()
+    assert published["entries"] == sorted(members)  # the victim is among the entrants the draw used
+    assert allocations.entries_digest(members) == published["entries_digest"]
+    assert rerun(published["seed"], published["entries"], 3, published["ticket_rule"]) == published["winners"]
+    assert victim in published["winners"]
+    [won] = (await cards.get(f"/members/{victim}/entitlements")).json()["items"]
+    assert won["allocation_id"] == allocation_id
