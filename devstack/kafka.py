@@ -528,12 +528,29 @@ class KafkaCluster:
         node.process.wait()
         return pid
 
-    def start_node(self, node_id: int, timeout: float = 60) -> KafkaNode:
-        """Start one node again (same data, same ports); returns once the cluster counts it among its brokers."""
+    def start_node(self, node_id: int, timeout: float = 60, *, wait: bool = True) -> KafkaNode:
+        """Start one node again (same data, same ports; a node whose data was lost is formatted again first).
+
+        With `wait`, returns once the cluster counts it among its brokers; without, at once (`serves` tells when):
+        a node restarted while the others are down cannot be counted before a quorum is back."""
         node = self.node(node_id)
+        if node.process is not None and node.process.poll() is not None:
+            node.process.wait()
         self._spawn(node)
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return node
+
+    def serves(self, node_id: int, timeout: float = 1) -> bool:
+        """Does this node answer, and name itself a broker (registered, not fenced)? Asked of the node alone: the
+        others may still name a node that was just killed, until its broker session expires."""
+        node = self.node(node_id)
+        if not node.alive:
+            return False
+        try:
+            return node_id in self.live_brokers(timeout, asking=node)
+        except Exception:
+            return False
 
     def stop(self) -> None:
         """SIGTERM to every node at once, then wait for each (SIGKILL after 15 s).
@@ -554,14 +571,18 @@ class KafkaCluster:
 
     # -- waiting ---------------------------------------------------------------------------------------------------
 
-    def _admin(self) -> Any:
+    def _admin(self, bootstrap: str | None = None) -> Any:
         from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - a dev dependency: only when a cluster runs
 
-        return AdminClient({**self.librdkafka_config(ADMIN), "socket.timeout.ms": 5000})
+        config: dict[str, str | int | float | bool] = {**self.librdkafka_config(ADMIN), "socket.timeout.ms": 5000}
+        if bootstrap is not None:  # one node asked alone: that it does not answer (yet) is the answer, not an error
+            config |= {"bootstrap.servers": bootstrap, "log_level": 0}
+        return AdminClient(config)
 
-    def live_brokers(self, timeout: float = 5) -> set[int]:
-        """The nodes the cluster's metadata names as brokers now (registered and not fenced)."""
-        metadata = self._admin().list_topics(timeout=timeout)
+    def live_brokers(self, timeout: float = 5, *, asking: KafkaNode | None = None) -> set[int]:
+        """The nodes the cluster's metadata names as brokers now (registered and not fenced), as any node or
+        `asking` alone sees it."""
+        metadata = self._admin(None if asking is None else asking.bootstrap).list_topics(timeout=timeout)
         return set(metadata.brokers)
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -584,6 +605,57 @@ class KafkaCluster:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"Kafka nodes {sorted(wanted - seen)} not serving after {timeout}s")
+
+    def partition_leaders(self, timeout: float = 5) -> dict[int, int]:
+        """How many partitions each node leads now, over every topic (the internal ones included)."""
+        led = dict.fromkeys((node.node_id for node in self.members), 0)
+        for topic in self._admin().list_topics(timeout=timeout).topics.values():
+            for partition in topic.partitions.values():
+                if partition.leader in led:
+                    led[partition.leader] += 1
+        return led
+
+    def active_controller(self, timeout: float = 5) -> int:
+        """The node that leads the KRaft quorum now (the active controller).
+
+        Asked with DescribeQuorum (KIP-595/836), which a broker forwards to the active controller: DescribeCluster and
+        Metadata name a random live broker as the "controller" to clients of a KRaft cluster, so they cannot tell."""
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:  # its own event loop, whoever calls
+            return int(thread.submit(asyncio.run, self._describe_quorum(timeout)).result())
+
+    async def _describe_quorum(self, timeout: float) -> int:
+        from aiokafka.conn import create_conn  # noqa: PLC0415
+
+        problems = []
+        for node in self.members:
+            try:
+                conn = await asyncio.wait_for(
+                    create_conn(
+                        "127.0.0.1",
+                        node.port,
+                        security_protocol="SASL_PLAINTEXT",
+                        sasl_mechanism=MECHANISM,
+                        sasl_plain_username=ADMIN,
+                        sasl_plain_password=self.password(ADMIN),
+                        request_timeout_ms=int(timeout * 1000),
+                    ),
+                    timeout,
+                )
+            except Exception as exc:
+                problems.append(f"node {node.node_id}: {exc!r}")
+                continue
+            try:
+                answer = (await conn.send(_describe_quorum_request())).to_object()
+            except Exception as exc:
+                problems.append(f"node {node.node_id}: {exc!r}")
+                continue
+            finally:
+                conn.close()
+            partition = answer["topics"][0]["partitions"][0] if answer["topics"] else {}
+            if answer["error_code"] == 0 and partition.get("error_code") == 0 and partition["leader_id"] >= 0:
+                return int(partition["leader_id"])
+            problems.append(f"node {node.node_id}: error {answer['error_code']}/{partition.get('error_code')}")
+        raise RuntimeError(f"no node named the quorum's leader: {'; '.join(problems)}")
 
     def wait_in_sync(self, topics: Iterable[str], timeout: float = 60) -> None:
         """Until every partition of `topics` has all its replicas in sync (a restarted node has caught up)."""
@@ -727,3 +799,78 @@ class KafkaCluster:
         concurrent.futures.wait(list(futures.values()), timeout)
         for future in futures.values():
             future.result(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# DescribeQuorum (API key 55, version 0, flexible): aiokafka has no such request; the schema is Kafka's
+# clients/src/main/resources/common/message/DescribeQuorum{Request,Response}.json at version 0
+
+METADATA_TOPIC = "__cluster_metadata"
+
+
+def _describe_quorum_request() -> Any:
+    from aiokafka.protocol.api import Request, RequestStruct, Response  # noqa: PLC0415
+    from aiokafka.protocol.types import (  # noqa: PLC0415
+        CompactArray,
+        CompactString,
+        Int16,
+        Int32,
+        Int64,
+        Schema,
+        TaggedFields,
+    )
+
+    replica = (("replica_id", Int32), ("log_end_offset", Int64), ("tags", TaggedFields))
+
+    class DescribeQuorumResponseV0(Response):  # type: ignore[misc]  # aiokafka is untyped
+        API_KEY = 55
+        API_VERSION = 0
+        SCHEMA = Schema(
+            ("error_code", Int16),
+            (
+                "topics",
+                CompactArray(
+                    ("topic_name", CompactString("utf-8")),
+                    (
+                        "partitions",
+                        CompactArray(
+                            ("partition_index", Int32),
+                            ("error_code", Int16),
+                            ("leader_id", Int32),
+                            ("leader_epoch", Int32),
+                            ("high_watermark", Int64),
+                            ("current_voters", CompactArray(*replica)),
+                            ("observers", CompactArray(*replica)),
+                            ("tags", TaggedFields),
+                        ),
+                    ),
+                    ("tags", TaggedFields),
+                ),
+            ),
+            ("tags", TaggedFields),
+        )
+
+    class DescribeQuorumRequestV0(RequestStruct):  # type: ignore[misc]
+        FLEXIBLE_VERSION = True
+        API_KEY = 55
+        API_VERSION = 0
+        RESPONSE_TYPE = DescribeQuorumResponseV0
+        SCHEMA = Schema(
+            (
+                "topics",
+                CompactArray(
+                    ("topic_name", CompactString("utf-8")),
+                    ("partitions", CompactArray(("partition_index", Int32), ("tags", TaggedFields))),
+                    ("tags", TaggedFields),
+                ),
+            ),
+            ("tags", TaggedFields),
+        )
+
+    class DescribeQuorumRequest(Request[DescribeQuorumRequestV0]):  # type: ignore[misc]
+        API_KEY = 55
+
+        def build(self, request_struct_class: type[DescribeQuorumRequestV0]) -> DescribeQuorumRequestV0:
+            return request_struct_class([(METADATA_TOPIC, [(0, {})], {})], {})
+
+    return DescribeQuorumRequest()

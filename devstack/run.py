@@ -154,11 +154,19 @@ def start_kafka(run: Path, supervisor: Supervisor, prefix: str, partitions: int)
 
 
 def watched_node(cluster: KafkaCluster, node: KafkaNode) -> Supervised:
-    def restart() -> str:
-        cluster.start_node(node.node_id)  # returns once the cluster counts it among its brokers again
-        return "same data and port, serving again"
+    """A node started again without waiting for it to serve (the supervisor asks, and says when it does): a node
+    that comes back while the others are down serves only once a quorum is back, and the supervisor must not
+    block meanwhile. A node whose data folder is gone is formatted again and refills from the others."""
 
-    return Supervised(f"kafka-{node.node_id}", lambda: node.process, restart, url=node.bootstrap)
+    def restart() -> str:
+        formatted = node.formatted
+        cluster.start_node(node.node_id, wait=False)
+        return "same data and port" if formatted else "its data was gone: formatted again, it refills from the others"
+
+    def ready() -> bool:
+        return cluster.serves(node.node_id)
+
+    return Supervised(f"kafka-{node.node_id}", lambda: node.process, restart, ready, url=node.bootstrap)
 
 
 def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one place that starts and stops everything, in order

@@ -3,6 +3,7 @@ the table of outcomes at the end of the run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,18 +17,28 @@ from tests.faults import report
 from tests.faults.stack import SupervisedStack
 
 
-@pytest.fixture(scope="module")
-def supervised_stack(request: pytest.FixtureRequest) -> Iterator[SupervisedStack]:
-    stack = SupervisedStack(procs.run_dir() / "test" / f"faults-{os.getpid()}")
+@contextlib.contextmanager
+def running(request: pytest.FixtureRequest, stack: SupervisedStack) -> Iterator[SupervisedStack]:
+    """The stack started, then stopped; its folder removed, or, when a test failed, all but the database (and
+    the Kafka nodes' data), so the logs of every process stay for a look."""
     try:
         stack.start()
         yield stack
     finally:
         stack.stop()
-        if request.session.testsfailed:  # the logs of every process stay for a look; the database goes
+        if request.session.testsfailed:
             shutil.rmtree(stack.run_dir / "pg", ignore_errors=True)
+            for data in (stack.run_dir / "kafka").glob("cluster-*/node-*/data"):
+                shutil.rmtree(data, ignore_errors=True)
         else:
             shutil.rmtree(stack.run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def supervised_stack(request: pytest.FixtureRequest) -> Iterator[SupervisedStack]:
+    """`make run` on Tansu (BROKER=tansu), one process of each service (test_cluster_faults.py has its own)."""
+    with running(request, SupervisedStack(procs.run_dir() / "test" / f"faults-{os.getpid()}")) as stack:
+        yield stack
 
 
 @dataclass

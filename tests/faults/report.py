@@ -18,8 +18,9 @@ class Outcome:
     doubled: int  # members with more than one row in some read model
     unavailable: int  # 503 answers the load retried
     unexpected: list[str]  # answers outside the contract
-    flow_back: float | None  # s from the fault until a join approved after it was in every read model
-    ready: float | None  # s from the fault until every /readyz answered 200 (looked at from 1 s after it)
+    fault: float  # s the fault lasted (a kill: none; a rolling restart, an outage: until it is over)
+    flow_back: float | None  # s from the fault's end until a join approved after it was in every read model
+    ready: float | None  # s from the fault's end until every /readyz answered 200 (looked at from 1 s after it)
     seconds: float  # the case, from its first join to its last check
     notes: list[str] = field(default_factory=list)
 
@@ -49,7 +50,7 @@ def _seconds(value: float | None) -> str:
 
 
 def table(results: list[Outcome]) -> str:
-    header = ["case", "approvals", *MODELS, "doubled", "503s", "flow back", "ready", "case took", "verdict"]
+    header = ["case", "approvals", *MODELS, "doubled", "503s", "fault", "flow back", "ready", "case took", "verdict"]
     rows = [
         [
             r.case,
@@ -57,6 +58,7 @@ def table(results: list[Outcome]) -> str:
             *(str(r.rows.get(m, 0)) for m in MODELS),
             str(r.doubled),
             str(r.unavailable),
+            _seconds(r.fault),
             _seconds(r.flow_back),
             _seconds(r.ready),
             _seconds(r.seconds),
@@ -79,8 +81,9 @@ LEGEND = (
     "Idempotency-Key until answered). Columns per read model: rows of the case's members there, so each "
     "equals `approvals` when nothing is lost or doubled (MemberJoined: membership's events; CardIssued and "
     "cards: servicecard's events and cards; transfer, feedback: their member directories; dossier: the "
-    "CardIssued in membership's inbox). flow back: from the fault until a join approved after it reached "
-    "every read model. ready: until every service's /readyz answered 200."
+    "CardIssued in membership's inbox). fault: how long the fault lasted (a kill: none; a rolling restart or an "
+    "outage: until it was over). flow back: from the fault's end until a join approved after it reached every read "
+    "model. ready: from the fault's end until every service process's /readyz answered 200."
 )
 
 
