@@ -10,14 +10,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    InvalidProducerEpoch,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     NodeNotReadyError,
     OffsetOutOfRangeError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
     RequestTimedOutError,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownProducerId,
     UnknownTopicOrPartitionError,
 )
 
@@ -50,6 +55,19 @@ def make_producer(settings: KernelSettings, client_id: str) -> AIOKafkaProducer:
         retry_backoff_ms=200,
         **settings.kafka_security(),
     )
+
+
+# errors after which aiokafka's producer never sends again (its sender stops; Java's producer would start a new
+# sequence): brokers restarted together answer OutOfOrderSequenceNumber to the idempotent producer's next batch
+_PRODUCER_FATAL = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch, ProducerFenced, ProducerClosed)
+
+
+def producer_broken(producer: AIOKafkaProducer, error: BaseException | None = None) -> bool:
+    """Whether `producer` is done for: `error` is one it does not recover from, or its sender has stopped (what it
+    is given then waits for ever)."""
+    sender = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    return isinstance(error, _PRODUCER_FATAL) or (task is not None and task.done())
 
 
 def make_consumer(settings: KernelSettings, group_id: str, topics: list[str]) -> AIOKafkaConsumer:

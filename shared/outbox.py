@@ -31,6 +31,7 @@ from opentelemetry.trace import SpanKind
 
 from shared.envelope import SPEC_VERSION, kafka_headers
 from shared.events import UnknownEventError, channel_topic
+from shared.messaging import producer_broken
 from shared.store import EventStore
 from shared.telemetry import continued, tracer, tracing
 
@@ -85,6 +86,7 @@ class OutboxRelay:
         verify: Verifier | None = None,
         verify_interval: float = 10.0,
         linger: float = 0.003,
+        remake: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -94,8 +96,12 @@ class OutboxRelay:
         self.verify = verify
         self.verify_interval = verify_interval
         self.linger = linger
+        # aiokafka's producer cannot recover from some errors (shared.messaging.producer_broken): a new one takes over
+        self.remake = remake
+        self.producer_replaced: list[Callable[[AIOKafkaProducer], None]] = []  # who else holds the producer
         self.published = 0
         self.republished = 0  # times the whole log (or a part) was published again
+        self.replaced = 0  # producers replaced after one stopped for good
         self.active = False  # holds the election: the one replica of the service that relays
         self.connected = False
         self.healthy = True
@@ -141,6 +147,8 @@ class OutboxRelay:
                 except Exception as exc:
                     self.healthy = False
                     log.warning("relay: publishing failed, will retry", extra={"error": repr(exc)})
+                    if self.remake is not None and producer_broken(self.producer, exc):
+                        await self.replace_producer(exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -157,6 +165,19 @@ class OutboxRelay:
                 await conn.reset()  # the lock and the LISTEN are session state: gone before the pool has it back
             with contextlib.suppress(Exception):
                 await self.pool.release(conn)
+
+    async def replace_producer(self, cause: BaseException) -> None:
+        """A new producer for one that will never send again; what the old one did not get acknowledged is sent
+        again from the log (consumers apply it once, through their inbox)."""
+        assert self.remake is not None
+        old, self.producer = self.producer, self.remake()
+        self.connected = False
+        self.replaced += 1
+        for hand_over in self.producer_replaced:
+            hand_over(self.producer)
+        log.warning("relay: the producer stopped for good; a new one takes over", extra={"error": repr(cause)})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), 5)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -183,6 +204,8 @@ class OutboxRelay:
             self.healthy = True  # nothing waits: nothing fails
             return 0
         records = [(row["position"], record) for row in rows if (record := self._record(row)) is not None]
+        if records and self.connected and self.remake is not None and producer_broken(self.producer):
+            await self.replace_producer(RuntimeError("the producer's sender has stopped"))
         if records:
             await self.ensure_started()
         pending = [(position, await self._send(*record)) for position, record in records]

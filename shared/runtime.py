@@ -96,6 +96,7 @@ class Runtime:
             poll_interval=s.relay_poll_interval,
             verify=partial(missing_records, s),
             verify_interval=s.relay_verify_interval,
+            remake=lambda: make_producer(s, f"{s.topic_prefix}{self.definition.name}"),
         )
         # how far this service has consumed the others (reads with position tokens wait for it)
         group = s.consumer_group or f"{s.topic_prefix}{self.definition.name}"
@@ -126,6 +127,8 @@ class Runtime:
                 connect_producer=self.relay.ensure_started,
                 remake=lambda: make_consumer(s, group, topics),
             )
+            consumer = self.consumer
+            self.relay.producer_replaced.append(lambda new: setattr(consumer, "producer", new))  # its dead letters
         await self._rebuild_requested()
         self._observe()
         if prepare is not None:

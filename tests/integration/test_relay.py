@@ -11,6 +11,7 @@ from pathlib import Path
 
 import confluent_kafka
 import pytest
+from aiokafka.errors import OutOfOrderSequenceNumber
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
 from devstack.probe import CounterIncremented
@@ -208,3 +209,32 @@ async def test_the_relay_skips_no_event_that_commits_after_a_later_one(
     ids = {uuid.UUID(dict(r.headers)["ce_id"].decode()) for r in published}
     assert len(written) > 300
     assert ids == set(written), f"{len(set(written) - ids)} events never published"
+
+
+async def test_a_producer_that_stopped_for_good_is_replaced_and_nothing_is_lost(
+    kernel: Runtime, topics: list[str], stack: Stack
+) -> None:
+    """aiokafka's producer never sends again once its sender has stopped (after OutOfOrderSequenceNumber from
+    brokers restarted together, on Kafka: tests/faults/test_cluster_faults.py). The relay takes a new producer and
+    publishes from the last acknowledged position."""
+    ids = await append_counters(kernel, 5)
+    assert await kernel.relay.publish_batch() == 5
+    broken = kernel.relay.producer
+    # its sender stops as OutOfOrderSequenceNumber stops it: what it holds and whatever it is given fails with it
+    broken._sender._message_accumulator.fail_all(OutOfOrderSequenceNumber())
+    broken._sender.sender_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await broken._sender.sender_task
+    more = await append_counters(kernel, 5)
+    relaying = asyncio.create_task(kernel.relay.run())
+    try:
+        records = await read_topic(stack.bootstrap, topics[0], expect=10, timeout=30)
+    finally:
+        kernel.relay.request_stop()
+        await relaying
+    assert kernel.relay.producer is not broken
+    assert kernel.relay.replaced == 1
+    on_topic = {dict(r.headers)["ce_id"].decode() for r in records}
+    assert {str(i) for i in ids + more} <= on_topic
+    if kernel.consumer is not None:  # the consumer's dead letters go through the new one too
+        assert kernel.consumer.producer is kernel.relay.producer
