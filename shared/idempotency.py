@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,29 @@ async def run_once(
     fingerprint: str,
     command: Callable[[asyncpg.Connection], Awaitable[Outcome]],
 ) -> Outcome:
-    """Run `command` in a transaction; with a key, at most once per (scope, key), remembering its outcome."""
+    """Run `command` in a transaction; with a key, at most once per (scope, key), remembering its outcome. A
+    transaction PostgreSQL broke off to resolve a deadlock or a serialization conflict committed nothing: it is run
+    again, a few times, rather than answered with a 500."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return await _run_once(pool, scope, key, fingerprint, command)
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+            if attempt == _ATTEMPTS:
+                raise
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+_ATTEMPTS = 3
+
+
+async def _run_once(
+    pool: asyncpg.Pool,
+    scope: str,
+    key: str | None,
+    fingerprint: str,
+    command: Callable[[asyncpg.Connection], Awaitable[Outcome]],
+) -> Outcome:
     async with pool.acquire() as conn, conn.transaction():
         if key is None:
             return await command(conn)

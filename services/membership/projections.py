@@ -283,7 +283,7 @@ async def _count(conn: asyncpg.Connection, entries: Sequence[Recorded], change: 
             deltas[(facets.org_id, False, *combination), day] += sign
             for ancestor in paths.get(facets.org_id, [facets.org_id]):
                 deltas[(ancestor, True, *combination), day] += sign
-    changed = {m: f for m, f in counted.items() if m in moved and f is not None}
+    changed = {m: f for m, f in sorted(counted.items()) if m in moved and f is not None}
     await conn.execute(
         "INSERT INTO counted_members (member_id, org_id, status, household_type, employment_type)"
         " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])"
@@ -309,7 +309,9 @@ async def _add(conn: asyncpg.Connection, deltas: dict[tuple[Key, date], int]) ->
     now: Counter[Key] = Counter()
     for (key, _), n in deltas.items():
         now[key] += n
-    rows = list(now.items())
+    # in one order of keys for every writer: two transactions that change the same counters (joins and moves in
+    # one organisation, at once) then wait for each other instead of deadlocking
+    rows = sorted(now.items())
     await conn.execute(
         "INSERT INTO member_counts (org_id, subtree, status, household_type, employment_type, n)"
         " SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[], $6::bigint[])"
@@ -322,10 +324,10 @@ async def _add(conn: asyncpg.Connection, deltas: dict[tuple[Key, date], int]) ->
     # one layer, today); within a statement a key appears once, so its insert and its update of later days
     # (an event recorded on a day before one already counted) touch different rows
     by_key: dict[Key, list[tuple[date, int]]] = {}
-    for (key, day), n in sorted(deltas.items(), key=lambda kv: kv[0][1]):
+    for (key, day), n in sorted(deltas.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         by_key.setdefault(key, []).append((day, n))
     for layer in range(max(len(days) for days in by_key.values())):
-        rows_ = [(key, days[layer]) for key, days in by_key.items() if len(days) > layer]
+        rows_ = sorted((key, days[layer]) for key, days in by_key.items() if len(days) > layer)
         await conn.execute(
             _HISTORY,
             *_columns(rows_),
