@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ Partition = tuple[str, int]  # (topic, partition)
 # asks the broker which of these records (partition -> offset) it no longer serves
 Verifier = Callable[[Mapping[Partition, int]], Awaitable[set[Partition]]]
 
+MAX_BACKOFF = 1.0  # s between tries while publishing fails
 _UNPUBLISHED = 0  # relay_state.position of a log nothing of which was published yet
 
 
@@ -149,9 +150,12 @@ class OutboxRelay:
                     log.warning("relay: publishing failed, will retry", extra={"error": repr(exc)})
                     if self.remake is not None and producer_broken(self.producer, exc):
                         await self.replace_producer(exc)
+                        continue  # mended: the new producer tries at once
+                    # short: while the brokers are away each try already waits out the producer's request timeout
+                    # (it looks for a leader meanwhile), so a longer pause would only add to the flow's way back
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
                     continue
                 if sent < self.batch_size:
                     # woken after a commit of this process (the pool's reset hook) or another's NOTIFY; then a
@@ -208,8 +212,7 @@ class OutboxRelay:
             await self.replace_producer(RuntimeError("the producer's sender has stopped"))
         if records:
             await self.ensure_started()
-        pending = [(position, await self._send(*record)) for position, record in records]
-        acks = [(position, await sent) for position, sent in pending]
+        acks = await self._send_all(records)
         self.healthy = True
         forgotten = sorted(
             f"{md.topic}[{md.partition}] offset {md.offset} at or below {self.acked[tp].offset}"
@@ -274,6 +277,23 @@ class OutboxRelay:
             attributes["traceparent"] = meta["traceparent"]
         attributes["position"] = str(row["position"])  # consumers derive "consumed through" from it (consistency.py)
         return channel_topic(self.store.topic, cls.channel), key.encode(), kafka_headers(attributes), data.encode()
+
+    async def _send_all(
+        self, records: Sequence[tuple[int, tuple[str, bytes, list[tuple[str, bytes]], bytes]]]
+    ) -> list[tuple[int, Any]]:
+        """Hand every record to the producer, then wait for each acknowledgement: (position, record metadata).
+        When one fails, every other's outcome is still collected (none left unretrieved) before the first failure
+        is raised."""
+        sent: list[tuple[int, asyncio.Future[Any]]] = []
+        try:
+            for position, record in records:
+                sent.append((position, await self._send(*record)))
+        finally:
+            outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        failed = next((outcome for outcome in outcomes if isinstance(outcome, BaseException)), None)
+        if failed is not None:
+            raise failed
+        return [(position, outcome) for (position, _), outcome in zip(sent, outcomes, strict=True)]
 
     async def _send(
         self, topic: str, key: bytes, headers: list[tuple[str, bytes]], value: bytes

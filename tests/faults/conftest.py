@@ -19,14 +19,14 @@ from tests.faults.stack import SupervisedStack
 
 @contextlib.contextmanager
 def running(request: pytest.FixtureRequest, stack: SupervisedStack) -> Iterator[SupervisedStack]:
-    """The stack started, then stopped; its folder removed, or, when a test failed, all but the database (and
-    the Kafka nodes' data), so the logs of every process stay for a look."""
+    """The stack started, then stopped; its folder removed, or, when a test failed (or FAULTS_KEEP_LOGS is set),
+    all but the database (and the Kafka nodes' data), so the logs of every process stay for a look."""
     try:
         stack.start()
         yield stack
     finally:
         stack.stop()
-        if request.session.testsfailed:
+        if request.session.testsfailed or os.environ.get("FAULTS_KEEP_LOGS"):
             shutil.rmtree(stack.run_dir / "pg", ignore_errors=True)
             for data in (stack.run_dir / "kafka").glob("cluster-*/node-*/data"):
                 shutil.rmtree(data, ignore_errors=True)
