@@ -6,7 +6,8 @@ handler that takes a batch (`batch_handler`) loads what the batch needs in one q
 appends once. Offsets are committed after the transaction. If anything in the batch fails, the batch rolls back
 and is applied again message by message, each under its own savepoint: a message that breaks a rule rolls back
 alone and goes to `<topic>.dlq` with the error in its headers, and the consumer carries on. Lost database
-connections are not the message's fault: those are retried until the database is back.
+connections are not the message's fault: those are retried until the database is back; nor is a transaction
+PostgreSQL broke off for a conflict with another (a deadlock, a serialization failure): retried until it passes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from shared import metrics
-from shared.database import DATABASE_UNAVAILABLE
+from shared.database import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
 from shared.projections import Projection, apply_batch, batch_handler, takes_batch
@@ -120,6 +121,7 @@ class ConsumerRunner:
         self.handled = 0
         self.duplicates = 0
         self.dead_lettered = 0
+        self.conflicts = 0  # transactions PostgreSQL broke off for a conflict with another, each tried again
         self.positions: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.catch_up_to: dict[TopicPartition, int] = {}  # readiness: each partition's end at its first fetch
@@ -283,6 +285,11 @@ class ConsumerRunner:
             except DATABASE_UNAVAILABLE as exc:
                 log.warning("consumer: database unavailable, retrying", extra={"error": repr(exc)})
                 await asyncio.sleep(1)
+            except TRANSACTION_CONFLICT as exc:
+                # not the message's fault (two replicas' batches met in the database): never dead-lettered for it
+                self.conflicts += 1
+                log.warning("consumer: transaction conflict, retrying", extra={"error": repr(exc)})
+                await asyncio.sleep(min(self.retry_delay * attempts, 2.0))
             except PERMANENT as exc:
                 await self.dead_letter(message, exc, attempts)
                 return

@@ -21,3 +21,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.InternalClientError,  # the pool resetting a connection the server's death broke mid-operation
     OSError,
 )
+
+# a transaction PostgreSQL broke off to settle a conflict with another (class 40: a deadlock, a serialization
+# failure; a lock not granted in time): it committed nothing, and the same work run again succeeds
+TRANSACTION_CONFLICT: tuple[type[Exception], ...] = (asyncpg.TransactionRollbackError, asyncpg.LockNotAvailableError)

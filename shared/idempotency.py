@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.database import TRANSACTION_CONFLICT
 from shared.errors import DomainError
 
 Outcome = tuple[int, Any]
@@ -32,7 +33,7 @@ async def run_once(
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             return await _run_once(pool, scope, key, fingerprint, command)
-        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+        except TRANSACTION_CONFLICT:
             if attempt == _ATTEMPTS:
                 raise
             await asyncio.sleep(0.01 * attempt)

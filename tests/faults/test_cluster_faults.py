@@ -226,12 +226,11 @@ async def test_a_node_data_deleted_while_down(
     assert_on_target(outcome)
 
 
-# Passed in its first run; in the second (after the relay's producer fix, 2 cores) the transfer service's read model
-# had 65 of 255 joins still missing 30 s after the relaying replica of every service was SIGKILLed (every other read
-# model had them all). Not yet explained: the surviving transfer replica's consumer is the first suspect.
-@pytest.mark.xfail(
-    reason="once seen: transfer missed 65 of 255 joins 30 s after the kill (cause not found)", strict=False
-)
+# Passed in its first run; in the second (2 cores) the transfer service's read model had 65 of 255 joins still
+# missing 30 s after the kill (every other read model had them all); whole in the three runs since. Not proven, but
+# one way to lose them was found and closed: a transaction PostgreSQL broke off for a conflict (two replicas' batches
+# meeting while partitions move) was retried only max_retries times, then dead-lettered (shared/consumer.py now
+# retries it until it passes).
 async def test_one_replica_of_every_service_killed(
     supervised_stack: SupervisedStack, cluster: KafkaCluster, union: Union
 ) -> None:

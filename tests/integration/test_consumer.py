@@ -127,6 +127,39 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_handled(
     assert all(dict(m.headers)["dlq_topic"].decode() == topics[1] for m in dead)
 
 
+async def test_a_transaction_conflict_is_retried_until_it_passes_not_dead_lettered(
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
+) -> None:
+    """Another transaction holds what the message's handler needs for longer than the handler may wait (its lock
+    is not granted: PostgreSQL breaks the handler's transaction off, as it does one side of a deadlock). Not the
+    message's fault: retried, past max_retries, and applied once the other lets go."""
+    blocked = remote_event(uuid.uuid4(), by=2, wait_for_lock=True)
+    await produce(stack.bootstrap, topics[1], [blocked])
+    await kernel.relay.producer.start()
+    consuming = runner(kernel, kernel_settings, f"g{unique}")
+    async with kernel.pool.acquire() as holder:
+        await holder.execute("SELECT pg_advisory_lock(42, 7)")
+        task = asyncio.create_task(consuming.run())
+        try:
+            await wait_for(lambda: _conflicts(consuming, 5))  # more tries than max_retries (2) allows a failure
+            assert consuming.handled == consuming.dead_lettered == 0
+            await holder.execute("SELECT pg_advisory_unlock(42, 7)")
+            await wait_for(lambda: _handled(consuming, 1))
+        finally:
+            task.cancel()
+    assert consuming.dead_lettered == 0
+    assert consuming.handled == 1
+    assert list((await effects(kernel)).values()) == [1]
+
+
+async def _conflicts(consuming: ConsumerRunner, n: int) -> bool:
+    return consuming.conflicts >= n
+
+
 async def test_a_consumer_killed_before_committing_offsets_does_not_double_effects(
     kernel: Runtime,
     topics: list[str],

@@ -23,6 +23,9 @@ from shared.store import Recorded
 async def record_effect(conn: asyncpg.Connection, entry: Recorded) -> None:
     if entry.data.get("poison"):
         raise RuntimeError("this message always fails")
+    if entry.data.get("wait_for_lock"):  # a lock another transaction holds: not granted within 50 ms, a conflict
+        await conn.execute("SET LOCAL lock_timeout = '50ms'")
+        await conn.execute("SELECT pg_advisory_xact_lock(42, 7)")
     await conn.execute("INSERT INTO effects (event_id) VALUES ($1)", UUID(str(entry.event_id)))
 
 
