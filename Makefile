@@ -62,9 +62,10 @@ test: $(STAMP) $(ASYNCAPI)
 
 # the Kafka tests on a three-node Apache Kafka cluster (TEST_BROKER=kafka, tests/conftest.py) with two processes of
 # every service in the end-to-end tests (TEST_REPLICAS=2): the end-to-end tests, the cluster's own, the security
-# and the membership topics' tests. .ci/run runs it after `make test` where there is Java
+# and the membership topics' tests, and the cluster's fault cases (a stack of their own: 3 nodes, 2 replicas of
+# every service). .ci/run runs it after `make test` where there is Java
 KAFKA_TESTS := tests/e2e tests/integration/test_kafka_cluster.py tests/integration/test_kafka_security.py \
-               tests/integration/test_membership_topics.py
+               tests/integration/test_membership_topics.py tests/faults/test_cluster_faults.py
 test-kafka: $(STAMP) $(KAFKA_STAMP)
 	@TEST_BROKER=kafka TEST_KAFKA_NODES=3 TEST_REPLICAS=$(or $(TEST_REPLICAS),2) $(PY) -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
