@@ -152,7 +152,10 @@ class Watermarks:
 
 
 def not_caught_up(missing: Mapping[Token, int]) -> DomainError:
-    behind = ", ".join(f"{t} (consumed through {t.service}:{reached})" for t, reached in sorted(missing.items()))
+    behind = ", ".join(
+        f"{t} (consumed through {t.service}:{reached}, {t.position - reached} behind)"
+        for t, reached in sorted(missing.items())
+    )
     return DomainError(
         "not_caught_up",
         f"this service has not yet consumed what the position tokens name: {behind}; retry",

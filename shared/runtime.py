@@ -29,6 +29,10 @@ log = logging.getLogger("shared.runtime")
 ReadyCheck = Callable[[], Awaitable[str | None]]  # None when ready, else what is missing
 
 
+# positions appended but not yet published (positions may skip a number a rolled-back append took: an upper bound)
+_RELAY_BEHIND = "SELECT coalesce((SELECT max(position) FROM events), 0) - (SELECT position FROM relay_state)"
+
+
 @dataclass
 class ServiceDefinition:
     name: str  # "membership": its topic is union.membership.v1
@@ -272,6 +276,24 @@ class Runtime:
             "relay": "active" if self.relay.active else "standby",
             "partitions": [f"{tp.topic}[{tp.partition}]" for tp in held],
         }
+
+    async def flow(self) -> dict[str, object]:
+        """How far behind the flow is, for /readyz: the log positions this service's relay has not published yet
+        (while it relays: a restart, a republish of the whole log in progress show here), and, per consumed topic,
+        the messages this replica's consumer has not handled yet on its partitions."""
+        figures: dict[str, object] = {}
+        if self.relay.active:
+            try:
+                async with self.pool.acquire(timeout=2) as conn:
+                    figures["relay_behind"] = await conn.fetchval(_RELAY_BEHIND)
+            except Exception:  # the database check says why
+                figures["relay_behind"] = None
+        if self.consumer is not None:
+            lag: dict[str, int] = {}
+            for tp, behind in self.consumer.lag().items():
+                lag[tp.topic] = lag.get(tp.topic, 0) + behind
+            figures["consumer_lag"] = dict(sorted(lag.items()))
+        return figures
 
     async def _relay_problem(self) -> str | None:
         if not self.relay.connected:

@@ -214,10 +214,17 @@ def create_app(service: Service, routers: Sequence[APIRouter]) -> FastAPI:
     async def readyz() -> JSONResponse:
         """Ready: the database answers, the relay reaches the broker, the consumers hold their partitions and have
         caught up with what those held at start, the background loops run; else 503 listing what is not. Either
-        way, what this replica does: whether it relays, and which consumed partitions it holds."""
+        way, what this replica does (whether it relays, which consumed partitions it holds) and how far behind the
+        flow is (`relay_behind`: log positions not yet published, while it relays; `consumer_lag`: messages not yet
+        handled on its partitions, per topic)."""
         missing = [m for m in await asyncio.gather(*(check() for check in service.ready_checks())) if m is not None]
         status = 200 if not missing else 503
-        content = {"status": "ready" if not missing else "not_ready", "missing": missing, **service.runtime.roles()}
+        content = {
+            "status": "ready" if not missing else "not_ready",
+            "missing": missing,
+            **service.runtime.roles(),
+            **await service.runtime.flow(),
+        }
         return JSONResponse(status_code=status, content=content)
 
     for router in routers:

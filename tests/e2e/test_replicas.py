@@ -141,6 +141,15 @@ async def test_replicas_share_the_partitions_one_relays_and_a_killed_relay_moves
             return bool(await db.fetchval(f'SELECT count(DISTINCT member_id) FROM "{card_schema}".cards') == joined)
 
         await eventually(every_member_has_a_card, "a card for every member who joined", timeout=60)
+
+        async def flow_caught_up() -> bool:  # /readyz's figures of how far behind the flow is
+            seen = [await asyncio.to_thread(roles, p) for p in (standby, *platform.replicas_of("servicecard"))]
+            lags = [r["consumer_lag"] for r in seen]
+            return seen[0]["relay_behind"] == 0 and all(isinstance(lag, dict) and not any(lag.values()) for lag in lags)
+
+        await eventually(flow_caught_up, "/readyz to say nothing waits for the relay and no consumer lags")
+        card_roles = [roles(p) for p in platform.replicas_of("servicecard")]
+        assert [r["relay"] for r in card_roles if "relay_behind" in r] == ["active"]  # only the one that relays
         joined = {
             r[0]
             for r in await db.fetch(

@@ -149,6 +149,8 @@ async def test_a_read_with_a_position_token_never_answers_from_a_read_model_olde
         refused = await replica.get(f"/members/{first}/card", params={"after": last})
         assert refused.status_code == 409, refused.text
         assert refused.json()["code"] == "not_caught_up"
+        behind = int(last.split(":")[1])  # nothing consumed yet: the whole way
+        assert f"{last} (consumed through membership:0, {behind} behind)" in refused.json()["detail"]
         assert refused.headers["retry-after"] == "1"
         assert loop.time() - started >= 1.0  # it waited its bounded time first
         assert (await replica.get(f"/members/{first}/card", headers={"X-After-Position": last})).status_code == 409
