@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 
 from devstack import procs
+from devstack.kafka import KafkaCluster
 from devstack.platform import SERVICES, all_topic_names
 from tests.conftest import Stack
 
@@ -167,7 +168,12 @@ def test_kafka_is_a_single_kraft_node_without_auto_created_topics(config: dict[s
     assert topics["environment"]["TOPIC_PARTITIONS"] == "6"
 
 
-def test_the_cluster_variant_runs_three_brokers_with_replicated_topics() -> None:
+DEVSTACK_TIMING = ("broker.session.timeout.ms", "broker.heartbeat.interval.ms", "replica.lag.time.max.ms")
+
+
+def test_the_cluster_variant_runs_three_brokers_with_replicated_topics(tmp_path: Path) -> None:
+    cluster = KafkaCluster(tmp_path, nodes=3, ports=[19092, 19093, 19094])
+    devstack_cluster = cluster._properties(cluster.members[0])
     result = run_compose("config", "--format", "json", files=(COMPOSE_FILE, DEPLOY / "compose.cluster.yaml"))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
@@ -179,6 +185,8 @@ def test_the_cluster_variant_runs_three_brokers_with_replicated_topics() -> None
         assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert (env["KAFKA_MIN_INSYNC_REPLICAS"], env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == ("2", "3")
         assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"  # the same security on every broker
+        for name in DEVSTACK_TIMING:  # the liveness settings the fault suite measured on the devstack's cluster
+            assert env["KAFKA_" + name.upper().replace(".", "_")] == devstack_cluster[name], name
     volumes = [next(v["source"] for v in b["volumes"] if v["type"] == "volume") for b in brokers]
     assert len(set(volumes)) == 3
     assert len({p["published"] for b in brokers for p in b["ports"]}) == 3
