@@ -21,14 +21,19 @@ JSON = dict[str, Any]
 
 
 async def organization(conn: asyncpg.Connection, org_id: UUID) -> JSON:
+    # the active members from the counters (member_counts): O(combinations) rows, whatever the subtree's size
     row = await conn.fetchrow(
-        "SELECT o.*, (SELECT count(*) FROM members m WHERE m.org_id = o.org_id AND m.status = 'active') AS member_count"
+        "SELECT o.*,"
+        " (SELECT coalesce(sum(n), 0)::bigint FROM member_counts c WHERE c.org_id = o.org_id AND NOT c.subtree"
+        "  AND c.status = 'active') AS member_count,"
+        " (SELECT coalesce(sum(n), 0)::bigint FROM member_counts c WHERE c.org_id = o.org_id AND c.subtree"
+        "  AND c.status = 'active') AS subtree_member_count"
         " FROM organizations o WHERE org_id = $1",
         org_id,
     )
     if row is None:
         raise NotFoundError("organization", org_id)
-    view = {
+    return {
         k: row[k]
         for k in (
             "org_id",
@@ -42,15 +47,10 @@ async def organization(conn: asyncpg.Connection, org_id: UUID) -> JSON:
             "accepts_members",
             "status",
             "member_count",
+            "subtree_member_count",
             "registered_at",
         )
     }
-    view["subtree_member_count"] = await conn.fetchval(
-        "SELECT count(*) FROM members m JOIN organizations o ON o.org_id = m.org_id "
-        "WHERE o.path LIKE $1 AND m.status = 'active'",
-        row["path"] + "%",
-    )
-    return view
 
 
 async def _person(conn: asyncpg.Connection, vault: PersonalDataVault, member_id: UUID, row: Any) -> JSON:

@@ -299,6 +299,9 @@ async def test_counters_agree_with_the_members_now_as_of_each_day_and_after_a_re
             expected = plain_stats(w, now, org_id, subtree)
             assert await stats(w, org_id, subtree) == expected, (seed, org_id, subtree)
             assert await query_over_members(w, org_id, subtree) == expected, (seed, org_id, subtree)
+        seen = (await w.m.get(f"/organizations/{org_id}")).json()  # the organisation's own page: its active members
+        assert seen["member_count"] == plain_stats(w, now, org_id, False)["by_status"]["active"], (seed, org_id)
+        assert seen["subtree_member_count"] == plain_stats(w, now, org_id, True)["by_status"]["active"], (seed, org_id)
     for day in [first - timedelta(days=1), *days, datetime.now(CST).date()]:
         then = await members_at(w, end_of(day))
         for org_id in w.parent:
