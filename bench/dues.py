@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import typer
 
+from bench.brokers import Brokers
 from services.dues.checkoff import run_import
 from services.dues.events import DuesAccountOpened, DuesAssessed, DuesPaid, WageBaseDeclared
 from services.dues.handlers import account_stream
@@ -124,7 +125,8 @@ async def checkpoint(dsn: str) -> None:
         await conn.close()
 
 
-async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]]:
+async def run(dsn: str, brokers: Brokers, work: Path) -> list[tuple[str, str, str]]:
+    bootstrap = brokers.tansu.bootstrap  # Tansu's figures only
     n = 100_000
     s = settings(dsn, bootstrap)
     month = datetime.now(UTC).date().replace(day=1)

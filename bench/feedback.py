@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from bench import LoadClient, admin_headers, http_client
+from bench.brokers import Brokers
 from devstack import procs
 from devstack.platform import ServiceProcess, all_topic_names
 from devstack.tokens import Issuer
@@ -34,7 +35,8 @@ CLOSED = 100_000  # in the campaign whose close is timed
 CLIENTS = 32
 
 
-async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]]:
+async def run(dsn: str, brokers: Brokers, work: Path) -> list[tuple[str, str, str]]:
+    bootstrap = brokers.tansu.bootstrap  # Tansu's figures only
     await create_topics(bootstrap, all_topic_names(PREFIX))
     org, voters = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(VOTERS)]
     await publish_electorate(bootstrap, org, voters)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.brokers import Brokers
 from devstack import probe
 from devstack.procs import ROOT_DIR
 from shared.messaging import create_topics
@@ -154,7 +155,8 @@ async def _wait_rows(pool: asyncpg.Pool, n: int, timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def run(dsn: str, bootstrap: str, log_dir: Path) -> list[tuple[str, str, str]]:
+async def run(dsn: str, brokers: Brokers, log_dir: Path) -> list[tuple[str, str, str]]:
+    bootstrap = brokers.tansu.bootstrap  # Tansu's figures only
     settings = KernelSettings(
         database_url=dsn,
         db_schema="bench_kernel",

@@ -1,18 +1,19 @@
-"""Membership's figures: a 100,000-member roster import, and approvals over HTTP with 16 clients."""
+"""Membership's figures: a 100,000-member roster import, and approvals over HTTP with 16 clients (on Tansu; the
+replicas part measures them on Kafka with one and two processes of the service)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import os
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench import admin_headers, http_client
-from devstack import procs
-from devstack.platform import ServiceProcess
+from bench import CpuShares, LoadClient, Row, admin_headers, http_client, postgres_pids
+from bench.brokers import Brokers, Scope, secret_key
 from services.membership.domain import OrgType, RegisterOrganization
 from services.membership.importer import run_import
 from services.membership.service import MembershipService, MembershipSettings
@@ -22,7 +23,7 @@ from tests.support import data
 
 
 def settings(dsn: str, bootstrap: str, schema: str) -> MembershipSettings:
-    key = base64.b64encode(os.urandom(32)).decode()
+    key = secret_key()
     return MembershipSettings(
         database_url=dsn,
         db_schema=schema,
@@ -59,33 +60,47 @@ async def import_rate(dsn: str, bootstrap: str, work: Path, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-async def approval_rate(dsn: str, bootstrap: str, work: Path, n: int, clients: int) -> tuple[float, float, float]:
-    s = settings(dsn, bootstrap, "bench_http")
-    org = await make_org(s)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(procs.ROOT_DIR),
-        "LOG_LEVEL": "WARNING",
-        **{k.upper(): str(v) for k, v in s.model_dump().items()},
-    }
-    port = procs.free_port()
-    env["PORT"] = str(port)
-    service = ServiceProcess("membership", port, env, work / "bench-membership.log")
-    service.start()
+@dataclass(frozen=True)
+class Approvals:
+    per_s: float
+    p50: float  # ms
+    p99: float  # ms
+    cpu: CpuShares  # the cores each kind of process used while the approvals ran
+
+
+async def approval_rate(dsn: str, scope: Scope, work: Path, n: int, clients: int, replicas: int = 1) -> Approvals:
+    """`n` applications submitted, then approved, over HTTP by `clients` connections spread evenly over membership's
+    `replicas` processes (on one schema: each answers any request)."""
+    await scope.provision()
+    org = await make_org(scope.membership_settings(dsn))  # its schema migrated before the processes start
+    platform = scope.platform(dsn, work, ["membership"], replicas=replicas)
+    postgres = await postgres_pids(dsn)
+    cpu = CpuShares(
+        lambda: {
+            "membership": [p.process.pid for p in platform.processes.values() if p.process is not None],
+            "PostgreSQL": postgres(),
+            scope.broker.name: scope.broker.pids(),
+            "the bench's clients": [os.getpid()],
+        }
+    )
     try:
-        await asyncio.to_thread(service.wait_ready)
-        async with http_client(service.url, clients, headers=admin_headers()) as http:
+        await asyncio.to_thread(platform.start)
+        async with contextlib.AsyncExitStack() as stack:
+            https = [
+                await stack.enter_async_context(http_client(p.url, clients // replicas, headers=admin_headers()))
+                for p in platform.replicas_of("membership")
+            ]
             queue: asyncio.Queue[str] = asyncio.Queue()
 
-            async def submit() -> None:
+            async def submit(http: LoadClient) -> None:
                 for _ in range(n // clients):
                     r = await http.post("/applications", json=data.application(org))
                     queue.put_nowait(r.json()["application_id"])
 
-            await asyncio.gather(*(submit() for _ in range(clients)))
+            await asyncio.gather(*(submit(https[i % replicas]) for i in range(clients)))
             latencies: list[float] = []
 
-            async def approve() -> None:
+            async def approve(http: LoadClient) -> None:
                 while not queue.empty():
                     application_id = queue.get_nowait()
                     t = time.perf_counter()
@@ -94,17 +109,24 @@ async def approval_rate(dsn: str, bootstrap: str, work: Path, n: int, clients: i
                     assert r.status_code == 200, r.text
 
             start = time.perf_counter()
-            await asyncio.gather(*(approve() for _ in range(clients)))
+            with cpu:
+                await asyncio.gather(*(approve(https[i % replicas]) for i in range(clients)))
             elapsed = time.perf_counter() - start
     finally:
-        service.stop()
+        await asyncio.to_thread(platform.stop)
     q = statistics.quantiles(latencies, n=100)
-    return len(latencies) / elapsed, q[49] * 1000, q[98] * 1000
+    return Approvals(len(latencies) / elapsed, q[49] * 1000, q[98] * 1000, cpu)
 
 
-async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]]:
-    rate = await import_rate(dsn, bootstrap, work, 100_000)
+async def run(dsn: str, brokers: Brokers, work: Path) -> list[Row]:
+    rate = await import_rate(dsn, brokers.tansu.bootstrap, work, 100_000)
     rows = [("roster import, 100,000 members", f"{rate:,.0f} rows/s", f"{100_000 / rate:.1f} s (target < 15 s)")]
-    per_s, p50, p99 = await approval_rate(dsn, bootstrap, work, 2000, 16)
-    rows.append(("approvals over HTTP, 16 clients", f"{per_s:,.0f} requests/s", f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"))
+    http = await approval_rate(dsn, Scope(brokers.tansu, "bench_http"), work, 2000, 16)
+    rows.append(
+        (
+            "approvals over HTTP, 16 clients",
+            f"{http.per_s:,.0f} requests/s",
+            f"p50 {http.p50:.1f} ms, p99 {http.p99:.1f} ms",
+        )
+    )
     return rows

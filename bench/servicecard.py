@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import admin_headers, http_client
+from bench.brokers import Brokers
 from bench.membership import make_org
 from devstack import procs
 from devstack.platform import Platform, all_topic_names
@@ -23,7 +24,8 @@ from tests.integration.test_import import write_roster
 CARDS = 1000
 
 
-async def run(dsn: str, bootstrap: str, work: Path) -> list[tuple[str, str, str]]:
+async def run(dsn: str, brokers: Brokers, work: Path) -> list[tuple[str, str, str]]:
+    bootstrap = brokers.tansu.bootstrap  # Tansu's figures only
     key = base64.b64encode(os.urandom(32)).decode()
     prefix = "bench3."
     await create_topics(bootstrap, all_topic_names(prefix))
