@@ -16,12 +16,13 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeAlias
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
@@ -142,6 +143,8 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def run(self) -> None:
+        # what this replica handled is only known of the partitions it holds: a rebalance's revocation forgets it
+        self.consumer.subscribe(topics=sorted(self.consumer.subscription()), listener=_Forget(self))
         while not self._stopping.is_set():
             try:
                 await self.consumer.start()
@@ -155,11 +158,23 @@ class ConsumerRunner:
                 for tp, messages in batches.items():
                     await self.handle_batch(messages)
                     self.positions[tp] = messages[-1].offset + 1
-                    await self.consumer.commit({tp: messages[-1].offset + 1})
+                    await self._commit(tp, messages[-1].offset + 1)
         finally:
             await self.consumer.stop()
+            self.positions.clear()
+            self.catch_up_to.clear()
             if self.remake is not None and not self._stopping.is_set():
                 self.consumer = self.remake()  # what was handled but not committed is redelivered: the inbox dedups
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        """Commit a handled batch's offset. A partition that moved to another replica meanwhile (a rebalance while
+        the batch was applied) cannot be committed here, and need not be: its new holder gets the batch again and
+        the inbox has it already. The consumer carries on with what it holds."""
+        try:
+            await self.consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError) as exc:
+            self.positions.pop(tp, None)
+            log.info("consumer: the partition moved before its offset was committed", extra={"error": repr(exc)})
 
     async def handle_batch(self, messages: Sequence[Message]) -> None:
         """A partition's batch: set-wise in one transaction; on any failure, one message at a time under
@@ -367,6 +382,21 @@ class ConsumerRunner:
             return "consumer: " + ", ".join(waiting)
         self.caught_up = True
         return None
+
+
+class _Forget(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Revoked partitions: what was handled and awaited of them is forgotten (another replica may move them on)."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            self.runner.positions.pop(tp, None)
+            self.runner.catch_up_to.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass
 
 
 def dead_letter_reason(headers: Sequence[tuple[str, bytes]]) -> str | None:

@@ -156,6 +156,45 @@ async def test_a_transaction_conflict_is_retried_until_it_passes_not_dead_letter
     assert list((await effects(kernel)).values()) == [1]
 
 
+async def test_a_second_replica_takes_partitions_and_the_first_forgets_what_it_no_longer_holds(
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
+) -> None:
+    """What a replica handled is known only of the partitions it holds: after a rebalance gave some to another
+    replica (which moves them on), the first must not measure its readiness or lag against its old positions."""
+    await produce(stack.bootstrap, topics[1], [remote_event(uuid.uuid4()) for _ in range(30)])  # on every partition
+    await kernel.relay.producer.start()
+    first, second = runner(kernel, kernel_settings, f"g{unique}"), runner(kernel, kernel_settings, f"g{unique}")
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await wait_for(lambda: _handled(first, 30))
+        assert len(first.positions) == 3  # it held the three partitions and handled on each
+        tasks.append(asyncio.create_task(second.run()))
+
+        async def shared_out() -> bool:
+            held = [r.consumer.assignment() for r in (first, second)]
+            return all(held) and not held[0] & held[1] and len(held[0] | held[1]) == 3
+
+        await wait_for(shared_out, timeout=60)
+        await produce(stack.bootstrap, topics[1], [remote_event(uuid.uuid4()) for _ in range(30)])
+        await wait_for(lambda: _handled_together(first, second, 60), timeout=60)
+        assert set(first.positions) <= first.consumer.assignment()
+        assert set(first.lag()) <= first.consumer.assignment()
+        assert not any(first.lag().values())
+        assert not any(second.lag().values())
+    finally:
+        for task in tasks:
+            task.cancel()
+    assert len(await effects(kernel)) == 60
+
+
+async def _handled_together(a: ConsumerRunner, b: ConsumerRunner, n: int) -> bool:
+    return a.handled + b.handled >= n
+
+
 async def _conflicts(consuming: ConsumerRunner, n: int) -> bool:
     return consuming.conflicts >= n
 
