@@ -302,10 +302,17 @@ def _columns(rows: Sequence[tuple[Key, Any]]) -> list[list[Any]]:
     return [[k[i] for k, _ in rows] for i in range(5)]
 
 
+# each counter is split in this many slots (migration 0005): a transaction adds to its session's slot, so concurrent
+# writers to one organisation's counters seldom wait on each other's row locks; a read sums the slots
+COUNTER_SLOTS = 8
+
+
 async def _add(conn: asyncpg.Connection, deltas: dict[tuple[Key, date], int]) -> None:
-    """Add the deltas to the counters now, and to the counters at the end of each day from theirs on."""
+    """Add the deltas to the counters now, and to the counters at the end of each day from theirs on, in the slot of
+    this database session."""
     if not deltas:
         return
+    slot = conn.get_server_pid() % COUNTER_SLOTS
     now: Counter[Key] = Counter()
     for (key, _), n in deltas.items():
         now[key] += n
@@ -313,12 +320,13 @@ async def _add(conn: asyncpg.Connection, deltas: dict[tuple[Key, date], int]) ->
     # one organisation, at once) then wait for each other instead of deadlocking
     rows = sorted(now.items())
     await conn.execute(
-        "INSERT INTO member_counts (org_id, subtree, status, household_type, employment_type, n)"
-        " SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[], $6::bigint[])"
-        " ON CONFLICT (org_id, subtree, status, household_type, employment_type)"
+        "INSERT INTO member_counts (org_id, subtree, status, household_type, employment_type, n, slot)"
+        " SELECT *, $7::smallint FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[],"
+        " $6::bigint[]) ON CONFLICT (org_id, subtree, status, household_type, employment_type, slot)"
         " DO UPDATE SET n = member_counts.n + EXCLUDED.n",
         *_columns(rows),
         [n for _, n in rows],
+        slot,
     )
     # one statement per layer: the first day each key changed on in this run, then the second, ... (live writes:
     # one layer, today); within a statement a key appears once, so its insert and its update of later days
@@ -333,27 +341,30 @@ async def _add(conn: asyncpg.Connection, deltas: dict[tuple[Key, date], int]) ->
             *_columns(rows_),
             [day for _, (day, _) in rows_],
             [n for _, (_, n) in rows_],
+            slot,
         )
 
 
 _HISTORY = """
 WITH x AS (
-    SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[], $6::date[], $7::bigint[])
+    SELECT *, $8::smallint AS slot
+    FROM unnest($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[], $6::date[], $7::bigint[])
         AS x(org_id, subtree, status, household_type, employment_type, day, delta)
 ),
 later AS (
     UPDATE member_count_history h SET n = h.n + x.delta FROM x
-    WHERE (h.org_id, h.subtree, h.status, h.household_type, h.employment_type)
-        = (x.org_id, x.subtree, x.status, x.household_type, x.employment_type) AND h.day > x.day
+    WHERE (h.org_id, h.subtree, h.status, h.household_type, h.employment_type, h.slot)
+        = (x.org_id, x.subtree, x.status, x.household_type, x.employment_type, x.slot) AND h.day > x.day
 )
-INSERT INTO member_count_history (org_id, subtree, status, household_type, employment_type, day, n)
-SELECT x.org_id, x.subtree, x.status, x.household_type, x.employment_type, x.day,
+INSERT INTO member_count_history (org_id, subtree, status, household_type, employment_type, slot, day, n)
+SELECT x.org_id, x.subtree, x.status, x.household_type, x.employment_type, x.slot, x.day,
        coalesce((SELECT h.n FROM member_count_history h
-                 WHERE (h.org_id, h.subtree, h.status, h.household_type, h.employment_type)
-                     = (x.org_id, x.subtree, x.status, x.household_type, x.employment_type) AND h.day <= x.day
+                 WHERE (h.org_id, h.subtree, h.status, h.household_type, h.employment_type, h.slot)
+                     = (x.org_id, x.subtree, x.status, x.household_type, x.employment_type, x.slot)
+                   AND h.day <= x.day
                  ORDER BY h.day DESC LIMIT 1), 0) + x.delta
 FROM x
-ON CONFLICT (org_id, subtree, status, household_type, employment_type, day) DO UPDATE SET n = EXCLUDED.n
+ON CONFLICT (org_id, subtree, status, household_type, employment_type, slot, day) DO UPDATE SET n = EXCLUDED.n
 """
 
 

@@ -175,8 +175,8 @@ async def roster(
 async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool, as_of: date | None = None) -> JSON:
     """Members by status, and active members by household and employment type: of the organisation, or of its whole
     subtree; now, or at the end of `as_of` (China Standard Time). Read from the counters (projections.counts), not
-    the members: O(combinations) rows now (at most 40), and one index probe per combination as of a day, whatever
-    the size of the subtree or the length of its history."""
+    the members: O(combinations x slots) rows now (at most 40 x 8), and one index probe per combination and slot as
+    of a day, whatever the size of the subtree or the length of its history."""
     if not await conn.fetchval("SELECT 1 FROM organizations WHERE org_id = $1", org_id):
         raise NotFoundError("organization", org_id)
     if as_of is None:
@@ -193,7 +193,8 @@ async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool, as_of: da
             LEFT JOIN LATERAL (
                 SELECT h.n FROM member_count_history h
                 WHERE h.org_id = c.org_id AND h.subtree = c.subtree AND h.status = c.status
-                  AND h.household_type = c.household_type AND h.employment_type = c.employment_type AND h.day <= $3
+                  AND h.household_type = c.household_type AND h.employment_type = c.employment_type
+                  AND h.slot = c.slot AND h.day <= $3
                 ORDER BY h.day DESC LIMIT 1
             ) h ON true
             WHERE c.org_id = $1 AND c.subtree = $2

@@ -245,17 +245,28 @@ def moments(day: date, n: int, rng: random.Random) -> Iterator[datetime]:
 
 
 async def counters(w: World) -> tuple[list[Any], list[Any]]:
-    """The counters now, and each key's count through time as the days on which it changed (a key that came and
-    went within one batch of a replay leaves no row where the live writes left a 0: the same counts)."""
+    """The counters now, and each key's count through time as the days on which it changed, the slots summed (a
+    replay writes all into one slot where the live writes used several; a key that came and went within one batch
+    of a replay leaves no row where the live writes left a 0: the same counts)."""
     async with w.m.service.pool.acquire() as conn:
-        now = await conn.fetch("SELECT * FROM member_counts WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5")
-        rows = await conn.fetch("SELECT * FROM member_count_history ORDER BY 1, 2, 3, 4, 5, 6")
-    history, last = [], {}
+        now = await conn.fetch(
+            "SELECT org_id, subtree, status, household_type, employment_type, sum(n)::bigint FROM member_counts"
+            " GROUP BY 1, 2, 3, 4, 5 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4, 5"
+        )
+        rows = await conn.fetch(
+            "SELECT org_id, subtree, status, household_type, employment_type, slot, day, n FROM member_count_history"
+        )
+    slots: dict[tuple[Any, ...], dict[int, dict[date, int]]] = {}
     for r in rows:
-        key = tuple(r)[:5]
-        if r["n"] != last.get(key, 0):
-            history.append(tuple(r))
-        last[key] = r["n"]
+        slots.setdefault(tuple(r)[:5], {}).setdefault(r["slot"], {})[r["day"]] = r["n"]
+    history = []
+    for key, by_slot in sorted(slots.items()):
+        last = 0
+        for day in sorted({d for days in by_slot.values() for d in days}):
+            n = sum(days[max(d for d in days if d <= day)] for days in by_slot.values() if min(days) <= day)
+            if n != last:
+                history.append((*key, day, n))
+            last = n
     return [tuple(r) for r in now], history
 
 
