@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -40,6 +40,13 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _DEFAULTS = KernelSettings()
+
+
+def _kafka_security() -> dict[str, Any]:
+    """How to sign in to Kafka, from the environment as it is when a command runs (KAFKA_SECURITY_PROTOCOL, ...)."""
+    return KernelSettings().kafka_security()
+
+
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 DatabaseUrl = Annotated[str, typer.Option("--database-url", envvar="DATABASE_URL", help="PostgreSQL DSN")]
@@ -87,14 +94,20 @@ async def _read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, 
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        **_DEFAULTS.kafka_security(),
+        **_kafka_security(),
     )
     await consumer.start()
     try:
         if topic not in await consumer.topics():
             raise typer.BadParameter(f"no topic {topic!r} on {bootstrap}")
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
+        # without a group a subscription holds every partition, once the metadata names them (a client's metadata
+        # holds only the topics it asked for: Apache Kafka's answer to "all topics" does not fill it)
+        consumer.subscribe([topic])
+        for _ in range(200):  # 10 s at most
+            if consumer.assignment():
+                break
+            await asyncio.sleep(0.05)
+        partitions = sorted(consumer.assignment())
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord[bytes, bytes]] = []
@@ -160,7 +173,7 @@ def tail(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
-            **_DEFAULTS.kafka_security(),
+            **_kafka_security(),
         )
         await consumer.start()
         seen = 0
@@ -491,9 +504,7 @@ def dlq_replay(
 
     async def main() -> int:
         chosen = _select(await _read_topic(bootstrap, name), offset, partition)
-        producer = (
-            None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **_DEFAULTS.kafka_security())
-        )
+        producer = None if dry_run else AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **_kafka_security())
         if producer is not None:
             await producer.start()
         try:

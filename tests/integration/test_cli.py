@@ -37,13 +37,13 @@ def wide_console() -> Iterator[None]:
     cli.out.width, cli.err.width = before
 
 
-def unionctl(*args: str) -> Result:
-    return CliRunner().invoke(cli.app, list(args))
+def unionctl(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli.app, list(args), env=env)
 
 
-async def unionctl_async(*args: str) -> Result:
+async def unionctl_async(*args: str, env: dict[str, str] | None = None) -> Result:
     # the commands run their own event loop: give them a thread
-    return await asyncio.to_thread(unionctl, *args)
+    return await asyncio.to_thread(unionctl, *args, env=env)
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "unionctl")
@@ -137,27 +137,29 @@ async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
         await wait_for(lambda: _is(lambda: consuming.dead_lettered, 1))
         assert await effects(kernel) == {}
 
-        listed = await unionctl_async("dlq", "list", "union.remote.v1", *kafka)
+        listed = await unionctl_async("dlq", "list", "union.remote.v1", *kafka, env=stack.env())
         assert listed.exit_code == 0, listed.output
         assert "1 dead letter(s)" in listed.output
         assert f"LookupError: unknown counter {counter}" in listed.output
         offset = next(line for line in listed.output.splitlines() if "LookupError" in line).split("│")[1]
         partition, at = offset.strip().split(":")
-        inspected = await unionctl_async("dlq", "inspect", "union.remote.v1", at, "--partition", partition, *kafka)
+        inspected = await unionctl_async(
+            "dlq", "inspect", "union.remote.v1", at, "--partition", partition, *kafka, env=stack.env()
+        )
         assert inspected.exit_code == 0, inspected.output
         assert str(event_id) in inspected.output
         assert '"by": 7' in inspected.output
 
         async with kernel.pool.acquire() as conn:  # the fix: the missing row
             await conn.execute("INSERT INTO known_counters VALUES ($1)", counter)
-        replayed = await unionctl_async("dlq", "replay", "union.remote.v1", *kafka)
+        replayed = await unionctl_async("dlq", "replay", "union.remote.v1", *kafka, env=stack.env())
         assert replayed.exit_code == 0, replayed.output
         assert "replayed 1 message(s)" in replayed.output
         await wait_for(lambda: _is(lambda: consuming.handled, 1))
         assert await effects(kernel) == {event_id: 1}
 
         again = await unionctl_async(
-            "dlq", "replay", "union.remote.v1", "--offset", at, "--partition", partition, *kafka
+            "dlq", "replay", "union.remote.v1", "--offset", at, "--partition", partition, *kafka, env=stack.env()
         )
         assert again.exit_code == 0, again.output
         await wait_for(lambda: _is(lambda: consuming.duplicates, 1))
@@ -168,7 +170,7 @@ async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
         consuming.request_stop()
         await asyncio.wait_for(task, 15)
 
-    tailed = await unionctl_async("tail", "union.remote.v1", "--from-beginning", *kafka)
+    tailed = await unionctl_async("tail", "union.remote.v1", "--from-beginning", *kafka, env=stack.env())
     assert tailed.exit_code == 0, tailed.output
     assert tailed.output.count("union.remote.RemoteCounterIncremented.v1") == 3  # the original and two replays
     on_topic = await read_topic(stack.bootstrap, topic, expect=3)
