@@ -27,7 +27,7 @@ from shared.envelope import Envelope, MalformedMessageError
 from shared.events import EventRegistry
 from shared.migrations import schema_namespace
 from shared.outbox import republish_from
-from shared.settings import KernelSettings
+from shared.settings import KafkaSecurity, KernelSettings
 from shared.store import EventStore, relay_channel
 from unionctl import calendar, ops
 
@@ -42,7 +42,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 _DEFAULTS = KernelSettings()
 
 
-def _kafka_security() -> dict[str, Any]:
+def _kafka_security() -> KafkaSecurity:
     """How to sign in to Kafka, from the environment as it is when a command runs (KAFKA_SECURITY_PROTOCOL, ...)."""
     return KernelSettings().kafka_security()
 
