@@ -31,7 +31,7 @@ async def cards(stack: Stack, unique: str, topic_prefix: str) -> AsyncIterator[S
     settings = ServicecardSettings(
         database_url=stack.dsn,
         db_schema=f"c_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         run_consumers=False,
         allocation_sweep_interval=3600,

@@ -21,6 +21,7 @@ from shared.positions import Token
 from shared.runtime import Runtime
 from shared.settings import KernelSettings
 from tests.conftest import Stack
+from tests.support.kafka import options as kafka_options
 from tests.support.kernel_proc import record_effect
 
 
@@ -56,9 +57,9 @@ async def test_consumed_through_is_the_lowest_partition_and_a_drained_partition_
     watermarks: Watermarks,
 ) -> None:
     topic = topics[1]  # union.remote.v1, three partitions
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_options(stack.bootstrap), acks="all")
     group = AIOKafkaConsumer(
-        bootstrap_servers=stack.bootstrap, group_id=f"g{unique}", enable_auto_commit=False, auto_offset_reset="earliest"
+        **kafka_options(stack.bootstrap), group_id=f"g{unique}", enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await producer.start()
     await group.start()

@@ -26,7 +26,7 @@ async def dues(stack: Stack, unique: str, topic_prefix: str, all_topics: list[st
     settings = DuesSettings(
         database_url=stack.dsn,
         db_schema=f"d_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         dues_review_interval=3600,  # the review runs once at start; payments assess their month

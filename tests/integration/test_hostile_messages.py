@@ -373,7 +373,7 @@ def settings_for(service: str, stack: Stack, unique: str, topic_prefix: str, pii
     common = {
         "database_url": stack.dsn,
         "db_schema": f"h{service[0]}_{unique}",
-        "kafka_bootstrap_servers": stack.bootstrap,
+        **stack.settings(),
         "topic_prefix": topic_prefix,
         "relay_poll_interval": 0.05,
         "run_consumers": True,

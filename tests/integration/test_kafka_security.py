@@ -543,10 +543,9 @@ def test_unionctl_signs_in_with_the_settings(monkeypatch: pytest.MonkeyPatch) ->
     async def no_records(*_: object) -> list[Any]:
         return []
 
-    monkeypatch.setattr(cli, "_DEFAULTS", KernelSettings(**SASL))
     monkeypatch.setattr(cli, "AIOKafkaConsumer", client)
     monkeypatch.setattr(cli, "AIOKafkaProducer", client)
-    runner = CliRunner()
+    runner = CliRunner(env={name.upper(): value for name, value in SASL.items()})  # read when a command runs
     assert isinstance(runner.invoke(cli.app, ["tail", "union.membership.v1"]).exception, RefusedError)
     assert isinstance(runner.invoke(cli.app, ["dlq", "list", "union.membership.v1"]).exception, RefusedError)
     monkeypatch.setattr(cli, "_read_topic", no_records)

@@ -32,7 +32,7 @@ def servicecard_settings(stack: Stack, unique: str, topic_prefix: str) -> Servic
     return ServicecardSettings(
         database_url=stack.dsn,
         db_schema=f"c_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         run_consumers=True,

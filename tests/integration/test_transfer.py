@@ -26,7 +26,7 @@ from tests.conftest import Stack
 from tests.integration.conftest import ServiceUnderTest, serve_in_process
 from tests.integration.test_membership import join, make_org
 from tests.support import auth, data
-from tests.support.kafka import produce, read_topic
+from tests.support.kafka import librdkafka, produce, read_topic
 from tests.support.waiting import eventually
 
 REGIONAL = "union.regional.employment.v1"
@@ -40,7 +40,7 @@ def transfer_settings(stack: Stack, unique: str, topic_prefix: str, pii_keys: di
     return TransferSettings(
         database_url=stack.dsn,
         db_schema=f"x_{unique}",
-        kafka_bootstrap_servers=stack.bootstrap,
+        **stack.settings(),
         topic_prefix=topic_prefix,
         relay_poll_interval=0.05,
         blind_index_key=pii_keys["blind_index_key"],
@@ -568,7 +568,7 @@ async def test_a_regional_system_publishing_with_librdkafka_opens_a_transfer(
 
     def publish() -> None:
         producer = confluent_kafka.Producer(
-            {"bootstrap.servers": stack.bootstrap, "client.id": "gd-hrss", "enable.idempotence": False, "acks": "all"}
+            {**librdkafka(stack.bootstrap), "client.id": "gd-hrss", "enable.idempotence": False, "acks": "all"}
         )
         producer.produce(
             topic_prefix + REGIONAL,
