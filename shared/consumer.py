@@ -19,6 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeAlias
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -31,7 +32,7 @@ from shared.database import DATABASE_UNAVAILABLE, TRANSACTION_CONFLICT
 from shared.envelope import Envelope, MalformedMessageError
 from shared.errors import DomainError
 from shared.projections import Projection, apply_batch, batch_handler, takes_batch
-from shared.store import EventStore, Recorded, entry_from_envelope
+from shared.store import EventStore, Recorded, entry_from_envelope, wire_name
 from shared.telemetry import continued, tracer
 
 __all__ = ["BatchHandler", "ConsumerRunner", "Handler", "batch_handler", "check_source", "dead_letter_reason"]
@@ -52,16 +53,24 @@ async def call_handler(handler: Handler | BatchHandler, conn: asyncpg.Connection
             await handler(conn, entry)  # type: ignore[arg-type]
 
 
-# a batch into the inbox in one statement, positions in message order; the event ids seen before are skipped
+# a batch into the inbox in one statement, positions in message order; the event ids seen before are not applied
+# again (`fresh` is false). A copy of a message whose row kept no envelope, when this release keeps its kind, fills it
+# in (a new projection's events, republished by their source, are there for its rebuild) and is still not applied.
 _INBOX = """
 WITH pos AS (SELECT allocate_positions($1, $2) AS first)
-INSERT INTO inbox (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, envelope)
-SELECT pos.first + t.i - 1, t.source, t.event_id, t.event_type, $3, $4, t.kafka_offset, t.envelope
-FROM pos, unnest($5::text[], $6::uuid[], $7::text[], $8::bigint[], $9::jsonb[])
-     WITH ORDINALITY AS t(source, event_id, event_type, kafka_offset, envelope, i)
-ON CONFLICT (source, event_id) DO NOTHING
-RETURNING position, source, event_id
+INSERT INTO inbox AS i (position, source, event_id, event_type, topic, kafka_partition, kafka_offset, source_position,
+                        envelope)
+SELECT pos.first + t.i - 1, t.source, t.event_id, t.event_type, $3, $4, t.kafka_offset, t.source_position, t.envelope
+FROM pos, unnest($5::text[], $6::uuid[], $7::text[], $8::bigint[], $9::bigint[], $10::jsonb[])
+     WITH ORDINALITY AS t(source, event_id, event_type, kafka_offset, source_position, envelope, i)
+ON CONFLICT (source, event_id) DO UPDATE SET envelope = excluded.envelope
+    WHERE i.envelope IS NULL AND excluded.envelope IS NOT NULL
+RETURNING position, source, event_id, xmax = 0 AS fresh
 """
+
+# source -> the event names whose envelopes the inbox keeps for a read of the service's own beyond its projections;
+# None keeps all of that source's
+InboxKeeps = Mapping[str, frozenset[str] | None]
 
 # failures that retrying cannot mend: straight to the dead-letter topic. asyncpg.DataError is PostgreSQL's
 # class 22 and asyncpg's own refusal of a parameter: a value of the wrong type, a \u0000 that jsonb refuses
@@ -105,6 +114,7 @@ class ConsumerRunner:
         retry_delay: float = 0.2,
         connect_producer: Callable[[], Awaitable[None]] | None = None,
         remake: Callable[[], AIOKafkaConsumer] | None = None,
+        inbox_keeps: InboxKeeps | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -112,6 +122,8 @@ class ConsumerRunner:
         self.producer = producer
         self.handlers = handlers  # by topic
         self.projections = projections
+        self.inbox_keeps = inbox_keeps or {}
+        self._kept: dict[tuple[str, str], bool] = {}
         self.group_id = group_id
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -212,25 +224,30 @@ class ConsumerRunner:
     async def _record(self, conn: asyncpg.Connection, batch: Sequence[tuple[Message, Envelope]]) -> list[Recorded]:
         """Record the messages in the inbox; the entries of those seen for the first time, in order."""
         message = batch[0][0]
+        # the first copy of each message (the statement may meet a row only once); a second copy is a duplicate
+        firsts: dict[tuple[str, UUID], tuple[Message, Envelope]] = {}
+        for m, e in batch:
+            firsts.setdefault((e.source, e.id), (m, e))
+        unique = list(firsts.values())
         rows = await conn.fetch(
             _INBOX,
             self.store.namespace,
-            len(batch),
+            len(unique),
             message.topic,
             message.partition,
-            [e.source for _, e in batch],
-            [e.id for _, e in batch],
-            [e.type for _, e in batch],
-            [m.offset for m, _ in batch],
-            [e.model_dump_json() for _, e in batch],
+            [e.source for _, e in unique],
+            [e.id for _, e in unique],
+            [e.type for _, e in unique],
+            [m.offset for m, _ in unique],
+            [int(e.position) if e.position else None for _, e in unique],
+            [e.model_dump_json() if self.keeps(e) else None for _, e in unique],
         )
-        positions = {(r["source"], r["event_id"]): r["position"] for r in rows}
-        entries = []
-        for _, envelope in batch:
-            position = positions.pop((envelope.source, envelope.id), None)  # a second copy in the batch: a duplicate
-            if position is not None:
-                entries.append(entry_from_envelope(position, envelope))
-        return entries
+        positions = {(r["source"], r["event_id"]): r["position"] for r in rows if r["fresh"]}
+        return [
+            entry_from_envelope(positions[(envelope.source, envelope.id)], envelope)
+            for _, envelope in unique
+            if (envelope.source, envelope.id) in positions
+        ]
 
     async def _apply_each(self, batch: Sequence[tuple[Message, Envelope]]) -> None:
         """One transaction, each message under its own savepoint: a message that breaks a rule rolls back alone
@@ -317,6 +334,18 @@ class ConsumerRunner:
                 await asyncio.sleep(self.retry_delay * attempts)
             else:
                 return
+
+    def keeps(self, envelope: Envelope) -> bool:
+        """Whether the inbox keeps this message's envelope: a projection of this service handles it (a rebuild replays
+        it) or the service declared a read of its own (`inbox_keeps`). Every other message keeps its row alone."""
+        key = (envelope.source, wire_name(envelope.type))
+        kept = self._kept.get(key)
+        if kept is None:
+            names = self.inbox_keeps.get(key[0], frozenset())
+            kept = names is None or key[1] in names or any(p.lookup(*key) is not None for p in self.projections)
+            if len(self._kept) < 10_000:  # the kinds a topic carries are few; a hostile one's are not remembered
+                self._kept[key] = kept
+        return kept
 
     async def _apply_in(self, conn: asyncpg.Connection, message: Message, envelope: Envelope) -> bool:
         """Record one message in the inbox and apply it; False for a redelivery (already in the inbox)."""

@@ -11,7 +11,7 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from shared.limits import MAX_JSON_DEPTH, holds_nul, json_depth_exceeds
 
 SPEC_VERSION = "1.0"
 _REQUIRED = ("id", "source", "type", "specversion")
@@ -89,6 +89,8 @@ class Envelope(BaseModel):
         # checked before parsing: deep enough, a parser raises RecursionError, which no retry mends
         if json_depth_exceeds(raw, MAX_JSON_DEPTH):
             raise MalformedMessageError(f"value is JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        if holds_nul(raw) or any("\x00" in str(v) for v in attrs.values()):
+            raise MalformedMessageError("the message holds the character U+0000, which no text may hold here")
         try:
             data = orjson.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

@@ -33,6 +33,15 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
     return max(accumulate(map(_STEP.__getitem__, brackets))) > limit
 
 
+# the escape of U+0000 (after an even number of backslashes, which are escaped backslashes themselves)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*+\\u0000")
+
+
+def holds_nul(body: bytes) -> bool:
+    """Whether the JSON text holds the character U+0000, which PostgreSQL stores in no text and no jsonb."""
+    return b"\\u0000" in body and _NUL_ESCAPE.search(body) is not None
+
+
 def utf8_problem(body: bytes) -> str | None:
     try:
         body.decode("utf-8")

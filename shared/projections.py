@@ -60,9 +60,13 @@ class Projection:
         return register
 
     def handler(self, entry: Recorded) -> ProjectionHandler | None:
-        handler = self.handlers.get((entry.source, entry.name))
-        if handler is None and (self.own_source is None or entry.source == self.own_source):
-            handler = self.handlers.get((None, entry.name))
+        return self.lookup(entry.source, entry.name)
+
+    def lookup(self, source: str, event_name: str) -> ProjectionHandler | None:
+        """The handler of `source`'s `event_name`, if this projection has one."""
+        handler = self.handlers.get((source, event_name))
+        if handler is None and (self.own_source is None or source == self.own_source):
+            handler = self.handlers.get((None, event_name))
         return handler
 
     async def apply(self, conn: asyncpg.Connection, entry: Recorded) -> None:

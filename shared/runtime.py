@@ -14,7 +14,7 @@ import asyncpg
 
 from shared import metrics
 from shared.consistency import Watermarks
-from shared.consumer import BatchHandler, ConsumerRunner, Handler
+from shared.consumer import BatchHandler, ConsumerRunner, Handler, InboxKeeps
 from shared.directory import directory
 from shared.events import PUBLIC, EventRegistry
 from shared.messaging import PartitionProgress, broker_problem, make_consumer, make_producer, missing_records
@@ -40,6 +40,8 @@ class ServiceDefinition:
     migrations: Path
     projections: Sequence[Projection] = ()
     consumes: Mapping[str, Handler | BatchHandler] = field(default_factory=dict)  # topic (unprefixed) -> handler
+    # the consumed envelopes read again beyond the projections' (which the inbox keeps for a rebuild anyway)
+    inbox_keeps: InboxKeeps = field(default_factory=dict)
 
     @property
     def topic(self) -> str:
@@ -130,6 +132,7 @@ class Runtime:
                 max_retries=s.consumer_max_retries,
                 connect_producer=self.relay.ensure_started,
                 remake=lambda: make_consumer(s, group, topics),
+                inbox_keeps=self.definition.inbox_keeps,
             )
             consumer = self.consumer
             self.relay.producer_replaced.append(lambda new: setattr(consumer, "producer", new))  # its dead letters

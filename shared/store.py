@@ -438,7 +438,7 @@ class EventStore(StreamStore):
              FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3)
             UNION ALL
             (SELECT position, NULL, NULL, event_id, event_type, NULL, NULL, NULL, received_at, NULL, envelope
-             FROM inbox WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3)
+             FROM inbox WHERE position > $1 AND position <= $2 AND envelope IS NOT NULL ORDER BY position LIMIT $3)
             ORDER BY position LIMIT $3
             """,
             after,

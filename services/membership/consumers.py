@@ -10,8 +10,11 @@ import asyncpg
 from services.membership import retention
 from services.membership.handlers import Membership
 from shared.causation import caused_by
-from shared.consumer import Handler
+from shared.consumer import Handler, InboxKeeps
 from shared.store import Recorded
+
+# the dossier and the member's overview show every consumed event about a member: the inbox keeps them all
+INBOX_KEEPS: InboxKeeps = {f"/union/{source}": None for source in ("transfer", "dues", "servicecard", "feedback")}
 
 
 def _about_whom(entry: Recorded) -> None:

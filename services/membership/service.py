@@ -48,6 +48,7 @@ class MembershipService(Service):
             Path(__file__).parent / "migrations",
             [*projections.ALL, queue.projection(settings.request_working_days, settings.application_working_days)],
             consumers.handlers(lambda: self.membership),
+            consumers.INBOX_KEEPS,
         )
         self.clock: overdue.Clock = overdue.utcnow  # tests move it
         self.overdue = Worker(

@@ -9,8 +9,12 @@ import asyncpg
 from services.servicecard.domain import MEMBER_EVENTS
 from services.servicecard.handlers import Servicecard
 from shared.causation import caused_by
-from shared.consumer import BatchHandler, batch_handler
+from shared.consumer import BatchHandler, InboxKeeps, batch_handler
+from shared.directory import MEMBERSHIP_SOURCE
 from shared.store import Recorded
+
+# what membership said about a member, read again for each batch of members (Servicecard._member_facts)
+INBOX_KEEPS: InboxKeeps = {MEMBERSHIP_SOURCE: MEMBER_EVENTS}
 
 
 def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, BatchHandler]:

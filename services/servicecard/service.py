@@ -41,6 +41,7 @@ class ServicecardService(Service):
             Path(__file__).parent / "migrations",
             [*projections.ALL, *allocation_projections.ALL],
             consumers.handlers(lambda: self.servicecard),
+            consumers.INBOX_KEEPS,
         )
         sweeper = Worker("allocation-sweeper", self.sweep_allocations, settings.allocation_sweep_interval)
         super().__init__(settings, definition, access.guard, [sweeper])

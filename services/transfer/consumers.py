@@ -28,22 +28,13 @@ RESTRICTED_TOPIC = "union.membership.restricted.v1"
 
 async def forget_identity(conn: asyncpg.Connection, member_id: str) -> None:
     """After an erasure no copy of the person's blind index stays here: not in the consumed membership events about
-    them, not in the regional employment changes that named them (the projection drops their `person_index` row,
-    after this: handlers run before projections)."""
-    blind_index = await conn.fetchval("SELECT id_blind_index FROM person_index WHERE member_id = $1::uuid", member_id)
+    them (the projection drops their `person_index` row, after this: handlers run before projections). The regional
+    employment changes that named them are kept without their envelopes (no projection reads them again)."""
     await conn.execute(
         "UPDATE inbox SET envelope = envelope #- '{data,id_blind_index}' WHERE source = '/union/membership'"
         " AND envelope->>'partitionkey' = $1 AND envelope->'data' ? 'id_blind_index'",
         member_id,
     )
-    if blind_index is not None:
-        await conn.execute(
-            "UPDATE inbox SET envelope = CASE WHEN envelope->>'partitionkey' = $1"
-            " THEN jsonb_set(envelope #- '{data,id_blind_index}', '{partitionkey}', 'null')"
-            " ELSE envelope #- '{data,id_blind_index}' END"
-            " WHERE source NOT LIKE '/union/%' AND envelope->'data'->>'id_blind_index' = $1",
-            blind_index,
-        )
 
 
 async def on_restricted_event(conn: asyncpg.Connection, entry: Recorded) -> None:
@@ -66,13 +57,6 @@ def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> di
             raise ValueError(f"unsupported event type {entry.metadata.get('type')!r} on {TOPIC}: expected {EVENT_TYPE}")
         change = parse_employment_changed(entry.data)
         blind_index = vault.blind_index(change.id_number)
-        # the kernel keeps every consumed envelope in the inbox: keep the keyed hash there, not the number
-        await conn.execute(
-            "UPDATE inbox SET envelope = jsonb_set(envelope #- '{data,id_number}', '{data,id_blind_index}',"
-            " to_jsonb($2::text)) WHERE position = $1",
-            entry.position,
-            blind_index,
-        )
         member = await conn.fetchrow(
             "SELECT m.member_id, m.org_id FROM person_index p JOIN directory_members m USING (member_id)"
             " WHERE p.id_blind_index = $1",

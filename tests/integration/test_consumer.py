@@ -89,6 +89,78 @@ async def test_the_same_message_twice_has_one_effect(
     assert inbox["type"] == "union.remote.RemoteCounterIncremented.v1"
 
 
+def other_remote_event(counter: uuid.UUID) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
+    """An event of the remote source that no projection of the kernel's test service reads."""
+    envelope = Envelope(
+        id=uuid.uuid4(),
+        source="/union/remote",
+        type="union.remote.RemoteCounterRenamed.v1",
+        subject=f"counter-{counter}",
+        time=datetime.now(UTC),
+        partitionkey=str(counter),
+        position="7",
+        data={"counter_id": str(counter), "name": "renamed"},
+    )
+    return envelope.to_kafka()
+
+
+async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_the_others(
+    kernel: Runtime,
+    topics: list[str],
+    stack: Stack,
+    kernel_settings: KernelSettings,
+    unique: str,
+) -> None:
+    counter = uuid.uuid4()
+    read, unread = remote_event(counter, by=2), other_remote_event(counter)
+    await produce(stack.bootstrap, topics[1], [read, unread])
+    await kernel.relay.producer.start()
+    consuming = runner(kernel, kernel_settings, f"g{unique}")
+    task = asyncio.create_task(consuming.run())
+    try:
+        await wait_for(lambda: _handled(consuming, 2))
+    finally:
+        task.cancel()
+    assert consuming.handled == 2  # both applied: the handler saw each once
+    assert len(await effects(kernel)) == 2
+    async with kernel.pool.acquire() as conn:
+        rows = {
+            r["event_type"]: r
+            for r in await conn.fetch("SELECT event_type, envelope, source_position, kafka_offset FROM inbox")
+        }
+        through = await conn.fetchval("SELECT position FROM consumed_positions WHERE source = '/union/remote'")
+    kept, bare = rows["union.remote.RemoteCounterIncremented.v1"], rows["union.remote.RemoteCounterRenamed.v1"]
+    assert json.loads(kept["envelope"])["data"]["by"] == 2  # counter_totals reads it: a rebuild replays it
+    assert bare["envelope"] is None  # nobody reads it again: its row dedups, its envelope is not kept
+    assert (bare["source_position"], through) == (7, 7)  # how far the source was read needs no envelope
+
+    # a later release reads the renaming: the source republishes, the copy fills the envelope in, applies nothing
+    renamed: list[str] = []
+    projection = kernel.definition.projections[0]
+    projection.on("RemoteCounterRenamed", source="/union/remote")(
+        lambda entry: renamed.append(entry.data["name"]) or []
+    )
+    try:
+        await produce(stack.bootstrap, topics[1], [unread])
+        again = runner(kernel, kernel_settings, f"g{unique}")
+        task = asyncio.create_task(again.run())
+        try:
+            await wait_for(lambda: _handled(again, 1))
+        finally:
+            task.cancel()
+        assert (again.handled, again.duplicates, renamed) == (0, 1, [])
+        async with kernel.pool.acquire() as conn:
+            envelope = await conn.fetchval(
+                "SELECT envelope FROM inbox WHERE event_type = 'union.remote.RemoteCounterRenamed.v1'"
+            )
+        assert json.loads(envelope)["data"]["name"] == "renamed"
+        await kernel.projections.rebuild("counter_totals")  # and the rebuild gives it to the new handler
+        assert renamed == ["renamed"]
+    finally:
+        del projection.handlers[("/union/remote", "RemoteCounterRenamed")]
+    assert len(await effects(kernel)) == 2
+
+
 async def _handled(consuming: ConsumerRunner, n: int) -> bool:
     return consuming.handled + consuming.duplicates + consuming.dead_lettered >= n
 

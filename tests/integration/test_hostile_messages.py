@@ -135,7 +135,7 @@ def hostile_to_every_topic(source: str) -> list[tuple[str, Message, str]]:
         (
             "NUL character",
             (KEY, ce_headers("NUL character"), b'{"member_id": "a\\u0000b"}'),
-            "UntranslatableCharacterError",  # PostgreSQL's jsonb refuses \u0000
+            "holds the character U+0000",  # refused on reading: PostgreSQL stores it in no text and no jsonb
         ),
     ]
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from shared.envelope import Envelope, MalformedMessageError
-from shared.limits import MAX_JSON_DEPTH, json_depth_exceeds
+from shared.limits import MAX_JSON_DEPTH, holds_nul, json_depth_exceeds
 from shared.web.guards import RequestGuard
 
 LIMIT = 1000
@@ -189,6 +189,27 @@ def depth(value: Any) -> int:
 def test_the_scan_agrees_with_the_parsed_depth(value: Any, limit: int):
     body = json.dumps(value, ensure_ascii=False).encode()
     assert json_depth_exceeds(body, limit) == (depth(value) > limit)
+
+
+def holds(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(holds(v) for v in value)
+    if isinstance(value, dict):
+        return any(holds(k) or holds(v) for k, v in value.items())
+    return isinstance(value, str) and "\x00" in value
+
+
+nul_values = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='\\"u0\x00a'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="\\u0\x00"), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@given(nul_values)
+def test_the_nul_scan_agrees_with_the_parsed_text(value: Any):
+    body = json.dumps(value).encode()  # U+0000 escaped as \u0000, a backslash as \\
+    assert holds_nul(body) == holds(value)
 
 
 @given(st.binary(max_size=200), st.integers(0, 5))
