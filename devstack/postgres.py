@@ -48,6 +48,18 @@ def _as_server_user(argv: list[str]) -> list[str]:
     ]
 
 
+# the server's settings for a first load of a province: checkpoints by time, not every time 1 GB of WAL has passed (at
+# the default a 500,000-member import checkpointed every minute, each writing for 30-160 s). deploy/compose.yaml sets
+# the same on its server (a test holds them equal); the README says what an operator sets on their own
+SERVER_SETTINGS = {
+    "max_connections": "400",
+    "shared_buffers": "256MB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "checkpoint_completion_target": "0.9",
+}
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
@@ -127,18 +139,7 @@ class EmbeddedPostgres:
             str(self.port),
             "-k",
             "",
-            "-c",
-            "max_connections=400",
-            "-c",
-            "shared_buffers=256MB",
-            # a first load writes gigabytes of log: checkpoints by time, not every time 1 GB of WAL has passed (at the
-            # default a 500,000-member import checkpointed every minute, each writing for 30-160 s)
-            "-c",
-            "max_wal_size=8GB",
-            "-c",
-            "checkpoint_timeout=15min",
-            "-c",
-            "checkpoint_completion_target=0.9",
+            *(arg for name, value in SERVER_SETTINGS.items() for arg in ("-c", f"{name}={value}")),
         ]
         if not durable:
             # test sessions throw their data away: skip the fsyncs, keep the semantics

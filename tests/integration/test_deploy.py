@@ -26,6 +26,7 @@ import pytest
 from devstack import procs
 from devstack.kafka import KafkaCluster
 from devstack.platform import SERVICES, all_topic_names
+from devstack.postgres import SERVER_SETTINGS
 from tests.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,6 +196,14 @@ def test_the_cluster_variant_runs_three_brokers_with_replicated_topics(tmp_path:
     for name in APP_SERVICES:
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092,kafka-2:9092,kafka-3:9092"
         assert {"kafka", "kafka-2", "kafka-3"} <= set(services[name]["depends_on"])
+
+
+def test_compose_s_postgres_has_the_devstack_s_settings_for_a_first_load(config: dict[str, Any]) -> None:
+    command = config["services"]["postgres"]["command"]
+    assert command[0] == "postgres"
+    flags, settings = command[1::2], dict(setting.split("=", 1) for setting in command[2::2])
+    assert set(flags) == {"-c"}
+    assert settings == SERVER_SETTINGS
 
 
 def test_the_four_services_are_one_image_with_their_own_settings(config: dict[str, Any]) -> None:
