@@ -14,10 +14,11 @@ from uuid import UUID
 
 import asyncpg
 
+from published.membership import SOURCE, STATUS_CHANGES, MemberStatus
 from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
 
-MEMBERSHIP_SOURCE = "/union/membership"
+MEMBERSHIP_SOURCE = SOURCE
 
 directory = Projection("directory", tables=["directory_orgs", "directory_members", "directory_moves"])
 
@@ -63,13 +64,13 @@ async def on_members_joined(conn: asyncpg.Connection, entries: Sequence[Recorded
     )
 
 
-def _status(status: str) -> Callable[[Recorded], Statements]:
+def _status(status: MemberStatus) -> Callable[[Recorded], Statements]:
     def on_status(e: Recorded) -> Statements:
         return [
             stmt(
                 "UPDATE directory_members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
                 e.data["member_id"],
-                status,
+                status.value,
                 e.recorded_at,
             )
         ]
@@ -77,14 +78,8 @@ def _status(status: str) -> Callable[[Recorded], Statements]:
     return on_status
 
 
-for _event, _to in (
-    ("MemberSuspended", "suspended"),
-    ("MemberReinstated", "active"),
-    ("MemberTerminated", "terminated"),
-    ("MembershipRetained", "retained"),  # the holder's org, where it differs, comes as MemberOrganizationChanged
-    ("MembershipRestored", "active"),
-    ("MembershipLapsed", "lapsed"),
-):
+# retention's holder, where it differs from the member's organisation, comes as MemberOrganizationChanged
+for _event, _to in STATUS_CHANGES.items():
     directory.on(_event, source=MEMBERSHIP_SOURCE)(_status(_to))
 
 

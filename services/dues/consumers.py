@@ -8,21 +8,14 @@ from uuid import UUID
 
 import asyncpg
 
+from published.membership import MOVED, STATUS_CHANGES
 from services.dues.handlers import Dues
 from shared.causation import caused_by
 from shared.consumer import Handler
 from shared.store import Recorded
 
-# membership's event -> the status it leaves the member in (None: unchanged, e.g. a move)
-STATUS = {
-    "MemberSuspended": "suspended",
-    "MemberReinstated": "active",
-    "MemberTerminated": "terminated",
-    "MembershipRetained": "retained",
-    "MembershipRestored": "active",
-    "MembershipLapsed": "lapsed",
-    "MemberOrganizationChanged": None,
-}
+# membership's event -> the status it leaves the member in (None: unchanged, a move)
+STATUS: dict[str, str | None] = {**{name: status.value for name, status in STATUS_CHANGES.items()}, MOVED: None}
 
 
 def _day(entry: Recorded) -> date:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from uuid import UUID
 
+from published.membership import MemberStatus
 from services.feedback.events import (
     CampaignClosed,
     CampaignOpened,
@@ -308,12 +309,6 @@ def results(campaign: Campaign, now: datetime) -> ResultsPublished:
 # --- members' requests ---------------------------------------------------------------------------------
 
 
-class MemberStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
-
-
 @dataclass(frozen=True)
 class MemberRef:
     """A member as the membership topic told us: enough to route a request to their organisation."""
@@ -334,8 +329,8 @@ class RaiseRequest:
 def raise_request(cmd: RaiseRequest, member: MemberRef | None) -> list[DomainEvent]:
     if member is None:
         raise NotFoundError("member", cmd.member_id)
-    if member.status is MemberStatus.TERMINATED:
-        raise DomainError("member_terminated", "the membership has ended")
+    if member.status.ended:
+        raise DomainError("member_terminated", f"the membership has ended ({member.status})")
     return [
         RequestRaised(
             request_id=cmd.request_id,

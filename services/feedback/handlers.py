@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 
+from published.membership import MemberStatus
 from services.feedback import ballot_box, domain
 from services.feedback.domain import Campaign, Electorate, Request
 from services.feedback.events import CampaignOpened, RatingGiven, ResultsPublished
@@ -184,11 +185,7 @@ class Feedback:
         row = await conn.fetchrow(
             "SELECT member_id, org_id, status FROM directory_members WHERE member_id = $1", cmd.member_id
         )
-        member = (
-            None
-            if row is None
-            else domain.MemberRef(row["member_id"], row["org_id"], domain.MemberStatus(row["status"]))
-        )
+        member = None if row is None else domain.MemberRef(row["member_id"], row["org_id"], MemberStatus(row["status"]))
         events = domain.raise_request(cmd, member)
         await self.store.append(conn, Stream(request_stream(cmd.request_id)), events, meta)
         return cmd.request_id

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from published.membership import MemberStatus
 from services.membership import access, domain, finding, overview, queries, queue
 from services.membership.handlers import Person
 from services.membership.service import MembershipService
@@ -137,7 +138,7 @@ async def get_organization(org_id: UUID, call: Call) -> dict[str, Any]:
 async def get_roster(
     org_id: UUID,
     call: Call,
-    status: domain.MemberStatus | None = None,
+    status: MemberStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
+from published.membership import ENDED, MemberStatus
 from services.membership.events import (
     ApplicationApproved,
     ApplicationOverdue,
@@ -58,15 +59,7 @@ class HouseholdType(StrEnum):
     RURAL = "rural"
 
 
-class MemberStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
-    RETAINED = "retained"  # 保留会籍: retired, unemployed, unit closed (services/membership/retention rules below)
-    LAPSED = "lapsed"  # 视为自动退会, after a staff decision on the dues service's six-month case
-
-
-ENDED = frozenset({MemberStatus.TERMINATED, MemberStatus.LAPSED})
+# a member's status is the published language's (its consumers follow the same rule): published/membership.py
 
 
 SUBTYPES: dict[OrgType, frozenset[str]] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from published.membership import STATUS_CHANGES, MemberStatus
 from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
 from shared.workdays import CST
@@ -133,30 +134,23 @@ async def on_members_joined(conn: asyncpg.Connection, entries: Sequence[Recorded
     )
 
 
-def _set_status(e: Recorded, status: str) -> Statements:
-    return [
-        stmt(
-            "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
-            e.data["member_id"],
-            status,
-            e.recorded_at,
-        )
-    ]
+def _setting_status(status: MemberStatus) -> Callable[[Recorded], Statements]:
+    def on_status(e: Recorded) -> Statements:
+        return [
+            stmt(
+                "UPDATE members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
+                e.data["member_id"],
+                status.value,
+                e.recorded_at,
+            )
+        ]
+
+    return on_status
 
 
-@members.on("MemberSuspended")
-def on_member_suspended(e: Recorded) -> Statements:
-    return _set_status(e, "suspended")
-
-
-@members.on("MemberReinstated")
-def on_member_reinstated(e: Recorded) -> Statements:
-    return _set_status(e, "active")
-
-
-@members.on("MemberTerminated")
-def on_member_terminated(e: Recorded) -> Statements:
-    return _set_status(e, "terminated")
+for _name, _to in STATUS_CHANGES.items():
+    if _name != "MembershipRetained":  # below: retention also names the organisation that holds the membership
+        members.on(_name)(_setting_status(_to))
 
 
 @members.on("MembershipRetained")
@@ -169,16 +163,6 @@ def on_membership_retained(e: Recorded) -> Statements:
             e.recorded_at,
         )
     ]
-
-
-@members.on("MembershipRestored")
-def on_membership_restored(e: Recorded) -> Statements:
-    return _set_status(e, "active")
-
-
-@members.on("MembershipLapsed")
-def on_membership_lapsed(e: Recorded) -> Statements:
-    return _set_status(e, "lapsed")
 
 
 @members.on("MemberOrganizationChanged")
@@ -398,14 +382,7 @@ def _counting(event_name: str, change: Change) -> None:
     counts.on(event_name)(batch_handler(handler))
 
 
-for _event, _change in (
-    ("MemberJoined", _joined),
-    ("MemberSuspended", _status("suspended")),
-    ("MemberReinstated", _status("active")),
-    ("MemberTerminated", _status("terminated")),
-    ("MembershipLapsed", _status("lapsed")),
-    ("MembershipRestored", _status("active")),
-    ("MembershipRetained", _retained),
-    ("MemberOrganizationChanged", _moved),
-):
-    _counting(_event, _change)
+_counting("MemberJoined", _joined)
+_counting("MemberOrganizationChanged", _moved)
+for _name, _to in STATUS_CHANGES.items():
+    _counting(_name, _retained if _name == "MembershipRetained" else _status(_to.value))

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from published.membership import MemberStatus
 from services.membership import domain, queue
 from services.membership.events import MemberJoined, registry
 from shared.errors import DomainError, NotFoundError
@@ -203,12 +204,12 @@ async def stats(conn: asyncpg.Connection, org_id: UUID, subtree: bool, as_of: da
             subtree,
             as_of,
         )
-    by_status = dict.fromkeys((s.value for s in domain.MemberStatus), 0)
+    by_status = dict.fromkeys((s.value for s in MemberStatus), 0)
     by_household = dict.fromkeys((h.value for h in domain.HouseholdType), 0)
     by_employment = dict.fromkeys((t.value for t in domain.EmploymentType), 0)
     for r in rows:
         by_status[r["status"]] += r["n"]
-        if r["status"] == domain.MemberStatus.ACTIVE:
+        if r["status"] == MemberStatus.ACTIVE:
             by_household[r["household_type"]] += r["n"]
             by_employment[r["employment_type"]] += r["n"]
     view: JSON = {

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from stdnum import luhn
 
+from published import membership
+from published.membership import MemberStatus
 from services.servicecard.events import (
     BenefitRedeemed,
     CardFrozen,
@@ -48,12 +50,6 @@ class CardStatus(StrEnum):
     ACTIVE = "active"
     FROZEN = "frozen"
     REVOKED = "revoked"
-
-
-class MemberStatus(StrEnum):
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
 
 
 # quota years and usage months are China Standard Time, which has no daylight saving
@@ -112,16 +108,19 @@ def parse_card_number(value: str) -> str:
 
 # --- the member, as membership tells it -----------------------------------------------------------------
 
-MEMBER_EVENTS = frozenset(
-    {
-        "MemberJoined",
-        "MemberSuspended",
-        "MemberReinstated",
-        "MemberTerminated",
-        "MemberOrganizationChanged",
-        "MembershipLapsed",  # 视为自动退会 ends the membership like a termination
-    }
-)
+# what membership says of a member that the card follows (published/membership.py: the status events and the move)
+MEMBER_EVENTS = membership.MEMBER_EVENTS
+
+
+# what a member's card is for each status: a retained member (保留会籍) is still a member and keeps a working card;
+# a lapsed one (视为自动退会) has left, as a terminated one has
+CARD_FOR: Mapping[MemberStatus, CardStatus] = {
+    MemberStatus.ACTIVE: CardStatus.ACTIVE,
+    MemberStatus.RETAINED: CardStatus.ACTIVE,
+    MemberStatus.SUSPENDED: CardStatus.FROZEN,
+    MemberStatus.LAPSED: CardStatus.REVOKED,
+    MemberStatus.TERMINATED: CardStatus.REVOKED,
+}
 
 
 @dataclass(frozen=True)
@@ -152,19 +151,11 @@ def fold_member(facts: Iterable[MemberFact]) -> MemberState:
 
 
 def _evolve_member(state: MemberState, fact: MemberFact) -> MemberState:
-    terminated = state.status is MemberStatus.TERMINATED
-    match fact.name:
-        case "MemberJoined":
-            return replace(state, joined=True, member_no=fact.member_no or state.member_no, org_id=fact.org_id)
-        case "MemberOrganizationChanged":
-            return replace(state, org_id=fact.org_id)
-        case "MemberSuspended" if not terminated:
-            return replace(state, status=MemberStatus.SUSPENDED)
-        case "MemberReinstated" if not terminated:
-            return replace(state, status=MemberStatus.ACTIVE)
-        case "MemberTerminated" | "MembershipLapsed":
-            return replace(state, status=MemberStatus.TERMINATED)
-    return state
+    if fact.name == "MemberJoined":
+        state = replace(state, joined=True, member_no=fact.member_no or state.member_no, org_id=fact.org_id)
+    elif fact.name == membership.MOVED:
+        return replace(state, org_id=fact.org_id)
+    return replace(state, status=membership.next_status(state.status, fact.name) or state.status)
 
 
 # --- the card -------------------------------------------------------------------------------------------
@@ -238,19 +229,20 @@ def follow_member(
     if card.status is CardStatus.REVOKED:
         return events  # a revoked card stays revoked
     no, masked = card.card_no, mask_card_number(card.card_no)
-    if member.org_id != card.org_id and member.status is not MemberStatus.TERMINATED:
+    if member.org_id != card.org_id and not member.status.ended:
         events.append(
             CardOrganizationChanged(
                 member_id=member_id, card_no=no, card_no_masked=masked, from_org_id=card.org_id, to_org_id=member.org_id
             )
         )
-    if member.status is MemberStatus.TERMINATED:
+    wanted = CARD_FOR[member.status]
+    if wanted is CardStatus.REVOKED:
         events.append(
-            CardRevoked(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership terminated")
+            CardRevoked(member_id=member_id, card_no=no, card_no_masked=masked, reason=f"membership {member.status}")
         )
-    elif member.status is MemberStatus.SUSPENDED and card.status is CardStatus.ACTIVE:
+    elif wanted is CardStatus.FROZEN and card.status is CardStatus.ACTIVE:
         events.append(CardFrozen(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership suspended"))
-    elif member.status is MemberStatus.ACTIVE and card.status is CardStatus.FROZEN:
+    elif wanted is CardStatus.ACTIVE and card.status is CardStatus.FROZEN:
         events.append(
             CardUnfrozen(member_id=member_id, card_no=no, card_no_masked=masked, reason="membership reinstated")
         )

@@ -604,8 +604,20 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     county = await make_org(membership, "county")
     township, other = await make_org(membership, "township", county), await make_org(membership, "township", county)
     member, leaver = (await join(membership, township))["member_id"], (await join(membership, township))["member_id"]
+    retired = (await join(membership, township))["member_id"]
     await membership.post(f"/members/{leaver}/terminate", {"reason": "withdrew"})
-    await directory_knows(feedback, {member: "active", leaver: "terminated"}, [county, township, other])
+    assert (await membership.post(f"/members/{retired}/retain", {"reason": "retired"})).status_code == 200
+    await directory_knows(
+        feedback, {member: "active", leaver: "terminated", retired: "retained"}, [county, township, other]
+    )
+    # 保留会籍: a retired member is still a member, and may ask their union for help
+    r = await feedback.post(
+        "/requests",
+        {"member_id": retired, "category": "rights", "text": "退休手续"},
+        headers=auth.bearer("member", member_id=retired),
+    )
+    assert r.status_code == 201, r.text
+    from_retired = r.json()["request_id"]
 
     as_member = auth.bearer("member", member_id=member)  # a request is the member's own
     r = await feedback.post(
@@ -643,7 +655,9 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     ).json()["request_id"]
 
     clock(feedback).offset = timedelta(days=3, hours=1)
-    [open_one] = (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"]
+    opened = (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"]
+    assert sorted(i["request_id"] for i in opened) == sorted([first, from_retired])
+    [open_one] = [i for i in opened if i["request_id"] == first]
     assert (open_one["request_id"], open_one["category"], open_one["status"]) == (first, "wages", "open")
     assert open_one["age_days"] == 3
     assert open_one["age_seconds"] >= 3 * 86400 + 3600
@@ -652,7 +666,8 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
     r = await feedback.post(f"/requests/{first}/answer", {"by": "staff-9", "text": "again"})
     assert (r.status_code, r.json()["code"]) == (409, "request_answered")
     assert (await feedback.post(f"/requests/{uuid.uuid4()}/answer", {"by": "s", "text": "x"})).status_code == 404
-    assert (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"] == []
+    still_open = (await feedback.get(f"/organizations/{township}/requests", params={"status": "open"})).json()["items"]
+    assert [i["request_id"] for i in still_open] == [from_retired]
     [answered] = (await feedback.get(f"/organizations/{township}/requests", params={"status": "answered"})).json()[
         "items"
     ]
@@ -661,14 +676,15 @@ async def test_requests_go_to_the_members_organisation_and_are_answered(
         second
     ]
 
-    published = await read_topic(stack.bootstrap, f"{topic_prefix}union.feedback.v1", expect=3)
+    published = await read_topic(stack.bootstrap, f"{topic_prefix}union.feedback.v1", expect=4)
     assert sorted(dict(r.headers)["ce_type"].decode() for r in published) == [
         "union.feedback.RequestAnswered.v1",
         "union.feedback.RequestRaised.v1",
         "union.feedback.RequestRaised.v1",
+        "union.feedback.RequestRaised.v1",
     ]
     assert all("拖欠".encode() not in r.value for r in published)  # the text stays in the service
-    assert {r.key.decode() for r in published} == {member}
+    assert {r.key.decode() for r in published} == {member, retired}
 
 
 async def test_a_nul_character_in_a_request_gets_422(feedback: ServiceUnderTest) -> None:
