@@ -8,7 +8,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test test-kafka faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
+.PHONY: run test test-kafka test-tansu faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
 
 # Apache Kafka for the devstack (devstack/kafka.py): its jars from Maven Central, by Maven, into the run folder.
 # The version is the pom's; a changed pom fetches again, an unchanged one never downloads anything.
@@ -57,8 +57,19 @@ token: $(STAMP)
 $(ASYNCAPI): tools/asyncapi/package-lock.json
 	@npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error >/dev/null
 
-test: $(STAMP) $(ASYNCAPI)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+# make test's broker is make run's: Apache Kafka, one node (its jars fetched first), wherever there is Java and a way
+# to the jars; else Tansu. TEST_BROKER=tansu|kafka and TEST_KAFKA_NODES choose (tests/conftest.py)
+TEST_BROKER ?= $(if $(JAVA),$(if $(or $(shell command -v $(MVN) 2>/dev/null),$(wildcard $(KAFKA_STAMP))),kafka,tansu),tansu)
+TEST_KAFKA  := $(if $(filter kafka,$(TEST_BROKER)),$(KAFKA_STAMP))
+
+test: $(STAMP) $(ASYNCAPI) $(TEST_KAFKA)
+	@TEST_BROKER=$(TEST_BROKER) TEST_KAFKA_NODES=$(or $(TEST_KAFKA_NODES),1) $(PY) -m pytest $(PYTEST_ARGS)
+
+# the fallback broker where there is no Java (Tansu, memory only): a member's whole life across the services and the
+# kernel's consumer on it. .ci/run runs it after make test
+TANSU_TESTS := tests/e2e/test_member_life.py tests/integration/test_consumer.py
+test-tansu: $(STAMP)
+	@TEST_BROKER=tansu $(PY) -m pytest $(TANSU_TESTS) $(PYTEST_ARGS)
 
 # the Kafka tests on a three-node Apache Kafka cluster (TEST_BROKER=kafka, tests/conftest.py) with two processes of
 # every service in the end-to-end tests (TEST_REPLICAS=2): the end-to-end tests, the cluster's own, the security
@@ -70,8 +81,8 @@ test-kafka: $(STAMP) $(KAFKA_STAMP)
 	@TEST_BROKER=kafka TEST_KAFKA_NODES=3 TEST_REPLICAS=$(or $(TEST_REPLICAS),2) $(PY) -m pytest $(KAFKA_TESTS) $(PYTEST_ARGS)
 
 # the fault suite alone (`make test` runs it too): the whole stack under load, processes killed, counts compared
-faults: $(STAMP)
-	@$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+faults: $(STAMP) $(TEST_KAFKA)
+	@TEST_BROKER=$(TEST_BROKER) TEST_KAFKA_NODES=$(or $(TEST_KAFKA_NODES),1) $(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 contracts: $(STAMP)
 	@$(PY) -m unionctl.contracts
