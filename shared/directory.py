@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from published import membership
 from published.membership import SOURCE, STATUS_CHANGES, MemberStatus
 from shared.projections import Projection, Statements, batch_handler, stmt
 from shared.store import Recorded
@@ -25,41 +26,42 @@ directory = Projection("directory", tables=["directory_orgs", "directory_members
 
 @directory.on("OrganizationRegistered", source=MEMBERSHIP_SOURCE)
 def on_organization_registered(e: Recorded) -> Statements:
-    d = e.data
+    org = e.read_as(membership.OrganizationRegistered)
     return [
         stmt(
             "INSERT INTO directory_orgs (org_id, parent_id, name, type, subtype, region_code, credit_code, industry,"
-            " accepts_members) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
-            d["org_id"],
-            d.get("parent_id"),
-            d["name"],
-            d["type"],
-            d.get("subtype"),
-            d["region_code"],
-            d.get("credit_code"),
-            d.get("industry"),
-            d["accepts_members"],
+            " accepts_members) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (org_id) DO NOTHING",
+            org.org_id,
+            org.parent_id,
+            org.name,
+            org.type,
+            org.subtype,
+            org.region_code,
+            org.credit_code,
+            org.industry,
+            org.accepts_members,
         )
     ]
 
 
 @directory.on("OrganizationDissolved", source=MEMBERSHIP_SOURCE)
 def on_organization_dissolved(e: Recorded) -> Statements:
-    return [stmt("UPDATE directory_orgs SET status = 'dissolved' WHERE org_id = $1::uuid", e.data["org_id"])]
+    dissolved = e.read_as(membership.OrganizationDissolved)
+    return [stmt("UPDATE directory_orgs SET status = 'dissolved' WHERE org_id = $1", dissolved.org_id)]
 
 
 @directory.on("MemberJoined", source=MEMBERSHIP_SOURCE)
 @batch_handler
 async def on_members_joined(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
     """A run of joins (an import, a consumer's batch) in one multi-row statement."""
+    joined = [e.read_as(membership.MemberJoined) for e in entries]
     await conn.execute(
         "INSERT INTO directory_members (member_id, member_no, org_id, status, updated_at)"
         " SELECT m, n, o, 'active', u FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::timestamptz[])"
         " AS x(m, n, o, u) ON CONFLICT (member_id) DO NOTHING",
-        [e.data["member_id"] for e in entries],
-        # required: a join without its lifelong number is refused (a KeyError here: dead-lettered)
-        [e.data["member_no"] for e in entries],
-        [e.data["org_id"] for e in entries],
+        [j.member_id for j in joined],
+        [j.member_no for j in joined],
+        [j.org_id for j in joined],
         [e.recorded_at for e in entries],
     )
 
@@ -68,8 +70,8 @@ def _status(status: MemberStatus) -> Callable[[Recorded], Statements]:
     def on_status(e: Recorded) -> Statements:
         return [
             stmt(
-                "UPDATE directory_members SET status = $2, updated_at = $3 WHERE member_id = $1::uuid",
-                e.data["member_id"],
+                "UPDATE directory_members SET status = $2, updated_at = $3 WHERE member_id = $1",
+                e.read_as(membership.MemberEvent).member_id,
                 status.value,
                 e.recorded_at,
             )
@@ -87,14 +89,15 @@ for _event, _to in STATUS_CHANGES.items():
 def on_member_organization_changed(e: Recorded) -> Statements:
     # the echo of a move this service applied itself (`moved`) is skipped: applying it again could step back over
     # a later move that membership has not echoed yet
+    move = e.read_as(membership.MemberOrganizationChanged)
     return [
         stmt(
-            "UPDATE directory_members SET org_id = $2::uuid, updated_at = $3 WHERE member_id = $1::uuid"
-            " AND NOT EXISTS (SELECT 1 FROM directory_moves WHERE transfer_id = $4::uuid)",
-            e.data["member_id"],
-            e.data["to_org_id"],
+            "UPDATE directory_members SET org_id = $2, updated_at = $3 WHERE member_id = $1"
+            " AND NOT EXISTS (SELECT 1 FROM directory_moves WHERE transfer_id = $4)",
+            move.member_id,
+            move.to_org_id,
             e.recorded_at,
-            e.data.get("transfer_id"),
+            move.transfer_id,
         )
     ]
 

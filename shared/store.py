@@ -31,6 +31,7 @@ from shared.positions import note_written
 
 S = TypeVar("S")
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
 Fold = Callable[[list[DomainEvent]], S]  # a domain's fold: events -> state
 
 GENESIS = bytes(32)
@@ -156,6 +157,14 @@ class Recorded:
     @property
     def consumed(self) -> bool:
         return self.event is None
+
+    def read_as(self, cls: type[P]) -> P:
+        """The entry as `cls`, a published-language class (published/): the service's own event already is one; a
+        consumed message is decoded, and a payload that breaks the contract raises (pydantic's ValidationError: the
+        consumer dead-letters it)."""
+        if isinstance(self.event, cls):
+            return self.event
+        return cls.model_validate(self.data)
 
 
 @dataclass

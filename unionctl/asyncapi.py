@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from published.base import PublishedEvent
 from shared.envelope import POSITION_PATTERN, SPEC_VERSION
 from shared.events import PUBLIC, DomainEvent, EventRegistry, channel_topic
 
@@ -191,8 +192,18 @@ def _own_channel(registry: EventRegistry, channel: str) -> str:
     )
 
 
+def published_as(cls: type[DomainEvent]) -> type[BaseModel]:
+    """The class an event is published as: its published-language class (published/), where the producer's event
+    derives from one; else the event itself, its private fields left out of the document."""
+    for base in cls.__mro__[1:]:
+        if issubclass(base, PublishedEvent) and not issubclass(base, DomainEvent):
+            return base
+    return cls
+
+
 def _own_message(registry: EventRegistry, cls: type[DomainEvent], doc: _Builder) -> JSON:
-    payload = doc.schema_of(cls, cls.private_fields)
+    model = published_as(cls)
+    payload = doc.schema_of(model, cls.private_fields)
     wire_type = registry.wire_type(cls)
     key = _key_schema(cls, payload)
     message: JSON = {
@@ -209,8 +220,8 @@ def _own_message(registry: EventRegistry, cls: type[DomainEvent], doc: _Builder)
         ),
         "bindings": {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING_VERSION}},
     }
-    if cls.__doc__ and "__doc__" in vars(cls):
-        message["description"] = " ".join(cls.__doc__.split())
+    if model.__doc__ and "__doc__" in vars(model):
+        message["description"] = " ".join(model.__doc__.split())
     return message
 
 

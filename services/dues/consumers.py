@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from uuid import UUID
 
 import asyncpg
 
+from published import membership
 from published.membership import MOVED, STATUS_CHANGES
 from services.dues.handlers import Dues
 from shared.causation import caused_by
@@ -24,25 +24,19 @@ def _day(entry: Recorded) -> date:
 
 def handlers(dues: Callable[[], Dues]) -> dict[str, Handler]:
     async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
-        d = entry.data
-        if entry.name == "MemberJoined":
-            meta = caused_by(entry, f"service:{entry.source}")
-            await dues().open_account(
-                conn,
-                UUID(str(d["member_id"])),
-                str(d["member_no"]),
-                UUID(str(d["org_id"])),
-                date.fromisoformat(str(d["joined_at"])),
-                _day(entry),
-                meta,
-            )
-        elif entry.name in STATUS:
-            meta = caused_by(entry, f"service:{entry.source}")
-            org = d.get("to_org_id") or (d.get("org_id") if entry.name == "MembershipRetained" else None)
-            on = date.fromisoformat(str(d["since"])) if entry.name == "MembershipRetained" else _day(entry)
-            await dues().follow_status(
-                conn, UUID(str(d["member_id"])), STATUS[entry.name], UUID(str(org)) if org else None, on, meta
-            )
+        event = membership.decode(entry.name, entry.data)
+        meta = caused_by(entry, f"service:{entry.source}")
+        match event:
+            case membership.MemberJoined():
+                await dues().open_account(
+                    conn, event.member_id, event.member_no, event.org_id, event.joined_at, _day(entry), meta
+                )
+            case membership.MembershipRetained():  # held by `org_id` from `since`
+                await dues().follow_status(conn, event.member_id, STATUS[entry.name], event.org_id, event.since, meta)
+            case membership.MemberOrganizationChanged():
+                await dues().follow_status(conn, event.member_id, None, event.to_org_id, _day(entry), meta)
+            case membership.MemberEvent() if entry.name in STATUS:
+                await dues().follow_status(conn, event.member_id, STATUS[entry.name], None, _day(entry), meta)
         # organisations, applications: the kernel's directory keeps what it needs
 
     return {"union.membership.v1": on_membership_event}

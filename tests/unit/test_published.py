@@ -15,6 +15,7 @@ from services.membership.events import registry as membership_events
 from services.servicecard import domain as servicecard
 from services.servicecard.domain import CardStatus, MemberFact
 from shared.errors import DomainError
+from unionctl.asyncapi import published_as
 
 A, S, R, L, T = (
     MemberStatus.ACTIVE,
@@ -118,3 +119,23 @@ def test_a_request_may_be_raised_by_every_member_whose_membership_has_not_ended(
         assert refused.value.code == "member_terminated"
     else:
         assert [type(e).__name__ for e in feedback.raise_request(cmd, member)] == ["RequestRaised"]
+
+
+def test_membership_publishes_exactly_its_published_language() -> None:
+    """Each of membership's published events is its published class and what it keeps to itself, nothing else."""
+    published = {}
+    for cls in membership_events.classes():
+        public = published_as(cls)
+        assert public is membership.vocabulary.events[cls.event_name()], cls
+        assert set(cls.model_fields) - cls.private_fields == set(public.model_fields), cls
+        published[cls.event_name()] = public
+    assert published == dict(membership.vocabulary.events)
+
+
+def test_a_reader_ignores_what_it_does_not_know_and_refuses_what_breaks_the_contract() -> None:
+    member_id = uuid.uuid4()
+    newer = {"member_id": str(member_id), "reason": "r", "added_in_a_later_release": 1}
+    assert membership.decode("MemberSuspended", newer) == membership.MemberSuspended(member_id=member_id, reason="r")
+    assert membership.decode("SomethingNewer", newer) is None
+    with pytest.raises(ValueError, match="member_id"):
+        membership.decode("MemberSuspended", {"member_id": "not a member id", "reason": "r"})
