@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, uuid5
 
 import asyncpg
 
+from published import membership
 from services.transfer.handlers import Transfers
 from services.transfer.regional import EVENT_TYPE, TOPIC, parse_employment_changed
 from shared import routing
@@ -39,18 +40,19 @@ async def forget_identity(conn: asyncpg.Connection, member_id: str) -> None:
 
 async def on_restricted_event(conn: asyncpg.Connection, entry: Recorded) -> None:
     """The blind indexes are a projection (`identities`); an erasure also removes every other copy."""
-    if entry.name == "MemberIdentityIndexErased":
-        await forget_identity(conn, str(UUID(str(entry.data["member_id"]))))
+    if isinstance(erased := membership.decode(entry.name, entry.data), membership.MemberIdentityIndexErased):
+        await forget_identity(conn, str(erased.member_id))
 
 
 def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> dict[str, Handler]:
     async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
         """The directory is a projection; a membership that ended also ends the member's open transfer."""
-        if entry.name == "MemberTerminated":
-            meta = caused_by(entry, f"service:{entry.source}")
-            await transfers().withdraw_open(conn, UUID(str(entry.data["member_id"])), "the membership ended", meta)
-        elif entry.name == "PersonalDataErased":
-            await forget_identity(conn, str(UUID(str(entry.data["member_id"]))))
+        match membership.decode(entry.name, entry.data):
+            case membership.MemberTerminated(member_id=member_id) | membership.MembershipLapsed(member_id=member_id):
+                meta = caused_by(entry, f"service:{entry.source}")
+                await transfers().withdraw_open(conn, member_id, "the membership ended", meta)
+            case membership.PersonalDataErased(member_id=member_id):
+                await forget_identity(conn, str(member_id))
 
     async def on_employment_changed(conn: asyncpg.Connection, entry: Recorded) -> None:
         if entry.metadata.get("type") != EVENT_TYPE:

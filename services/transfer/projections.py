@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from published import membership
 from shared.directory import moved
 from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
@@ -20,7 +21,7 @@ batches = Projection("batches", tables=["batches", "batch_items"])
 
 ALL = [moves, identities, transfers, batches]
 
-MEMBERSHIP = "/union/membership"
+MEMBERSHIP = membership.SOURCE
 
 
 def _time(value: Any) -> datetime:
@@ -40,19 +41,21 @@ def on_transfer_moved_member(e: Recorded) -> Statements:
 
 @identities.on("MemberIdentityIndexed", source=MEMBERSHIP)
 def on_member_identity_indexed(e: Recorded) -> Statements:
+    indexed = e.read_as(membership.MemberIdentityIndexed)
     return [
         stmt(
-            "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1::uuid, $2)"
+            "INSERT INTO person_index (member_id, id_blind_index) VALUES ($1, $2)"
             " ON CONFLICT (member_id) DO UPDATE SET id_blind_index = excluded.id_blind_index",
-            e.data["member_id"],
-            e.data["id_blind_index"],
+            indexed.member_id,
+            indexed.id_blind_index,
         )
     ]
 
 
 @identities.on("MemberJoined", source=MEMBERSHIP)
 def on_member_joined_with_its_index(e: Recorded) -> Statements:
-    # MemberJoined carried the index on the public topic before the restricted topic existed: kept, for rebuilds
+    # MemberJoined carried the index on the public topic before the restricted topic existed (no longer published,
+    # so not in the published language): read as it was, for rebuilds
     if not e.data.get("id_blind_index"):
         return []
     return [
@@ -68,7 +71,7 @@ def on_member_joined_with_its_index(e: Recorded) -> Statements:
 @identities.on("PersonalDataErased", source=MEMBERSHIP)
 def on_identity_erased(e: Recorded) -> Statements:
     # an erased person can no longer be found by identity number (the consumer removes the other copies)
-    return [stmt("DELETE FROM person_index WHERE member_id = $1::uuid", e.data["member_id"])]
+    return [stmt("DELETE FROM person_index WHERE member_id = $1", e.read_as(membership.MemberEvent).member_id)]
 
 
 # --- transfers and their steps -------------------------------------------------------------------------
