@@ -131,6 +131,27 @@ async def test_verify_reports_a_tampered_event(kernel: Runtime) -> None:
     assert await kernel.store.verify() == [f"counter-{counter}: event 2 (position {position}) does not match its hash"]
 
 
+async def test_verify_pages_through_streams_and_resumes_after_the_last_one_it_checked(kernel: Runtime) -> None:
+    counters = sorted((uuid.uuid4() for _ in range(3)), key=lambda c: f"counter-{c}")
+    for counter in counters:
+        for by in (1, 2, 3):
+            await append_one(kernel, counter, by)
+    first, middle, last = (f"counter-{c}" for c in counters)
+    async with kernel.pool.acquire() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        await conn.execute("UPDATE events SET data = jsonb_set(data, '{by}', '7') WHERE stream_id = $1", first)
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER events_append_only")
+    said: list[tuple[str, int]] = []
+    # pages of 2 end inside streams: each page's link to the last is checked across the page boundary
+    problems = await kernel.store.verify(progress=lambda stream, n: said.append((stream, n)), page=2)
+    assert len(problems) == 3 and all(p.startswith(f"{first}: event") for p in problems)
+    assert said[-1] == (last, 9)
+    assert [s for s, _ in said] == sorted(s for s, _ in said)  # only streams wholly checked, in order
+    # a run stopped after the first stream resumes after it: the rest is intact
+    assert await kernel.store.verify(after_stream=first, page=2) == []
+    assert await kernel.store.verify(after_stream=middle) == []
+
+
 async def test_private_fields_stay_off_the_topic(kernel: Runtime, topics: list[str], stack: Stack) -> None:
     counter = uuid.uuid4()
     async with kernel.pool.acquire() as conn, conn.transaction():
