@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -133,6 +134,24 @@ async def apply_batch(projections: Sequence[Projection], conn: asyncpg.Connectio
     await pending.flush(conn)
 
 
+class RebuildRunningError(RuntimeError):
+    """Another rebuild of this service's read models runs: one at a time."""
+
+
+# a table's primary key, unique and exclusion constraints (each backed by an index of its name)
+_KEY_CONSTRAINTS = """
+SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY conname
+"""
+# its other indexes, as CREATE INDEX statements naming the table as `qualified`
+_OTHER_INDEXES = """
+SELECT pg_get_indexdef(i.indexrelid) AS definition, $1::regclass::text AS qualified FROM pg_index i
+WHERE i.indrelid = $1::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ORDER BY i.indexrelid
+"""
+_INDEXED_TABLE = re.compile(r' ON (?:ONLY )?(?:"[^"]+"|\w+)\.(?:"[^"]+"|\w+) USING ')
+
+
 class ProjectionRunner:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, projections: Sequence[Projection]) -> None:
         self.pool = pool
@@ -142,32 +161,102 @@ class ProjectionRunner:
     async def rebuild(
         self, name: str, progress: Progress | None = None, batch: int = 5000, drain_timeout: float = 30
     ) -> int:
-        """Empty the projection's tables and replay the whole log into them; returns events replayed.
+        """Replay the whole log into fresh copies of the projection's tables and put them in place of the old ones;
+        returns the log entries replayed by this call.
 
         Every projection that writes to one of those tables is replayed with it (e.g. transfer's own moves into the
-        kernel's directory). Reads keep being served from the old rows until the rebuild commits; writers wait.
+        kernel's directory). The copies are built beside the service, in a schema of their own (`<schema>__rebuild`),
+        a batch per transaction with the position it reached: the service keeps writing and serving the old tables
+        meanwhile, and a rebuild that stopped (killed, the database gone) resumes from that position when asked
+        again. Only the last stretch, from wherever the copies stand to the head, holds writers back: then the
+        copies take the old tables' place in the same transaction.
         """
         group = self.sharing_tables(name)
         tables = list(dict.fromkeys(t for p in group for t in p.tables))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
-            await self._drain(conn, drain_timeout)
-            total = int(await conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)"))
-            for table in tables:
-                await conn.execute(f"DELETE FROM {table}")
-            done, after = 0, 0
-            while entries := await self.store.read_log(conn, after, batch):
-                await apply_batch(group, conn, entries)
-                done += len(entries)
-                after = entries[-1].position
+        main, shadow = self.store.schema, f"{self.store.schema}__rebuild"
+        async with self.pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval(
+                "SELECT pg_try_advisory_lock(3, ($1::bigint >> 40)::int)", self.store.namespace
+            ):
+                raise RebuildRunningError(f"a rebuild of {main} runs already")
+            try:
+                done, after = await self._prepare(shadow, main, group, tables)
+                total = int(
+                    await lock_conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)")
+                )
+                replayed = 0
+                while True:  # beside the service, a batch per transaction
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
+                        entries = await self.store.read_log(conn, after, batch)
+                        if len(entries) < batch:
+                            break  # near the head: the rest under the lock
+                        await apply_batch(group, conn, entries)
+                        after = entries[-1].position
+                        await conn.execute(
+                            "UPDATE rebuild_state SET position = $1, done = done + $2", after, len(entries)
+                        )
+                    done, replayed = done + len(entries), replayed + len(entries)
+                    if progress is not None:
+                        progress(done, total)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
+                    await self._drain(conn, drain_timeout)
+                    await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
+                    while entries := await self.store.read_log(conn, after, batch):
+                        await apply_batch(group, conn, entries)
+                        after = entries[-1].position
+                        done, replayed = done + len(entries), replayed + len(entries)
+                        if progress is not None:
+                            progress(done, max(total, done))
+                    await conn.execute(f'SET LOCAL search_path TO "{main}"')
+                    for table in tables:  # the copies take the old tables' place (their names, their indexes' names)
+                        await conn.execute(f'DROP TABLE "{main}"."{table}"')
+                        await conn.execute(f'ALTER TABLE "{shadow}"."{table}" SET SCHEMA "{main}"')
+                    await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
+                    await conn.executemany(
+                        "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
+                        "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
+                        [(p.name, after) for p in group],
+                    )
                 if progress is not None:
-                    progress(done, total)
-            await conn.executemany(
-                "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
-                "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
-                [(p.name, after) for p in group],
+                    progress(done, done)
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock(3, ($1::bigint >> 40)::int)", self.store.namespace)
+        return replayed
+
+    async def _prepare(
+        self, shadow: str, main: str, group: Sequence[Projection], tables: Sequence[str]
+    ) -> tuple[int, int]:
+        """The copies' schema: resumed where a stopped rebuild of the same tables left it (entries done, position),
+        else made afresh: each table as the old one, with its constraints' and indexes' own names, empty."""
+        names = sorted(p.name for p in group)
+        async with self.pool.acquire() as conn, conn.transaction():
+            state = None
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{shadow}".rebuild_state'):
+                state = await conn.fetchrow(f'SELECT projections, done, position FROM "{shadow}".rebuild_state')
+            if state is not None and list(state["projections"]) == names:
+                return int(state["done"]), int(state["position"])
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')  # another rebuild's, stopped: begun again
+            await conn.execute(f'CREATE SCHEMA "{shadow}"')
+            await conn.execute(
+                f'CREATE TABLE "{shadow}".rebuild_state (projections text[] NOT NULL, done bigint NOT NULL,'
+                " position bigint NOT NULL)"
             )
-        return done
+            await conn.execute(f'INSERT INTO "{shadow}".rebuild_state VALUES ($1, 0, 0)', names)
+            for table in tables:
+                await conn.execute(
+                    f'CREATE TABLE "{shadow}"."{table}" (LIKE "{main}"."{table}" INCLUDING ALL EXCLUDING INDEXES)'
+                )
+                for key in await conn.fetch(_KEY_CONSTRAINTS, f'"{main}"."{table}"'):
+                    await conn.execute(
+                        f'ALTER TABLE "{shadow}"."{table}" ADD CONSTRAINT "{key["name"]}" {key["definition"]}'
+                    )
+                for index in await conn.fetch(_OTHER_INDEXES, f'"{main}"."{table}"'):
+                    await conn.execute(
+                        _INDEXED_TABLE.sub(f' ON "{shadow}"."{table}" USING ', index["definition"], count=1)
+                    )
+        return 0, 0
 
     def sharing_tables(self, name: str) -> list[Projection]:
         """The projection and every one writing to a table it shares with them, transitively, in declared order."""

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from shared.consumer import ConsumerRunner
 from shared.envelope import Envelope
 from shared.messaging import make_consumer
@@ -338,6 +340,42 @@ async def test_a_rebuilt_projection_equals_the_live_one(
     assert [dict(r) for r in rebuilt] == [dict(r) for r in live]
     assert len(live) == 72 + 50 + 3
     assert checkpoint == last
+
+
+class StoppedError(Exception):
+    """A rebuild stopped from outside (as a kill or a lost database would stop it)."""
+
+
+async def test_a_stopped_rebuild_resumes_beside_the_writing_service_and_equals_the_live_one(kernel: Runtime) -> None:
+    from tests.integration.test_relay import append_counters  # noqa: PLC0415
+
+    await append_counters(kernel, 210, per_stream=7)
+    indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'counter_totals' ORDER BY indexname"
+    async with kernel.pool.acquire() as conn:
+        before = [tuple(r) for r in await conn.fetch(indexes)]
+
+    def stop_after_three_batches(done: int, total: int) -> None:
+        if done >= 3 * 7:
+            raise StoppedError
+
+    with pytest.raises(StoppedError):
+        await kernel.projections.rebuild("counter_totals", stop_after_three_batches, batch=7)
+    await append_counters(kernel, 70, per_stream=7)  # the service writes on meanwhile: into the live tables
+    async with kernel.pool.acquire() as conn:
+        live = [dict(r) for r in await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")]
+        resumed_from = await conn.fetchval(f'SELECT done FROM "{kernel.store.schema}__rebuild".rebuild_state')
+    assert resumed_from == 21  # three batches kept
+
+    replayed = await kernel.projections.rebuild("counter_totals", batch=7)
+    async with kernel.pool.acquire() as conn:
+        rebuilt = [dict(r) for r in await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")]
+        after = [tuple(r) for r in await conn.fetch(indexes)]
+        left = await conn.fetchval("SELECT to_regnamespace($1)", f"{kernel.store.schema}__rebuild")
+    assert replayed == 280 - 21  # the rest, not the whole log again
+    assert rebuilt == live
+    assert len(live) == 40
+    assert after == before  # the new table has the old one's indexes, by their names
+    assert left is None
 
 
 async def test_a_consumer_that_crashed_is_restarted_with_a_new_client_and_misses_nothing(
