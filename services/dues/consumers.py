@@ -39,4 +39,4 @@ def handlers(dues: Callable[[], Dues]) -> dict[str, Handler]:
                 await dues().follow_status(conn, event.member_id, STATUS[entry.name], None, _day(entry), meta)
         # organisations, applications: the kernel's directory keeps what it needs
 
-    return {"union.membership.v1": on_membership_event}
+    return {membership.TOPIC: on_membership_event}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from published import membership, servicecard
 from shared.consumer import Handler
 from shared.store import Recorded
 
@@ -17,6 +18,6 @@ async def read_models_only(conn: asyncpg.Connection, entry: Recorded) -> None:
 
 def handlers() -> dict[str, Handler]:
     return {
-        "union.membership.v1": read_models_only,
-        "union.servicecard.v1": read_models_only,
+        membership.TOPIC: read_models_only,
+        servicecard.TOPIC: read_models_only,
     }

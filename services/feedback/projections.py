@@ -6,11 +6,10 @@ The ballot box is not among them: see ballot_box.py.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
 
 import asyncpg
 
+from published import servicecard
 from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
@@ -21,37 +20,30 @@ requests = Projection("requests", tables=["requests"])
 
 ALL = [redemptions, ratings, campaigns, requests]
 
-MEMBERSHIP = "/union/membership"
-SERVICECARD = "/union/servicecard"
+# --- redemptions, from the card service's topic (published/servicecard.py) ---
 
 
-# --- redemptions, from union.servicecard.v1 ---
-
-
-def _time(value: Any, fallback: datetime) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else fallback
-
-
-@redemptions.on("BenefitRedeemed", source=SERVICECARD)
+@redemptions.on("BenefitRedeemed", source=servicecard.SOURCE)
 def on_benefit_redeemed(e: Recorded) -> Statements:
-    d = e.data
+    redeemed = e.read_as(servicecard.BenefitRedeemed)
     return [
         stmt(
             "INSERT INTO redemptions (redemption_id, member_id, item_id, category, org_id, redeemed_at) "
-            "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5::uuid, $6) ON CONFLICT (redemption_id) DO NOTHING",
-            d["redemption_id"],
-            d["member_id"],
-            d["item_id"],
-            d["category"],
-            d["org_id"],
-            _time(d.get("redeemed_at"), e.recorded_at),
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (redemption_id) DO NOTHING",
+            redeemed.redemption_id,
+            redeemed.member_id,
+            redeemed.item_id,
+            redeemed.category,
+            redeemed.org_id,
+            redeemed.redeemed_at,
         )
     ]
 
 
-@redemptions.on("RedemptionReversed", source=SERVICECARD)
+@redemptions.on("RedemptionReversed", source=servicecard.SOURCE)
 def on_redemption_reversed(e: Recorded) -> Statements:
-    return [stmt("UPDATE redemptions SET reversed = true WHERE redemption_id = $1::uuid", e.data["redemption_id"])]
+    reversed_ = e.read_as(servicecard.RedemptionReversed)
+    return [stmt("UPDATE redemptions SET reversed = true WHERE redemption_id = $1", reversed_.redemption_id)]
 
 
 # --- own events ---

@@ -1,4 +1,5 @@
-"""Other services' events: a completed transfer moves the member; everything else feeds the dossier."""
+"""Other services' events: a completed transfer moves the member, a lapse decided on the dues service's case ends the
+membership; everything else feeds the dossier. Each is read through its producer's published language (published/)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from published import dues, feedback, servicecard, transfer
 from services.membership import retention
 from services.membership.handlers import Membership
 from shared.causation import caused_by
@@ -14,11 +16,12 @@ from shared.consumer import Handler, InboxKeeps
 from shared.store import Recorded
 
 # the dossier and the member's overview show every consumed event about a member: the inbox keeps them all
-INBOX_KEEPS: InboxKeeps = {f"/union/{source}": None for source in ("transfer", "dues", "servicecard", "feedback")}
+INBOX_KEEPS: InboxKeeps = dict.fromkeys((transfer.SOURCE, dues.SOURCE, servicecard.SOURCE, feedback.SOURCE))
 
 
 def _about_whom(entry: Recorded) -> None:
-    """The dossier's one contract with other services: an event about a member names them by `member_id`.
+    """The dossier's one contract with other services, whatever the event (one this release does not know too): an
+    event about a member names them by `member_id`.
 
     A value that is not a member id is the sender's bug: refused here (to the dead-letter topic), not kept."""
     if "member_id" in entry.data:
@@ -31,12 +34,13 @@ def _about_whom(entry: Recorded) -> None:
 def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
     async def on_transfer_event(conn: asyncpg.Connection, entry: Recorded) -> None:
         _about_whom(entry)
-        if entry.name != "TransferCompleted":
+        if entry.name != transfer.TransferCompleted.__name__:
             return  # kept in the inbox for the dossier
-        d = entry.data
+        # what membership keeps of a completed transfer (its publisher says so): the transfer, the member, the target
+        completed = entry.read_as(transfer.TransferEvent)
         meta = caused_by(entry, f"service:{entry.source}")
         await membership().change_organization(
-            conn, UUID(str(d["member_id"])), UUID(str(d["to_org_id"])), UUID(str(d["transfer_id"])), meta
+            conn, completed.member_id, completed.to_org_id, completed.transfer_id, meta
         )
 
     async def keep_for_the_dossier(_: asyncpg.Connection, entry: Recorded) -> None:
@@ -46,17 +50,18 @@ def handlers(membership: Callable[[], Membership]) -> dict[str, Handler]:
     async def on_dues_event(conn: asyncpg.Connection, entry: Recorded) -> None:
         """Staff decided a lapse on the dues service's case: membership records it (it owns the status)."""
         _about_whom(entry)
-        if entry.name != "LapseDecided":
-            return  # kept in the inbox for the dossier
-        d = entry.data
-        meta = caused_by(entry, f"service:{entry.source}")
-        await retention.lapse(
-            membership(), conn, UUID(str(d["member_id"])), UUID(str(d["case_id"])), d["reason"], d["decided_by"], meta
-        )
+        match dues.decode(entry.name, entry.data):
+            case dues.LapseDecided() as lapse:
+                meta = caused_by(entry, f"service:{entry.source}")
+                await retention.lapse(
+                    membership(), conn, lapse.member_id, lapse.case_id, lapse.reason, lapse.decided_by, meta
+                )
+            case _:
+                return  # kept in the inbox for the dossier
 
     return {
-        "union.transfer.v1": on_transfer_event,
-        "union.dues.v1": on_dues_event,
-        "union.servicecard.v1": keep_for_the_dossier,
-        "union.feedback.v1": keep_for_the_dossier,  # members' requests: the work queue and the member's overview
+        transfer.TOPIC: on_transfer_event,
+        dues.TOPIC: on_dues_event,
+        servicecard.TOPIC: keep_for_the_dossier,
+        feedback.TOPIC: keep_for_the_dossier,  # members' requests: the work queue and the member's overview
     }

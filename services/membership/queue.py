@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 
+from published import feedback, transfer
 from services.membership import calendars
 from shared import workdays
 from shared.errors import DomainError, NotFoundError
@@ -25,8 +26,6 @@ from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 from shared.validators import mask_identity_number
 
-TRANSFER = "/union/transfer"
-FEEDBACK = "/union/feedback"
 KINDS = ("application", "transfer", "request")
 
 JSON = dict[str, Any]
@@ -36,9 +35,12 @@ def _time(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
+_DELETE = "DELETE FROM work_queue WHERE kind = $1 AND item_id = $2::uuid"
+
+
 def _delete(kind: str, key: str) -> Any:
     def on_closed(e: Recorded) -> Statements:
-        return [stmt("DELETE FROM work_queue WHERE kind = $1 AND item_id = $2::uuid", kind, e.data[key])]
+        return [stmt(_DELETE, kind, e.data[key])]
 
     return on_closed
 
@@ -96,63 +98,86 @@ def projection(request_working_days: int, application_working_days: int) -> Proj
     queue.on("ApplicationApproved")(_delete("application", "application_id"))
     queue.on("ApplicationRejected")(_delete("application", "application_id"))
 
-    @queue.on("TransferRequested", source=TRANSFER)
+    _transfer_handlers(queue)
+    _request_handlers(queue, request_working_days)
+    _calendar_handlers(queue)
+    return queue
+
+
+def _transfer_handlers(queue: Projection) -> None:
+    """Transfers, from the transfer service's topic (published/transfer.py): the side whose step is due."""
+
+    @queue.on("TransferRequested", source=transfer.SOURCE)
     def on_transfer_requested(e: Recorded) -> Statements:
-        d = e.data
-        detail = {"from_org_id": d["from_org_id"], "to_org_id": d["to_org_id"]}
+        requested = e.read_as(transfer.TransferRequested)
+        detail = {"from_org_id": str(requested.from_org_id), "to_org_id": str(requested.to_org_id)}
         return [
             stmt(
                 _INSERT,
                 "transfer",
-                d["transfer_id"],
-                d["from_org_id"],
-                d["member_id"],
+                requested.transfer_id,
+                requested.from_org_id,
+                requested.member_id,
                 "release",
-                _time(d.get("requested_at") or e.recorded_at),
-                _time(d["expires_at"]) if d.get("expires_at") else None,  # no clock sent: none shown
+                requested.requested_at,
+                requested.expires_at,
                 json.dumps(detail),
                 None,  # calendar days, the transfer service's
             )
         ]
 
-    @queue.on("TransferReleased", source=TRANSFER)
+    @queue.on("TransferReleased", source=transfer.SOURCE)
     def on_transfer_released(e: Recorded) -> Statements:
+        released = e.read_as(transfer.TransferReleased)
         return [
             stmt(
                 "UPDATE work_queue SET org_id = $2::uuid, step = 'accept' "
                 "WHERE kind = 'transfer' AND item_id = $1::uuid",
-                e.data["transfer_id"],
-                e.data["to_org_id"],
+                released.transfer_id,
+                released.to_org_id,
             )
         ]
 
-    @queue.on("TransferEscalated", source=TRANSFER)
+    @queue.on("TransferEscalated", source=transfer.SOURCE)
     def on_transfer_escalated(e: Recorded) -> Statements:
-        d = e.data
+        escalated = e.read_as(transfer.TransferEscalated)
         return [
             stmt(
                 "UPDATE work_queue SET escalated_to = $2::uuid, overdue = true, deadline = $3 "
                 "WHERE kind = 'transfer' AND item_id = $1::uuid",
-                d["transfer_id"],
-                d["escalated_to_org_id"],
-                _time(d["expires_at"]) if d.get("expires_at") else None,
+                escalated.transfer_id,
+                escalated.escalated_to_org_id,
+                escalated.expires_at,
             )
         ]
 
-    for closed in ("TransferAccepted", "TransferCompleted", "TransferRejected", "TransferCancelled", "TransferExpired"):
-        queue.on(closed, source=TRANSFER)(_delete("transfer", "transfer_id"))
+    def on_transfer_closed(e: Recorded) -> Statements:
+        return [stmt(_DELETE, "transfer", e.read_as(transfer.TransferEvent).transfer_id)]
 
-    @queue.on("RequestRaised", source=FEEDBACK)
+    for closed in (
+        transfer.TransferAccepted,
+        transfer.TransferCompleted,
+        transfer.TransferRejected,
+        transfer.TransferCancelled,
+        transfer.TransferExpired,
+    ):
+        queue.on(closed.__name__, source=transfer.SOURCE)(on_transfer_closed)
+
+
+def _request_handlers(queue: Projection, request_working_days: int) -> None:
+    """Members' requests, from feedback's topic (published/feedback.py), answered within `request_working_days`."""
+
+    @queue.on("RequestRaised", source=feedback.SOURCE)
     async def on_request_raised(conn: asyncpg.Connection, e: Recorded) -> None:
-        d = e.data
+        raised = e.read_as(feedback.RequestRaised)
         clock = (await calendars.for_clock(conn)).clock(e.recorded_at, request_working_days)
-        detail = {"category": d.get("category")}
+        detail = {"category": raised.category}
         await conn.execute(
             _INSERT,
             "request",
-            d["request_id"],
-            d["org_id"],
-            d["member_id"],
+            raised.request_id,
+            raised.org_id,
+            raised.member_id,
             "answer",
             e.recorded_at,
             clock.deadline,
@@ -160,10 +185,9 @@ def projection(request_working_days: int, application_working_days: int) -> Proj
             json.dumps(clock.as_json()),
         )
 
-    queue.on("RequestAnswered", source=FEEDBACK)(_delete("request", "request_id"))
-
-    _calendar_handlers(queue)
-    return queue
+    @queue.on("RequestAnswered", source=feedback.SOURCE)
+    def on_request_answered(e: Recorded) -> Statements:
+        return [stmt(_DELETE, "request", e.read_as(feedback.RequestAnswered).request_id)]
 
 
 def _calendar_handlers(queue: Projection) -> None:

@@ -6,15 +6,15 @@ from collections.abc import Callable, Sequence
 
 import asyncpg
 
+from published import membership
 from services.servicecard.domain import MEMBER_EVENTS
 from services.servicecard.handlers import Servicecard
 from shared.causation import caused_by
 from shared.consumer import BatchHandler, InboxKeeps, batch_handler
-from shared.directory import MEMBERSHIP_SOURCE
 from shared.store import Recorded
 
 # what membership said about a member, read again for each batch of members (Servicecard._member_facts)
-INBOX_KEEPS: InboxKeeps = {MEMBERSHIP_SOURCE: MEMBER_EVENTS}
+INBOX_KEEPS: InboxKeeps = {membership.SOURCE: MEMBER_EVENTS}
 
 
 def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, BatchHandler]:
@@ -26,4 +26,4 @@ def handlers(servicecard: Callable[[], Servicecard]) -> dict[str, BatchHandler]:
         ]
         await servicecard().follow_members(conn, caused)
 
-    return {"union.membership.v1": on_membership_events}
+    return {membership.TOPIC: on_membership_events}

@@ -1,15 +1,16 @@
-"""Service card events: facts in the past tense. Full card numbers stay in this service, never on a topic."""
+"""Service card events: facts in the past tense. Their published shape is the card service's published language
+(published/servicecard.py); each class here adds what the service keeps to itself. Full card numbers stay in this
+service, never on a topic."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
-from enum import StrEnum
 from typing import ClassVar
-from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-
+from published import servicecard as public
+from published.servicecard import OpeningHours, ServicePoint, Weekday
 from shared.events import DomainEvent, EventRegistry
+
+__all__ = ["OpeningHours", "ServicePoint", "Weekday"]
 
 registry = EventRegistry("servicecard")
 
@@ -17,125 +18,58 @@ registry = EventRegistry("servicecard")
 _CARD_NUMBER = frozenset({"card_no"})
 
 
-class Weekday(StrEnum):
-    MON = "mon"
-    TUE = "tue"
-    WED = "wed"
-    THU = "thu"
-    FRI = "fri"
-    SAT = "sat"
-    SUN = "sun"
+class _CardNumber(DomainEvent):
+    """The card's full number, as this service keeps it (never published)."""
 
-
-class OpeningHours(BaseModel):
-    """One window, the same on each of `days`, in the service point's local time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    days: tuple[Weekday, ...]
-    opens: time
-    closes: time
-
-
-class ServicePoint(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    address: str
-    phone: str | None = None
-    opening_hours: tuple[OpeningHours, ...] = ()
-    off_peak_hours: tuple[OpeningHours, ...] = ()  # 错峰服务: evenings and rest days, for workers on shift
+    card_no: str
+    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
 
 
 # --- cards: stream card-<member_id> ---------------------------------------------------------------------
 
 
 @registry.register
-class CardIssued(DomainEvent):
-    member_id: UUID
-    member_no: str
-    card_no: str
-    card_no_masked: str
-    org_id: UUID
-    issued_at: datetime
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class CardIssued(public.CardIssued, _CardNumber):
+    pass
 
 
 @registry.register
-class CardFrozen(DomainEvent):
-    member_id: UUID
-    card_no: str
-    card_no_masked: str
-    reason: str
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class CardFrozen(public.CardFrozen, _CardNumber):
+    pass
 
 
 @registry.register
-class CardUnfrozen(DomainEvent):
-    member_id: UUID
-    card_no: str
-    card_no_masked: str
-    reason: str
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class CardUnfrozen(public.CardUnfrozen, _CardNumber):
+    pass
 
 
 @registry.register
-class CardRevoked(DomainEvent):
-    member_id: UUID
-    card_no: str
-    card_no_masked: str
-    reason: str
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class CardRevoked(public.CardRevoked, _CardNumber):
+    pass
 
 
 @registry.register
-class CardReissued(DomainEvent):
-    """A new number for the member's card; the old number is revoked by this same fact."""
-
-    member_id: UUID
+class CardReissued(public.CardReissued, _CardNumber):
     old_card_no: str
-    old_card_no_masked: str
-    card_no: str
-    card_no_masked: str
-    org_id: UUID
-    reason: str
-    reissued_at: datetime
     private_fields: ClassVar[frozenset[str]] = frozenset({"card_no", "old_card_no"})
 
 
 @registry.register
-class CardOrganizationChanged(DomainEvent):
-    member_id: UUID
-    card_no: str
-    card_no_masked: str
-    from_org_id: UUID
-    to_org_id: UUID
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class CardOrganizationChanged(public.CardOrganizationChanged, _CardNumber):
+    pass
 
 
 # --- the catalogue: stream item-<item_id> ---------------------------------------------------------------
 
 
 @registry.register
-class ServiceItemPublished(DomainEvent):
-    item_id: UUID
-    name: str
-    category: str
-    provider: str
-    standard: str
-    quota_per_year: int | None = None  # None: no limit
-    service_points: tuple[ServicePoint, ...] = ()
-    org_id: UUID | None = None  # the organisation offering it; None: the whole federation
-
+class ServiceItemPublished(public.ServiceItemPublished, DomainEvent):
     def partition_key(self) -> str:
         return str(self.item_id)
 
 
 @registry.register
-class ServiceItemWithdrawn(DomainEvent):
-    item_id: UUID
-    reason: str
-
+class ServiceItemWithdrawn(public.ServiceItemWithdrawn, DomainEvent):
     def partition_key(self) -> str:
         return str(self.item_id)
 
@@ -144,68 +78,26 @@ class ServiceItemWithdrawn(DomainEvent):
 
 
 @registry.register
-class BenefitRedeemed(DomainEvent):
-    redemption_id: UUID
-    member_id: UUID
-    card_no: str
-    card_no_masked: str
-    item_id: UUID
-    category: str
-    org_id: UUID  # the member's organisation when the service was given
-    units: int
-    provider_ref: str | None = None
-    year: int  # the quota year (China Standard Time)
-    redeemed_at: datetime
-    private_fields: ClassVar[frozenset[str]] = _CARD_NUMBER
+class BenefitRedeemed(public.BenefitRedeemed, _CardNumber):
+    pass
 
 
 @registry.register
-class RedemptionReversed(DomainEvent):
-    redemption_id: UUID
-    member_id: UUID
-    item_id: UUID
-    units: int
-    year: int
-    reason: str
-    reversed_at: datetime
+class RedemptionReversed(public.RedemptionReversed, DomainEvent):
+    pass
 
 
 # --- allocations of scarce places (抽签、限额): stream allocation-<allocation_id> ----------------------------
 
 
 @registry.register
-class AllocationOpened(DomainEvent):
-    allocation_id: UUID
-    item_id: UUID
-    org_id: UUID  # members of this organisation's subtree may enter
-    title: str
-    mode: str  # draw (抽签) | first_come (先到先得)
-    places: int
-    period: str  # the limit's period, e.g. "2026-11-29" (a day) or "2026-11" (a month), China Standard Time
-    limit_per_member: int  # entries (draws) or places (first come) per member, item and period
-    entries_close_at: datetime
-    entitlement_days: int  # a win is redeemable this long
-    no_show_ban_days: int  # a win left unused bans its member from this item's allocations this long
-    seed_commitment: str = ""  # draws: SHA-256 of the seed, published before any entry; revealed by DrawHeld
-
+class AllocationOpened(public.AllocationOpened, DomainEvent):
     def partition_key(self) -> str:
         return str(self.allocation_id)
 
 
 @registry.register
-class DrawHeld(DomainEvent):
-    """Seed revealed, entries' digest, winners: allocations.draw(seed, entries, places, ticket_rule) again."""
-
-    allocation_id: UUID
-    seed: str  # hex
-    seed_commitment: str
-    entries: int
-    entries_digest: str
-    winners: tuple[UUID, ...]
-    # 1: a ticket hashed the seed, the entries' digest and the entry (draws held before issue 30, which carry no
-    # field); 2: the seed and the entry alone, so no entry moves another's ticket (docs/allocations.md)
-    ticket_rule: int = 1
-
+class DrawHeld(public.DrawHeld, DomainEvent):
     def partition_key(self) -> str:
         return str(self.allocation_id)
 
@@ -214,51 +106,28 @@ class DrawHeld(DomainEvent):
 
 
 @registry.register
-class AllocationEntered(DomainEvent):
-    allocation_id: UUID
-    member_id: UUID
-    item_id: UUID
-    period: str
+class AllocationEntered(public.AllocationEntered, DomainEvent):
+    pass
 
 
 @registry.register
-class PlaceAllocated(DomainEvent):
-    """A first-come place given; its entitlement is granted in the same transaction."""
-
-    allocation_id: UUID
-    member_id: UUID
-    item_id: UUID
-    period: str
-    entitlement_id: UUID
+class PlaceAllocated(public.PlaceAllocated, DomainEvent):
+    pass
 
 
 # --- entitlements on the member's card: stream entitlements-<member_id> -----------------------------------
 
 
 @registry.register
-class EntitlementGranted(DomainEvent):
-    entitlement_id: UUID
-    member_id: UUID
-    allocation_id: UUID
-    item_id: UUID
-    expires_at: datetime
-    no_show_ban_days: int
+class EntitlementGranted(public.EntitlementGranted, DomainEvent):
+    pass
 
 
 @registry.register
-class EntitlementUsed(DomainEvent):
-    entitlement_id: UUID
-    member_id: UUID
-    item_id: UUID
-    used_at: datetime
+class EntitlementUsed(public.EntitlementUsed, DomainEvent):
+    pass
 
 
 @registry.register
-class EntitlementNoShow(DomainEvent):
-    """Left unused past its expiry: the member may not enter this item's allocations until `banned_until`."""
-
-    entitlement_id: UUID
-    member_id: UUID
-    item_id: UUID
-    expired_at: datetime
-    banned_until: datetime
+class EntitlementNoShow(public.EntitlementNoShow, DomainEvent):
+    pass

@@ -17,6 +17,7 @@ from shared import routing
 from shared.causation import caused_by
 from shared.consumer import Handler
 from shared.errors import DomainError
+from shared.events import RESTRICTED, channel_topic
 from shared.pii import PersonalDataVault
 from shared.store import Recorded
 
@@ -24,7 +25,7 @@ log = logging.getLogger("services.transfer.consumers")
 
 # a redelivered employment change under a new Kafka offset still names the same transfer
 _TRANSFER_IDS = uuid5(NAMESPACE_URL, "urn:union:transfer:regional")
-RESTRICTED_TOPIC = "union.membership.restricted.v1"
+RESTRICTED_TOPIC = channel_topic(membership.TOPIC, RESTRICTED)
 
 
 async def forget_identity(conn: asyncpg.Connection, member_id: str) -> None:
@@ -32,9 +33,10 @@ async def forget_identity(conn: asyncpg.Connection, member_id: str) -> None:
     them (the projection drops their `person_index` row, after this: handlers run before projections). The regional
     employment changes that named them are kept without their envelopes (no projection reads them again)."""
     await conn.execute(
-        "UPDATE inbox SET envelope = envelope #- '{data,id_blind_index}' WHERE source = '/union/membership'"
+        "UPDATE inbox SET envelope = envelope #- '{data,id_blind_index}' WHERE source = $2"
         " AND envelope->>'partitionkey' = $1 AND envelope->'data' ? 'id_blind_index'",
         member_id,
+        membership.SOURCE,
     )
 
 
@@ -102,7 +104,7 @@ def handlers(transfers: Callable[[], Transfers], vault: PersonalDataVault) -> di
         )
 
     return {
-        "union.membership.v1": on_membership_event,
+        membership.TOPIC: on_membership_event,
         RESTRICTED_TOPIC: on_restricted_event,
         TOPIC: on_employment_changed,
     }

@@ -1,82 +1,56 @@
-"""Transfer's events: facts in the past tense, keyed by the member they move (bulk batches stay inside)."""
+"""Transfer's events: facts in the past tense, keyed by the member they move (bulk batches stay inside). Their
+published shape is transfer's published language (published/transfer.py); each class here adds what the service keeps
+to itself."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
+from published import transfer as public
 from shared.events import DomainEvent, EventRegistry
 
 registry = EventRegistry("transfer")
 
 
-class TransferEvent(DomainEvent):
-    """Every transfer event names the transfer, the member and both organisations."""
-
-    transfer_id: UUID
-    member_id: UUID
-    from_org_id: UUID
-    to_org_id: UUID
+@registry.register
+class TransferRequested(public.TransferRequested, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferRequested(TransferEvent):
-    member_no: str | None = None
-    reason: str
-    requested_by: str
-    requested_at: datetime
-    expires_at: datetime  # the deadline the scheduler keeps: escalation, or expiry without a common parent
-    batch_id: UUID | None = None
-    requester: str | None = None  # the actor who asked, from their token (`requested_by` is a label): who may cancel
+class TransferReleased(public.TransferReleased, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferReleased(TransferEvent):
-    by: str
-    on_behalf_of: UUID | None = None  # the escalation organisation, when it released for the source
+class TransferAccepted(public.TransferAccepted, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferAccepted(TransferEvent):
-    by: str
-    on_behalf_of: UUID | None = None  # the escalation organisation, when it accepted for the target
+class TransferCompleted(public.TransferCompleted, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferCompleted(TransferEvent):
-    """Membership moves the member on this one: keep `transfer_id`, `member_id` and `to_org_id`."""
-
-    requested_at: datetime
-    completed_at: datetime
-    duration_seconds: float
+class TransferRejected(public.TransferRejected, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferRejected(TransferEvent):
-    by: str
-    side: str  # "source" (refused to release), "target" (refused to accept) or "escalation"
-    org_id: UUID
-    reason: str
+class TransferCancelled(public.TransferCancelled, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferCancelled(TransferEvent):
-    by: str
-    reason: str
+class TransferEscalated(public.TransferEscalated, DomainEvent):
+    pass
 
 
 @registry.register
-class TransferEscalated(TransferEvent):
-    escalated_to_org_id: UUID  # the nearest common parent of both organisations
-    reason: str
-    expires_at: datetime  # the common parent's own deadline; after it the transfer expires
-
-
-@registry.register
-class TransferExpired(TransferEvent):
-    reason: str
-    escalated_to_org_id: UUID | None = None
+class TransferExpired(public.TransferExpired, DomainEvent):
+    pass
 
 
 # --- bulk batches: the process's own bookkeeping, never published -------------------------------------
