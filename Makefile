@@ -8,7 +8,7 @@ COMPOSE ?= docker compose -f deploy/compose.yaml --env-file deploy/.env
 COMPOSE_BIN = $(VENV)/lib/python3.11/site-packages/compose/docker-compose
 ASYNCAPI := tools/asyncapi/node_modules/@asyncapi/parser
 
-.PHONY: run test test-kafka test-tansu faults bench lint fmt clean contracts compose-up compose-down compose-config token kafka
+.PHONY: run test test-kafka test-tansu faults bench scale lint fmt clean contracts compose-up compose-down compose-config token kafka
 
 # Apache Kafka for the devstack (devstack/kafka.py): its jars from Maven Central, by Maven, into the run folder.
 # The version is the pom's; a changed pom fetches again, an unchanged one never downloads anything.
@@ -103,6 +103,11 @@ compose-config: $(STAMP)
 
 bench: $(STAMP)
 	@$(PY) -m bench
+
+# a province-sized run (bench/scale.py) on one Apache Kafka node: N members, by default 100,000 then 1,000,000
+# (an hour or more on 2 cores), side by side in docs/scale.md; make scale N=1000000, or N="20000 100000"
+scale: $(STAMP) $(KAFKA_STAMP)
+	@$(PY) -m bench.scale $(N)
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check .

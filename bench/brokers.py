@@ -85,11 +85,27 @@ class Broker:
         await asyncio.to_thread(provision)
 
 
+def kafka_name(nodes: int) -> str:
+    """The cluster's name in a table."""
+    return f"Apache Kafka, {nodes} node{'s' if nodes != 1 else ''}"
+
+
+def start_kafka(root: Path, nodes: int) -> KafkaCluster:
+    """An Apache Kafka cluster of `nodes` nodes under `root`, its jars fetched first if they are not yet (Maven, as
+    the test suite does). `make bench` runs three; `make scale` one, as `make run` does by default."""
+    try:
+        kafka.kafka_libs()
+    except RuntimeError:  # not fetched yet
+        subprocess.run(["make", "-s", "kafka"], cwd=procs.ROOT_DIR, check=True)
+    # start() stops every node it started when it fails
+    return KafkaCluster(root, nodes=nodes).start()
+
+
 class Brokers:
     """Tansu, started with the bench, and the Kafka cluster, started under `root` the first time a part asks for it
     (`kafka()`) and stopped by `stop_kafka()` (the bench stops it after the last part that uses it)."""
 
-    KAFKA = f"Apache Kafka, {KAFKA_NODES} nodes"  # its name in the table
+    KAFKA = kafka_name(KAFKA_NODES)  # its name in the table
 
     def __init__(self, tansu: TansuBroker, root: Path) -> None:
         self.tansu = Broker("Tansu", tansu)
@@ -102,12 +118,7 @@ class Brokers:
         return Broker(self.KAFKA, self._cluster)
 
     def _start_kafka(self) -> KafkaCluster:
-        try:
-            kafka.kafka_libs()
-        except RuntimeError:  # not fetched yet: as the test suite does, fetch them (Maven)
-            subprocess.run(["make", "-s", "kafka"], cwd=procs.ROOT_DIR, check=True)
-        # start() stops every node it started when it fails
-        return KafkaCluster(self._root / "kafka", nodes=KAFKA_NODES).start()
+        return start_kafka(self._root / "kafka", KAFKA_NODES)
 
     def stop_kafka(self) -> None:
         if self._cluster is not None:

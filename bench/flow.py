@@ -35,10 +35,11 @@ IMPORT = int(os.environ.get("BENCH_IMPORT", "100000"))
 FOLLOWERS = {"servicecard": "cards", "feedback": "directory_members", "transfer": "directory_members"}
 
 
-async def count(conn: asyncpg.Connection, schema: str, service: str) -> int:
-    """Members the service holds (0 while it has not made its tables yet)."""
+async def count(conn: asyncpg.Connection, schema: str, service: str, table: str | None = None) -> int:
+    """Members the service holds (0 while it has not made its tables yet): rows of its FOLLOWERS table, or of
+    `table`."""
     try:
-        return int(await conn.fetchval(f"SELECT count(*) FROM {schema}{service}.{FOLLOWERS[service]}"))
+        return int(await conn.fetchval(f"SELECT count(*) FROM {schema}{service}.{table or FOLLOWERS[service]}"))
     except asyncpg.UndefinedTableError:
         return 0
 
