@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,8 +242,25 @@ def employment_changed(w: World, **overrides: Any) -> dict[str, Any]:
 
 
 HUGE = "9" * 500_000  # a field of half a megabyte, where the consumer expects a uuid
+
+
+def invalid(event: str, field: str) -> str:
+    """The reason a message that breaks its producer's published language gets: the event and the field named."""
+    return f"ValidationError: 1 validation error for {event}\n{field}\n"
+
+
+def transfer_requested_event(w: World) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return transfer_completed(
+        w,
+        reason="changed jobs",
+        requested_by="member",
+        requested_at=now.isoformat(),
+        expires_at=(now + timedelta(days=30)).isoformat(),
+    )
+
+
 WRONG_UUID = "ValueError: badly formed hexadecimal UUID string"
-WRONG_PARAMETER = "DataError: invalid input for query argument"  # asyncpg refusing a value before it is sent
 
 
 async def regional_directory(w: World) -> list[tuple[str, Envelope]]:
@@ -275,17 +292,27 @@ CONSUMED = [
     Consumed(
         "membership",
         TRANSFER,
-        good=lambda w: event(TRANSFER, "TransferRequested", transfer_completed(w), partitionkey=w.member_id),
+        good=lambda w: event(TRANSFER, "TransferRequested", transfer_requested_event(w), partitionkey=w.member_id),
         effect=kept_in_the_inbox,  # the member's dossier
         broken=lambda w: [
-            Broken("no member_id", "TransferCompleted", transfer_completed(w, member_id=...), "KeyError: 'member_id'"),
+            Broken(
+                "no member_id",
+                "TransferCompleted",
+                transfer_completed(w, member_id=...),
+                invalid("TransferEvent", "member_id"),
+            ),
             Broken(
                 "member_id a number",
                 "TransferCompleted",
                 transfer_completed(w, member_id=42),
                 "member_id 42 is not a member id",
             ),
-            Broken("to_org_id huge", "TransferCompleted", transfer_completed(w, to_org_id=HUGE), WRONG_UUID),
+            Broken(
+                "to_org_id huge",
+                "TransferCompleted",
+                transfer_completed(w, to_org_id=HUGE),
+                invalid("TransferEvent", "to_org_id"),
+            ),
         ],
     ),
     Consumed(
@@ -301,11 +328,25 @@ CONSUMED = [
         good=lambda w: event(MEMBERSHIP, "MemberJoined", member_joined(w), partitionkey=w.member_id),
         effect=lambda w, _: w.fetchval("SELECT 1 FROM directory_members WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
-            Broken("no member_id", "MemberJoined", member_joined(w, member_id=...), "KeyError: 'member_id'"),
-            Broken("no member_no", "MemberJoined", member_joined(w, member_no=...), "KeyError: 'member_no'"),
-            Broken("member_id a number", "MemberJoined", member_joined(w, member_id=42), WRONG_PARAMETER),
-            Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), WRONG_PARAMETER),
-            Broken("terminated, member_id null", "MemberTerminated", {"member_id": None, "reason": "x"}, WRONG_UUID),
+            Broken(
+                "no member_id", "MemberJoined", member_joined(w, member_id=...), invalid("MemberJoined", "member_id")
+            ),
+            Broken(
+                "no member_no", "MemberJoined", member_joined(w, member_no=...), invalid("MemberJoined", "member_no")
+            ),
+            Broken(
+                "member_id a number",
+                "MemberJoined",
+                member_joined(w, member_id=42),
+                invalid("MemberJoined", "member_id"),
+            ),
+            Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), invalid("MemberJoined", "org_id")),
+            Broken(
+                "terminated, member_id null",
+                "MemberTerminated",
+                {"member_id": None, "reason": "x"},
+                invalid("MemberTerminated", "member_id"),
+            ),
         ],
     ),
     Consumed(
@@ -314,9 +355,24 @@ CONSUMED = [
         good=lambda w: event(RESTRICTED, "MemberIdentityIndexed", identity_indexed(w), partitionkey=w.member_id),
         effect=lambda w, _: w.fetchval("SELECT 1 FROM person_index WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
-            Broken("no id_blind_index", "MemberIdentityIndexed", identity_indexed(w, id_blind_index=...), "KeyError"),
-            Broken("member_id a number", "MemberIdentityIndexed", identity_indexed(w, member_id=42), WRONG_PARAMETER),
-            Broken("erased, member_id huge", "MemberIdentityIndexErased", {"member_id": HUGE}, WRONG_UUID),
+            Broken(
+                "no id_blind_index",
+                "MemberIdentityIndexed",
+                identity_indexed(w, id_blind_index=...),
+                invalid("MemberIdentityIndexed", "id_blind_index"),
+            ),
+            Broken(
+                "member_id a number",
+                "MemberIdentityIndexed",
+                identity_indexed(w, member_id=42),
+                invalid("MemberIdentityIndexed", "member_id"),
+            ),
+            Broken(
+                "erased, member_id huge",
+                "MemberIdentityIndexErased",
+                {"member_id": HUGE},
+                invalid("MemberIdentityIndexErased", "member_id"),
+            ),
         ],
     ),
     Consumed(
@@ -347,9 +403,16 @@ CONSUMED = [
         good=lambda w: event(MEMBERSHIP, "MemberJoined", member_joined(w), partitionkey=w.member_id),
         effect=lambda w, _: w.fetchval("SELECT 1 FROM directory_members WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
-            Broken("no member_no", "MemberJoined", member_joined(w, member_no=...), "KeyError: 'member_no'"),
-            Broken("member_id a number", "MemberJoined", member_joined(w, member_id=42), WRONG_PARAMETER),
-            Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), WRONG_PARAMETER),
+            Broken(
+                "no member_no", "MemberJoined", member_joined(w, member_no=...), invalid("MemberJoined", "member_no")
+            ),
+            Broken(
+                "member_id a number",
+                "MemberJoined",
+                member_joined(w, member_id=42),
+                invalid("MemberJoined", "member_id"),
+            ),
+            Broken("org_id huge", "MemberJoined", member_joined(w, org_id=HUGE), invalid("MemberJoined", "org_id")),
         ],
     ),
     Consumed(
@@ -358,9 +421,21 @@ CONSUMED = [
         good=lambda w: event(SERVICECARD, "BenefitRedeemed", benefit_redeemed(w), partitionkey=w.member_id),
         effect=lambda w, _: w.fetchval("SELECT 1 FROM redemptions WHERE member_id = $1::uuid", w.member_id),
         broken=lambda w: [
-            Broken("no item_id", "BenefitRedeemed", benefit_redeemed(w, item_id=...), "KeyError: 'item_id'"),
-            Broken("redemption_id a number", "BenefitRedeemed", benefit_redeemed(w, redemption_id=7), WRONG_PARAMETER),
-            Broken("redeemed_at not a time", "BenefitRedeemed", benefit_redeemed(w, redeemed_at="soon"), "ValueError"),
+            Broken(
+                "no item_id", "BenefitRedeemed", benefit_redeemed(w, item_id=...), invalid("BenefitRedeemed", "item_id")
+            ),
+            Broken(
+                "redemption_id a number",
+                "BenefitRedeemed",
+                benefit_redeemed(w, redemption_id=7),
+                invalid("BenefitRedeemed", "redemption_id"),
+            ),
+            Broken(
+                "redeemed_at not a time",
+                "BenefitRedeemed",
+                benefit_redeemed(w, redeemed_at="soon"),
+                invalid("BenefitRedeemed", "redeemed_at"),
+            ),
         ],
     ),
 ]

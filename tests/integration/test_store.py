@@ -144,7 +144,8 @@ async def test_verify_pages_through_streams_and_resumes_after_the_last_one_it_ch
     said: list[tuple[str, int]] = []
     # pages of 2 end inside streams: each page's link to the last is checked across the page boundary
     problems = await kernel.store.verify(progress=lambda stream, n: said.append((stream, n)), page=2)
-    assert len(problems) == 3 and all(p.startswith(f"{first}: event") for p in problems)
+    assert len(problems) == 3
+    assert all(p.startswith(f"{first}: event") for p in problems)
     assert said[-1] == (last, 9)
     assert [s for s, _ in said] == sorted(s for s, _ in said)  # only streams wholly checked, in order
     # a run stopped after the first stream resumes after it: the rest is intact
