@@ -734,10 +734,12 @@ class KafkaCluster:
         pending = [(node, principal, wanted) for node in nodes for principal, wanted in visible.items()]
         while pending:
             results = await asyncio.gather(*(missing(*check) for check in pending), return_exceptions=True)
-            pending = [check for check, result in zip(pending, results, strict=True) if result != set()]
-            if pending and time.monotonic() > deadline:
-                node, principal, _ = pending[0]
-                raise TimeoutError(f"node {node.node_id} does not serve {principal}'s topics after {timeout}s")
+            left = [(check, result) for check, result in zip(pending, results, strict=True) if result != set()]
+            pending = [check for check, _ in left]
+            if left and time.monotonic() > deadline:
+                (node, principal, _), result = left[0]
+                why = f"missing {sorted(result)[:5]}" if isinstance(result, set) else repr(result)
+                raise TimeoutError(f"node {node.node_id} does not serve {principal}'s topics after {timeout}s: {why}")
             if pending:
                 await asyncio.sleep(0.1)
 
