@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import asyncpg
 
 from published import membership
 from published.membership import MOVED, STATUS_CHANGES
-from services.dues.handlers import Dues
+from services.dues.handlers import Dues, MembershipChange
 from shared.causation import caused_by
-from shared.consumer import Handler
+from shared.consumer import BatchHandler, batch_handler
 from shared.store import Recorded
 
 # membership's event -> the status it leaves the member in (None: unchanged, a move)
@@ -22,21 +22,26 @@ def _day(entry: Recorded) -> date:
     return entry.recorded_at.date()
 
 
-def handlers(dues: Callable[[], Dues]) -> dict[str, Handler]:
-    async def on_membership_event(conn: asyncpg.Connection, entry: Recorded) -> None:
-        event = membership.decode(entry.name, entry.data)
-        meta = caused_by(entry, f"service:{entry.source}")
-        match event:
-            case membership.MemberJoined():
-                await dues().open_account(
-                    conn, event.member_id, event.member_no, event.org_id, event.joined_at, _day(entry), meta
-                )
-            case membership.MembershipRetained():  # held by `org_id` from `since`
-                await dues().follow_status(conn, event.member_id, STATUS[entry.name], event.org_id, event.since, meta)
-            case membership.MemberOrganizationChanged():
-                await dues().follow_status(conn, event.member_id, None, event.to_org_id, _day(entry), meta)
-            case membership.MemberEvent() if entry.name in STATUS:
-                await dues().follow_status(conn, event.member_id, STATUS[entry.name], None, _day(entry), meta)
-        # organisations, applications: the kernel's directory keeps what it needs
+def change(entry: Recorded) -> MembershipChange | None:
+    """What dues follows of one of membership's events; None for what it leaves to the kernel's directory."""
+    meta = caused_by(entry, f"service:{entry.source}")
+    match membership.decode(entry.name, entry.data):
+        case membership.MemberJoined() as joined:
+            return MembershipChange(
+                joined.member_id, _day(entry), meta, org_id=joined.org_id, joined=(joined.member_no, joined.joined_at)
+            )
+        case membership.MembershipRetained() as retained:  # held by `org_id` from `since`
+            return MembershipChange(retained.member_id, retained.since, meta, STATUS[entry.name], retained.org_id)
+        case membership.MemberOrganizationChanged() as moved:
+            return MembershipChange(moved.member_id, _day(entry), meta, org_id=moved.to_org_id)
+        case membership.MemberEvent() as event if entry.name in STATUS:
+            return MembershipChange(event.member_id, _day(entry), meta, STATUS[entry.name])
+    return None  # organisations, applications: the kernel's directory keeps what it needs
 
-    return {membership.TOPIC: on_membership_event}
+
+def handlers(dues: Callable[[], Dues]) -> dict[str, BatchHandler]:
+    @batch_handler
+    async def on_membership_events(conn: asyncpg.Connection, entries: Sequence[Recorded]) -> None:
+        await dues().follow_membership(conn, [c for c in map(change, entries) if c is not None])
+
+    return {membership.TOPIC: on_membership_events}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -52,6 +53,19 @@ def fold_stream(stream: Stream, as_of: datetime | None = None) -> Account | None
     )
 
 
+@dataclass(frozen=True)
+class MembershipChange:
+    """One thing membership said about a member, as dues follows it: a join (`joined`: the member number and the
+    date joined) or a status or organisation change (None where unchanged), and the day it counts from."""
+
+    member_id: UUID
+    on: date
+    meta: Metadata
+    status: str | None = None
+    org_id: UUID | None = None
+    joined: tuple[str, date] | None = None
+
+
 class Dues:
     def __init__(self, store: StreamStore) -> None:
         self.store = store
@@ -94,34 +108,37 @@ class Dues:
 
     # --- what membership says ---
 
-    async def open_account(
-        self,
-        conn: asyncpg.Connection,
-        member_id: UUID,
-        member_no: str,
-        org_id: UUID,
-        joined_at: date,
-        today: date,
-        meta: Metadata,
-    ) -> None:
-        stream, state = await self.account(conn, member_id)
-        events = domain.open_account(state, member_id, member_no, org_id, joined_at, today)
-        await self._decide(conn, events, stream, meta)
-
-    async def follow_status(
-        self,
-        conn: asyncpg.Connection,
-        member_id: UUID,
-        status: str | None,
-        org_id: UUID | None,
-        on: date,
-        meta: Metadata,
-    ) -> None:
-        stream, state = await self.account(conn, member_id)
-        if state is None:
+    async def follow_membership(self, conn: asyncpg.Connection, changes: Sequence[MembershipChange]) -> None:
+        """A consumer's batch of what membership said, set-wise: one lock statement for the accounts, one read of
+        their streams, one append; each change decided on the account as the changes before it left it."""
+        members = sorted({c.member_id for c in changes})
+        if not members:
             return
-        events = domain.follow_status(state, member_id, status or state.status, org_id or state.org_id, on)
-        await self._decide(conn, events, stream, meta)
+        # the accounts' rows locked as `account` locks one, in one order (the monthly review skips locked rows)
+        await conn.execute(
+            "SELECT 1 FROM dues_accounts WHERE member_id = ANY($1::uuid[]) ORDER BY member_id FOR UPDATE", members
+        )
+        loaded = await self.store.load_many(conn, [account_stream(m) for m in members])
+        streams = {m: loaded[account_stream(m)] for m in members}
+        states = {m: fold_stream(streams[m]) for m in members}
+        appending: list[tuple[Stream, list[DomainEvent], Metadata]] = []
+        for change in changes:
+            state = states[change.member_id]
+            if change.joined is not None:
+                member_no, joined_at = change.joined
+                assert change.org_id is not None
+                events = domain.open_account(state, change.member_id, member_no, change.org_id, joined_at, change.on)
+            elif state is None:
+                continue  # not a member this service knows (yet): the join opens the account with what it says
+            else:
+                status, org_id = change.status or state.status, change.org_id or state.org_id
+                events = domain.follow_status(state, change.member_id, status, org_id, change.on)
+            for event in events:
+                state = domain.evolve(state, event)
+            states[change.member_id] = state
+            if events:
+                appending.append((streams[change.member_id], events, change.meta))
+        await self.store.append_streams(conn, appending, Metadata(actor="service:dues"))
 
     # --- members' dues ---
 
