@@ -8,7 +8,15 @@ from shared.projections import Projection, Statements, stmt
 from shared.store import Recorded
 
 ledger = Projection(
-    "ledger", tables=["dues_accounts", "dues_ledger", "dues_payments", "dues_cases", "member_status_history"]
+    "ledger",
+    tables=[
+        "dues_accounts",
+        "dues_ledger",
+        "dues_month_totals",
+        "dues_payments",
+        "dues_cases",
+        "member_status_history",
+    ],
 )
 policies = Projection("policies", tables=["dues_policies"])
 remittances = Projection("remittances", tables=["checkoff_remittances"])
@@ -99,22 +107,64 @@ def on_wage_base_declared(e: Recorded) -> Statements:
     ]
 
 
+# --- the ledger, and with each change of one of its rows its organisation's month (dues_month_totals) ---------
+
+
+def _counts(row: str) -> list[str]:
+    """What a ledger row counts for in the report: expected, collected, arrears, members liable."""
+    live = f"({row}.liable AND NOT {row}.exempt)"
+    return [
+        f"CASE WHEN {live} THEN coalesce({row}.expected, 0) ELSE 0 END",
+        f"{row}.paid",
+        f"CASE WHEN {live} THEN greatest(coalesce({row}.expected, 0) - {row}.paid, 0) ELSE 0 END",
+        f"{live}::int",
+    ]
+
+
+def _totals(changed: str) -> str:
+    """`WITH <changed>` (CTEs ending in `new`, the rows as written, and `old`, as they were, if any), then the
+    difference added to each organisation's month."""
+    if "old AS" in changed:
+        difference = ", ".join(f"({n}) - ({o})" for n, o in zip(_counts("new"), _counts("old"), strict=True))
+        source = "new JOIN old USING (member_id, month)"
+    else:
+        difference, source = ", ".join(_counts("new")), "new"
+    return f"""
+        WITH {changed},
+        delta (org_id, month, expected, collected, arrears, members_liable) AS (
+            SELECT new.org_id, new.month, {difference} FROM {source}
+        )
+        INSERT INTO dues_month_totals AS t (org_id, month, expected, collected, arrears, members_liable)
+        SELECT * FROM delta
+        ON CONFLICT (org_id, month) DO UPDATE SET expected = t.expected + excluded.expected,
+            collected = t.collected + excluded.collected, arrears = t.arrears + excluded.arrears,
+            members_liable = t.members_liable + excluded.members_liable
+        """
+
+
+_ASSESSED = _totals(
+    "new AS (INSERT INTO dues_ledger (member_id, month, org_id, liable, reason, expected, exempt)"
+    " VALUES ($1::uuid, $2::text::date, $3::uuid, $4, $5, $6::text::numeric, $5 IS NOT DISTINCT FROM 'exempt')"
+    " ON CONFLICT DO NOTHING RETURNING *)"
+)
+_PAID = _totals(
+    "old AS (SELECT * FROM dues_ledger WHERE member_id = $1::uuid AND month = $2::text::date),"
+    " new AS (UPDATE dues_ledger SET paid = paid + $3::text::numeric"
+    " WHERE member_id = $1::uuid AND month = $2::text::date RETURNING *)"
+)
+_EXEMPTED = _totals(
+    "old AS (SELECT * FROM dues_ledger WHERE member_id = $1::uuid AND month BETWEEN $2::text::date AND $3::text::date),"
+    " new AS (UPDATE dues_ledger SET exempt = true"
+    " WHERE member_id = $1::uuid AND month BETWEEN $2::text::date AND $3::text::date RETURNING *)"
+)
+
+
 @ledger.on("DuesAssessed")
 def on_dues_assessed(e: Recorded) -> Statements:
     d = e.data
     through = ENDED_THROUGH if d.get("reason") == "ended" else d["month"]
     return [
-        stmt(
-            "INSERT INTO dues_ledger (member_id, month, org_id, liable, reason, expected, exempt)"
-            " VALUES ($1::uuid, $2::text::date, $3::uuid, $4, $5, $6::text::numeric, $5 IS NOT DISTINCT FROM 'exempt')"
-            " ON CONFLICT DO NOTHING",
-            d["member_id"],
-            d["month"],
-            d["org_id"],
-            d["liable"],
-            d.get("reason"),
-            d.get("amount"),
-        ),
+        stmt(_ASSESSED, d["member_id"], d["month"], d["org_id"], d["liable"], d.get("reason"), d.get("amount")),
         stmt(
             "UPDATE dues_accounts SET assessed_through = greatest(assessed_through, $2::text::date)"
             " WHERE member_id = $1::uuid",
@@ -128,13 +178,7 @@ def on_dues_assessed(e: Recorded) -> Statements:
 def on_dues_paid(e: Recorded) -> Statements:
     d = e.data
     return [
-        stmt(
-            "UPDATE dues_ledger SET paid = paid + $3::text::numeric"
-            " WHERE member_id = $1::uuid AND month = $2::text::date",
-            d["member_id"],
-            d["month"],
-            d["amount"],
-        ),
+        stmt(_PAID, d["member_id"], d["month"], d["amount"]),
         stmt(
             "INSERT INTO dues_payments (payment_ref, member_id, month, amount, paid_by, paid_on)"
             " VALUES ($1, $2::uuid, $3::text::date, $4::text::numeric, $5, $6::text::date) ON CONFLICT DO NOTHING",
@@ -151,15 +195,7 @@ def on_dues_paid(e: Recorded) -> Statements:
 @ledger.on("DuesExempted")
 def on_dues_exempted(e: Recorded) -> Statements:
     d = e.data
-    return [
-        stmt(
-            "UPDATE dues_ledger SET exempt = true"
-            " WHERE member_id = $1::uuid AND month BETWEEN $2::text::date AND $3::text::date",
-            d["member_id"],
-            d["from_month"],
-            d["to_month"],
-        )
-    ]
+    return [stmt(_EXEMPTED, d["member_id"], d["from_month"], d["to_month"])]
 
 
 @ledger.on("ArrearsCaseOpened")

@@ -128,18 +128,13 @@ async def cases(conn: asyncpg.Connection, org_id: UUID | None, open_only: bool) 
 
 async def dues_report(conn: asyncpg.Connection, org_id: UUID | None, first: date, last: date) -> JSON:
     """Dues expected, collected and in arrears by month and organisation, for the subtree."""
+    # from the organisations' monthly totals (projections.py): organisations x months rows, whatever the members
     rows = await conn.fetch(
         """
-        SELECT l.org_id, l.month,
-               sum(CASE WHEN l.liable AND NOT l.exempt THEN coalesce(l.expected, 0) ELSE 0 END) AS expected,
-               sum(l.paid) AS collected,
-               sum(CASE WHEN l.liable AND NOT l.exempt THEN greatest(coalesce(l.expected, 0) - l.paid, 0) ELSE 0 END)
-                   AS arrears,
-               count(*) FILTER (WHERE l.liable AND NOT l.exempt) AS members_liable
-        FROM dues_ledger l
-        WHERE l.month BETWEEN $2 AND $3
-          AND ($1::uuid IS NULL OR l.org_id IN (SELECT org_id FROM directory_subtree($1::uuid)))
-        GROUP BY l.org_id, l.month ORDER BY l.month, l.org_id
+        SELECT org_id, month, expected, collected, arrears, members_liable FROM dues_month_totals
+        WHERE month BETWEEN $2 AND $3
+          AND ($1::uuid IS NULL OR org_id IN (SELECT org_id FROM directory_subtree($1::uuid)))
+        ORDER BY month, org_id
         """,
         org_id,
         first,

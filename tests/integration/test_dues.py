@@ -248,3 +248,111 @@ async def test_a_checkoff_file_is_refused_whole_with_its_errors_and_a_rerun_appl
     assert len(ledger) == 40
     assert sum(1 for r in ledger if r["paid"] < r["expected"]) == 4  # the month assessed, then paid, once
     assert out_of_order == 0
+
+
+# the report as it was computed before its read model: over every ledger row of the subtree (the plain answer)
+PLAIN_REPORT = """
+SELECT l.org_id, l.month,
+       sum(CASE WHEN l.liable AND NOT l.exempt THEN coalesce(l.expected, 0) ELSE 0 END) AS expected,
+       sum(l.paid) AS collected,
+       sum(CASE WHEN l.liable AND NOT l.exempt THEN greatest(coalesce(l.expected, 0) - l.paid, 0) ELSE 0 END)
+           AS arrears,
+       count(*) FILTER (WHERE l.liable AND NOT l.exempt) AS members_liable
+FROM dues_ledger l
+WHERE l.month BETWEEN $2 AND $3 AND l.org_id IN (SELECT org_id FROM directory_subtree($1::uuid))
+GROUP BY l.org_id, l.month ORDER BY l.month, l.org_id
+"""
+
+
+async def test_the_dues_report_from_its_totals_equals_the_plain_sum_over_the_ledger(
+    membership_consuming: ServiceUnderTest, dues: ServiceUnderTest
+) -> None:
+    """Random months of assessments (liable or not), payments (part, whole, over) and exemptions over two townships:
+    the report read from the organisations' monthly totals equals the sum over the members' ledger rows, for the
+    county and each township, and again after the ledger is rebuilt from the log."""
+    import random  # noqa: PLC0415
+    from decimal import Decimal  # noqa: PLC0415
+
+    from services.dues.events import DuesAssessed, DuesExempted, DuesPaid  # noqa: PLC0415
+    from services.dues.handlers import account_stream  # noqa: PLC0415
+    from shared.store import Metadata  # noqa: PLC0415
+
+    m, service, rng = membership_consuming, dues.service, random.Random(28)
+    county = await make_org(m, "county")
+    towns = [await make_org(m, "township", county) for _ in range(2)]
+
+    async def known() -> None:
+        n = await service.pool.fetchval("SELECT count(*) FROM directory_orgs WHERE org_id = ANY($1::uuid[])", towns)
+        assert n == 2
+
+    await eventually(known)
+    months = [datetime(2026, mo, 1, tzinfo=UTC).date() for mo in (1, 2, 3)]
+    for _ in range(30):
+        member, org = uuid.uuid4(), uuid.UUID(rng.choice(towns))
+        events: list[Any] = []
+        for month in months:
+            liable = rng.random() > 0.2
+            amount = Decimal(rng.choice(["12.50", "20.00", "7.35"]))
+            events.append(
+                DuesAssessed(
+                    member_id=member,
+                    org_id=org,
+                    month=month,
+                    liable=liable,
+                    reason=None if liable else "retained",
+                    rate=Decimal("0.005") if liable else None,
+                    amount=amount if liable else None,
+                    policy_from=months[0],
+                )
+            )
+            for n in range(rng.choice([0, 0, 1, 2])):
+                paid = Decimal(rng.choice(["5.00", "12.50", "30.00"]))
+                events.append(
+                    DuesPaid(
+                        member_id=member,
+                        org_id=org,
+                        month=month,
+                        amount=paid,
+                        paid_by="online",
+                        payment_ref=f"{member}-{month}-{n}",
+                        paid_on=month,
+                    )
+                )
+        if rng.random() < 0.3:
+            events.append(DuesExempted(member_id=member, from_month=months[1], to_month=months[2], reason="hardship"))
+        async with service.pool.acquire() as conn, conn.transaction():
+            stream = await service.store.load(conn, account_stream(member))
+            await service.store.append(conn, stream, events, Metadata(actor="test"))
+
+    async def compare() -> None:
+        for org in (county, *towns):
+            answer = (
+                await dues.get(f"/organizations/{org}/dues/report", params={"first": "2026-01", "last": "2026-03"})
+            ).json()["items"]
+            plain = await service.pool.fetch(PLAIN_REPORT, org, months[0], months[-1])
+            assert [
+                (
+                    i["org_id"],
+                    i["month"],
+                    Decimal(i["expected"]),
+                    Decimal(i["collected"]),
+                    Decimal(i["arrears"]),
+                    i["members_liable"],
+                )
+                for i in answer
+            ] == [
+                (
+                    str(r["org_id"]),
+                    f"{r['month']:%Y-%m}",
+                    r["expected"],
+                    r["collected"],
+                    r["arrears"],
+                    r["members_liable"],
+                )
+                for r in plain
+            ]
+            assert answer  # each township has rows; the county's are its two townships'
+
+    await compare()
+    assert await service.runtime.projections.rebuild("ledger") > 0
+    await compare()
