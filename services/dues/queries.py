@@ -160,14 +160,22 @@ STATUSES = ("active", "retained", "suspended", "lapsed", "terminated")
 
 
 async def members_by_status(conn: asyncpg.Connection, org_id: UUID, as_of: date) -> JSON:
-    """Members of the subtree by status as of a date: each member's last status and organisation on that day."""
+    """Members of the subtree by status as of a date: each member's last status and organisation on that day.
+
+    Its cost grows with the members the subtree ever had (found by the history's organisation index), not with the
+    province: a county's count reads its own members' histories."""
     rows = await conn.fetch(
         """
+        WITH subtree AS (SELECT org_id FROM directory_subtree($1::uuid)),
+        ever AS (
+            SELECT DISTINCT h.member_id FROM member_status_history h JOIN subtree USING (org_id) WHERE h.since <= $2
+        )
         SELECT status, count(*) AS n FROM (
-            SELECT DISTINCT ON (member_id) member_id, org_id, status FROM member_status_history
-            WHERE since <= $2 ORDER BY member_id, since DESC, position DESC
+            SELECT DISTINCT ON (h.member_id) h.org_id, h.status
+            FROM ever JOIN member_status_history h USING (member_id)
+            WHERE h.since <= $2 ORDER BY h.member_id, h.since DESC, h.position DESC
         ) latest
-        WHERE org_id IN (SELECT org_id FROM directory_subtree($1::uuid))
+        WHERE org_id IN (SELECT org_id FROM subtree)
         GROUP BY status
         """,
         org_id,
