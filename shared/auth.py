@@ -341,7 +341,11 @@ async def record_access(
 
 async def record_reads(pool: asyncpg.Pool, principal: Principal, action: str, targets: list[str]) -> None:
     """One audit row per person a read showed (a roster page lists many)."""
-    await pool.executemany(
-        "INSERT INTO audit_log (actor, role, action, target, outcome) VALUES ($1, $2, $3, $4, 'allowed')",
-        [(principal.actor, principal.role.value, action, target) for target in targets],
+    await pool.execute(
+        "INSERT INTO audit_log (actor, role, action, target, outcome)"
+        " SELECT $1, $2, $3, target, 'allowed' FROM unnest($4::text[]) AS target",
+        principal.actor,
+        principal.role.value,
+        action,
+        targets,
     )

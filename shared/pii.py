@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Iterable
 from uuid import UUID
 
 import asyncpg
@@ -46,8 +47,18 @@ class PersonalDataVault:
                 wrapped,
             )
             wrapped = await conn.fetchval("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject)
-        blob = bytes(wrapped)
+        return self._unwrap(subject, bytes(wrapped))
+
+    def _unwrap(self, subject: UUID, blob: bytes) -> AESGCM:
         return AESGCM(self._master.decrypt(blob[:12], blob[12:], subject.bytes))
+
+    async def keys(self, conn: asyncpg.Connection, subjects: Iterable[UUID]) -> dict[UUID, AESGCM]:
+        """The keys of these people in one query, for a page that shows many (a roster, a queue); an erased person's
+        is absent. `open` then decrypts each one's values."""
+        rows = await conn.fetch(
+            "SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id = ANY($1::uuid[])", list(set(subjects))
+        )
+        return {r["subject_id"]: self._unwrap(r["subject_id"], bytes(r["wrapped_key"])) for r in rows}
 
     def _wrap(self, subject: UUID, raw: bytes) -> bytes:
         nonce = os.urandom(12)
@@ -81,7 +92,11 @@ class PersonalDataVault:
 
     async def decrypt(self, conn: asyncpg.Connection, subject: UUID, values: dict[str, str]) -> dict[str, str | None]:
         """Clear values, or None for each once the person's key is destroyed."""
-        key = await self._key(conn, subject, create=False)
+        return self.open(await self._key(conn, subject, create=False), subject, values)
+
+    @staticmethod
+    def open(key: AESGCM | None, subject: UUID, values: dict[str, str]) -> dict[str, str | None]:
+        """Clear values with the person's key (`keys`), or None for each where there is none (erased)."""
         out: dict[str, str | None] = {}
         for name, value in values.items():
             if key is None or not value.startswith(_PREFIX):

@@ -278,9 +278,9 @@ def mask_name(name: str | None) -> str | None:
     return f"{name[0]}{'*' * (len(name) - 1)}" if name else None
 
 
-async def _person(conn: asyncpg.Connection, vault: PersonalDataVault, subject: UUID, sealed: dict[str, Any]) -> JSON:
+def _person(vault: PersonalDataVault, keys: dict[UUID, Any], subject: UUID, sealed: dict[str, Any]) -> JSON:
     values = {k: sealed[f"{k}_enc"] for k in ("name", "id_number") if sealed.get(f"{k}_enc")}
-    clear = await vault.decrypt(conn, subject, values) if values else {}
+    clear = vault.open(keys.get(subject), subject, values) if values else {}
     id_number = clear.get("id_number")
     return {
         "name_masked": mask_name(clear.get("name")),
@@ -337,7 +337,8 @@ async def page(
         _PAGE, org_id, now, subtree, kind, overdue, late, submitted_at, after_kind, after_id, limit + 1
     )
     calendar = await calendars.loaded(conn)
-    items = [await _item(conn, vault, r, now, calendar) for r in rows[:limit]]
+    keys = await vault.keys(conn, [r["member_id"] for r in rows[:limit]])  # one query for the page's keys
+    items = [_item(vault, keys, r, now, calendar) for r in rows[:limit]]
     return {
         "org_id": org_id,
         "as_of": now,
@@ -346,16 +347,16 @@ async def page(
     }
 
 
-async def _item(
-    conn: asyncpg.Connection, vault: PersonalDataVault, r: asyncpg.Record, now: datetime, calendar: workdays.Calendar
+def _item(
+    vault: PersonalDataVault, keys: dict[UUID, Any], r: asyncpg.Record, now: datetime, calendar: workdays.Calendar
 ) -> JSON:
     detail = json.loads(r["detail"]) if isinstance(r["detail"], str) else dict(r["detail"])
     if r["kind"] == "application":
-        person = await _person(conn, vault, r["member_id"], detail)
+        person = _person(vault, keys, r["member_id"], detail)
         detail = {}
     else:
-        person = await _person(
-            conn, vault, r["member_id"], {"name_enc": r["m_name_enc"], "id_number_enc": r["m_id_number_enc"]}
+        person = _person(
+            vault, keys, r["member_id"], {"name_enc": r["m_name_enc"], "id_number_enc": r["m_id_number_enc"]}
         )
     return {
         "kind": r["kind"],
