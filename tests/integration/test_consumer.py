@@ -23,15 +23,21 @@ from tests.support.procs import settings_env, start_module
 
 
 def remote_event(
-    counter: uuid.UUID, by: int = 1, **extra: object
+    counter: uuid.UUID,
+    by: int = 1,
+    *,
+    name: str = "RemoteCounterIncremented",
+    position: str | None = None,
+    **extra: object,
 ) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
     envelope = Envelope(
         id=uuid.uuid4(),
         source="/union/remote",
-        type="union.remote.RemoteCounterIncremented.v1",
+        type=f"union.remote.{name}.v1",
         subject=f"counter-{counter}",
         time=datetime.now(UTC),
         partitionkey=str(counter),
+        position=position,
         data={"counter_id": str(counter), "by": by, **extra},
     )
     return envelope.to_kafka()
@@ -91,21 +97,6 @@ async def test_the_same_message_twice_has_one_effect(
     assert inbox["type"] == "union.remote.RemoteCounterIncremented.v1"
 
 
-def other_remote_event(counter: uuid.UUID) -> tuple[bytes | None, list[tuple[str, bytes]], bytes]:
-    """An event of the remote source that no projection of the kernel's test service reads."""
-    envelope = Envelope(
-        id=uuid.uuid4(),
-        source="/union/remote",
-        type="union.remote.RemoteCounterRenamed.v1",
-        subject=f"counter-{counter}",
-        time=datetime.now(UTC),
-        partitionkey=str(counter),
-        position="7",
-        data={"counter_id": str(counter), "name": "renamed"},
-    )
-    return envelope.to_kafka()
-
-
 async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_the_others(
     kernel: Runtime,
     topics: list[str],
@@ -114,7 +105,8 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
     unique: str,
 ) -> None:
     counter = uuid.uuid4()
-    read, unread = remote_event(counter, by=2), other_remote_event(counter)
+    # a renaming: an event of the remote source that no projection of the kernel's test service reads
+    read, unread = remote_event(counter, by=2), remote_event(counter, name="RemoteCounterRenamed", position="7")
     await produce(stack.bootstrap, topics[1], [read, unread])
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
@@ -139,9 +131,7 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
     # a later release reads the renaming: the source republishes, the copy fills the envelope in, applies nothing
     renamed: list[str] = []
     projection = kernel.definition.projections[0]
-    projection.on("RemoteCounterRenamed", source="/union/remote")(
-        lambda entry: renamed.append(entry.data["name"]) or []
-    )
+    projection.on("RemoteCounterRenamed", source="/union/remote")(lambda entry: renamed.append(entry.name) or [])
     try:
         await produce(stack.bootstrap, topics[1], [unread])
         again = runner(kernel, kernel_settings, f"g{unique}")
@@ -155,9 +145,9 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
             envelope = await conn.fetchval(
                 "SELECT envelope FROM inbox WHERE event_type = 'union.remote.RemoteCounterRenamed.v1'"
             )
-        assert json.loads(envelope)["data"]["name"] == "renamed"
+        assert json.loads(envelope)["type"] == "union.remote.RemoteCounterRenamed.v1"
         await kernel.projections.rebuild("counter_totals")  # and the rebuild gives it to the new handler
-        assert renamed == ["renamed"]
+        assert renamed == ["RemoteCounterRenamed"]
     finally:
         del projection.handlers[("/union/remote", "RemoteCounterRenamed")]
     assert len(await effects(kernel)) == 2
