@@ -16,9 +16,10 @@ different text within the run (inserts into two tables, updates of one row's col
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -159,7 +160,13 @@ class ProjectionRunner:
         self.projections = {p.name: p for p in projections}
 
     async def rebuild(
-        self, name: str, progress: Progress | None = None, batch: int = 5000, drain_timeout: float = 30
+        self,
+        name: str,
+        progress: Progress | None = None,
+        batch: int = 5000,
+        drain_timeout: float = 30,
+        *,
+        requested: bool = False,
     ) -> int:
         """Replay the whole log into fresh copies of the projection's tables and put them in place of the old ones;
         returns the log entries replayed by this call.
@@ -170,60 +177,78 @@ class ProjectionRunner:
         meanwhile, and a rebuild that stopped (killed, the database gone) resumes from that position when asked
         again. Only the last stretch, from wherever the copies stand to the head, holds writers back: then the
         copies take the old tables' place in the same transaction.
+
+        One rebuild at a time per schema: another asked meanwhile is refused (RebuildRunningError), except one a
+        migration `requested` (`rebuild_requests`), which waits its turn and is done once: the request goes in the
+        transaction that puts the copies in place, so replicas starting together rebuild it once.
         """
         group = self.sharing_tables(name)
         tables = list(dict.fromkeys(t for p in group for t in p.tables))
         main, shadow = self.store.schema, f"{self.store.schema}__rebuild"
-        async with self.pool.acquire() as lock_conn:
-            if not await lock_conn.fetchval(
-                "SELECT pg_try_advisory_lock(3, ($1::bigint >> 40)::int)", self.store.namespace
-            ):
-                raise RebuildRunningError(f"a rebuild of {main} runs already")
-            try:
-                done, after = await self._prepare(shadow, main, group, tables)
-                total = int(
-                    await lock_conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)")
-                )
-                replayed = 0
-                while True:  # beside the service, a batch per transaction
-                    async with self.pool.acquire() as conn, conn.transaction():
-                        await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
-                        entries = await self.store.read_log(conn, after, batch)
-                        if len(entries) < batch:
-                            break  # near the head: the rest under the lock
-                        await apply_batch(group, conn, entries)
-                        after = entries[-1].position
-                        await conn.execute(
-                            "UPDATE rebuild_state SET position = $1, done = done + $2", after, len(entries)
-                        )
+        async with self._one_at_a_time(wait=requested) as lock_conn:
+            if requested and not await lock_conn.fetchval("SELECT 1 FROM rebuild_requests WHERE name = $1", name):
+                return 0  # another replica, starting with this one, did it
+            done, after = await self._prepare(shadow, main, group, tables)
+            total = int(await lock_conn.fetchval("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM inbox)"))
+            replayed = 0
+            while True:  # beside the service, a batch per transaction
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
+                    entries = await self.store.read_log(conn, after, batch)
+                    if len(entries) < batch:
+                        break  # near the head: the rest under the lock
+                    await apply_batch(group, conn, entries)
+                    after = entries[-1].position
+                    await conn.execute("UPDATE rebuild_state SET position = $1, done = done + $2", after, len(entries))
+                done, replayed = done + len(entries), replayed + len(entries)
+                if progress is not None:
+                    progress(done, total)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
+                await self._drain(conn, drain_timeout)
+                await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
+                while entries := await self.store.read_log(conn, after, batch):
+                    await apply_batch(group, conn, entries)
+                    after = entries[-1].position
                     done, replayed = done + len(entries), replayed + len(entries)
                     if progress is not None:
-                        progress(done, total)
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await conn.execute("SELECT pg_advisory_xact_lock(2, ($1::bigint >> 40)::int)", self.store.namespace)
-                    await self._drain(conn, drain_timeout)
-                    await conn.execute(f'SET LOCAL search_path TO "{shadow}", "{main}"')
-                    while entries := await self.store.read_log(conn, after, batch):
-                        await apply_batch(group, conn, entries)
-                        after = entries[-1].position
-                        done, replayed = done + len(entries), replayed + len(entries)
-                        if progress is not None:
-                            progress(done, max(total, done))
-                    await conn.execute(f'SET LOCAL search_path TO "{main}"')
-                    for table in tables:  # the copies take the old tables' place (their names, their indexes' names)
-                        await conn.execute(f'DROP TABLE "{main}"."{table}"')
-                        await conn.execute(f'ALTER TABLE "{shadow}"."{table}" SET SCHEMA "{main}"')
-                    await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
-                    await conn.executemany(
-                        "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
-                        "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
-                        [(p.name, after) for p in group],
-                    )
-                if progress is not None:
-                    progress(done, done)
-            finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock(3, ($1::bigint >> 40)::int)", self.store.namespace)
+                        progress(done, max(total, done))
+                await self._swap(conn, main, shadow, tables, [(p.name, after) for p in group])
+                await conn.execute("DELETE FROM rebuild_requests WHERE name = $1", name)
+            if progress is not None:
+                progress(done, done)
         return replayed
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, wait: bool) -> AsyncIterator[asyncpg.Connection]:
+        """One rebuild at a time per schema: a session lock, on a connection held for the rebuild. `wait`: until the
+        rebuild running ends, else refuse."""
+        key = "(3, ($1::bigint >> 40)::int)"
+        async with self.pool.acquire() as conn:
+            if wait:
+                await conn.execute(f"SELECT pg_advisory_lock{key}", self.store.namespace)
+            elif not await conn.fetchval(f"SELECT pg_try_advisory_lock{key}", self.store.namespace):
+                raise RebuildRunningError(f"a rebuild of {self.store.schema} runs already")
+            try:
+                yield conn
+            finally:
+                await conn.execute(f"SELECT pg_advisory_unlock{key}", self.store.namespace)
+
+    @staticmethod
+    async def _swap(
+        conn: asyncpg.Connection, main: str, shadow: str, tables: Sequence[str], checkpoints: list[tuple[str, int]]
+    ) -> None:
+        """The copies take the old tables' place (their names, their indexes' names), and the checkpoints move."""
+        await conn.execute(f'SET LOCAL search_path TO "{main}"')
+        for table in tables:
+            await conn.execute(f'DROP TABLE "{main}"."{table}"')
+            await conn.execute(f'ALTER TABLE "{shadow}"."{table}" SET SCHEMA "{main}"')
+        await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
+        await conn.executemany(
+            "INSERT INTO checkpoints (name, position) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET position = $2, updated_at = now()",
+            checkpoints,
+        )
 
     async def _prepare(
         self, shadow: str, main: str, group: Sequence[Projection], tables: Sequence[str]

@@ -153,7 +153,8 @@ class Runtime:
             names = [r["name"] for r in await conn.fetch("SELECT name FROM rebuild_requests ORDER BY name")]
         for name in names:
             if name in self.projections.projections:
-                replayed = await self.projections.rebuild(name)
+                # replicas start together: one rebuilds, the others wait for it and find the request gone
+                replayed = await self.projections.rebuild(name, requested=True)
                 log.info("read model rebuilt as a migration asked", extra={"projection": name, "events": replayed})
             async with self.pool.acquire() as conn:
                 await conn.execute("DELETE FROM rebuild_requests WHERE name = $1", name)

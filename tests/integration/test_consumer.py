@@ -368,6 +368,34 @@ async def test_a_stopped_rebuild_resumes_beside_the_writing_service_and_equals_t
     assert left is None
 
 
+async def test_replicas_starting_together_rebuild_once_and_a_second_rebuild_is_refused(kernel: Runtime) -> None:
+    from shared.projections import RebuildRunningError  # noqa: PLC0415
+    from tests.integration.test_relay import append_counters  # noqa: PLC0415
+
+    await append_counters(kernel, 70, per_stream=7)
+    async with kernel.pool.acquire() as conn:
+        await conn.execute("INSERT INTO rebuild_requests (name) VALUES ('counter_totals') ON CONFLICT DO NOTHING")
+
+    async def as_a_replica_starts() -> int:
+        return await kernel.projections.rebuild("counter_totals", requested=True, batch=7)
+
+    first, second = await asyncio.gather(as_a_replica_starts(), as_a_replica_starts())
+    assert sorted([first, second]) == [0, 70]  # one replayed the log, the other found it done
+    assert not await kernel.pool.fetchval("SELECT 1 FROM rebuild_requests WHERE name = 'counter_totals'")
+
+    # an operator's rebuild while another runs is refused, not queued
+    entered = asyncio.Event()
+
+    def hold(done: int, total: int) -> None:
+        entered.set()
+
+    running = asyncio.create_task(kernel.projections.rebuild("counter_totals", hold, batch=7))
+    await entered.wait()
+    with pytest.raises(RebuildRunningError):
+        await kernel.projections.rebuild("counter_totals")
+    await running
+
+
 async def test_a_consumer_that_crashed_is_restarted_with_a_new_client_and_misses_nothing(
     stack: Stack, kernel_settings: KernelSettings, topics: list[str]
 ) -> None:
