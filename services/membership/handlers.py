@@ -20,7 +20,7 @@ from services.membership.events import (
 )
 from shared.events import DomainEvent
 from shared.pii import PersonalDataVault
-from shared.store import Metadata, Stream, StreamStore
+from shared.store import Metadata, Stream, StreamStore, new_id
 
 log = logging.getLogger("services.membership")
 
@@ -128,7 +128,7 @@ class Membership:
         blind = self.vault.blind_index(person.id_number)
         already = await self._is_member(conn, blind)
         domain.ensure_can_apply(org, already)  # the rule, checked before a data key is made for this person
-        application_id, member_id = uuid4(), uuid4()
+        application_id, member_id = uuid4(), new_id()  # members' ids time-ordered: their tables' keys grow at the end
         # never no clock: a year whose notice is not loaded yet is counted provisionally, and again on the notice
         clock = (await calendars.for_clock(conn)).clock(self.clock(), self.application_working_days)
         submitted = ApplicationSubmitted(
@@ -200,7 +200,7 @@ class Membership:
                 "SELECT id_blind_index FROM persons WHERE id_blind_index = ANY($1::text[])", blinds
             )
         }
-        new = [(row, blind, uuid4()) for row, blind in zip(rows, blinds, strict=True) if blind not in existing]
+        new = [(row, blind, new_id()) for row, blind in zip(rows, blinds, strict=True) if blind not in existing]
         if not new:
             return 0
         sealed = await self.vault.encrypt_new(conn, {member_id: _personal(row.person) for row, _, member_id in new})
