@@ -295,7 +295,14 @@ def membership_facts(org_id: str, members: list[str]) -> list[tuple[Any, ...]]:
         fact(
             "MemberJoined",
             m,
-            {"member_id": m, "member_no": f"31011525{i:08d}", "org_id": org_id, "joined_at": today},
+            {
+                "member_id": m,
+                "member_no": f"31011525{i:08d}",
+                "org_id": org_id,
+                "joined_at": today,
+                "employment_type": "regular",
+                "household_type": "urban",
+            },
         )
         for i, m in enumerate(members)
     ]
