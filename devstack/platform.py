@@ -133,8 +133,14 @@ class Platform:
                 process = ServiceProcess(replica, port + n * REPLICA_PORT_STEP, env, self.log_dir / f"{replica}.log")
                 self.processes[replica] = process
                 process.start()
-        for process in self.processes.values():
-            process.wait_ready()
+        try:
+            for process in self.processes.values():
+                process.wait_ready()
+        except RuntimeError:
+            # one of them exited: stop the others, or they outlive whoever started them. (Not ready in time is left
+            # to the caller: a process catching up is ready only once it has caught up.)
+            self.stop()
+            raise
         return self
 
     def url(self, name: str) -> str:
