@@ -130,8 +130,10 @@ async def publish_electorate(bootstrap: str, org: str, members: list[str]) -> No
             "accepts_members": True,
         }
         facts = [(org, fact("OrganizationRegistered", org, org_data))]
+        # the rest of membership's published MemberJoined (published/membership.py): a reader refuses one without it
+        joined = {"joined_at": "2020-01-01", "employment_type": "regular", "household_type": "urban"}
         facts += [
-            (m, fact("MemberJoined", m, {"member_id": m, "member_no": f"B{i:09d}", "org_id": org}))
+            (m, fact("MemberJoined", m, {**joined, "member_id": m, "member_no": f"B{i:09d}", "org_id": org}))
             for i, m in enumerate(members)
         ]
         for key, envelope in facts:
