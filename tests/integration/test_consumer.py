@@ -83,11 +83,7 @@ async def test_the_same_message_twice_has_one_effect(
     await produce(stack.bootstrap, topics[1], [message, message])  # a redelivery, as the broker would make it
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
-    task = asyncio.create_task(consuming.run())
-    try:
-        await wait_for(lambda: _handled(consuming, 2))
-    finally:
-        task.cancel()
+    await consume(consuming, 2)
     assert list((await effects(kernel)).values()) == [1]
     assert consuming.duplicates == 1
     async with kernel.pool.acquire() as conn:
@@ -110,11 +106,7 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
     await produce(stack.bootstrap, topics[1], [read, unread])
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
-    task = asyncio.create_task(consuming.run())
-    try:
-        await wait_for(lambda: _handled(consuming, 2))
-    finally:
-        task.cancel()
+    await consume(consuming, 2)
     assert consuming.handled == 2  # both applied: the handler saw each once
     assert len(await effects(kernel)) == 2
     async with kernel.pool.acquire() as conn:
@@ -135,11 +127,7 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
     try:
         await produce(stack.bootstrap, topics[1], [unread])
         again = runner(kernel, kernel_settings, f"g{unique}")
-        task = asyncio.create_task(again.run())
-        try:
-            await wait_for(lambda: _handled(again, 1))
-        finally:
-            task.cancel()
+        await consume(again, 1)
         assert (again.handled, again.duplicates, renamed) == (0, 1, [])
         async with kernel.pool.acquire() as conn:
             envelope = await conn.fetchval(
@@ -151,6 +139,15 @@ async def test_the_inbox_keeps_the_envelopes_a_projection_reads_and_the_rows_of_
     finally:
         del projection.handlers[("/union/remote", "RemoteCounterRenamed")]
     assert len(await effects(kernel)) == 2
+
+
+async def consume(consuming: ConsumerRunner, n: int) -> None:
+    """Run the consumer until it has handled, deduplicated or dead-lettered `n` messages."""
+    task = asyncio.create_task(consuming.run())
+    try:
+        await wait_for(lambda: _handled(consuming, n))
+    finally:
+        task.cancel()
 
 
 async def _handled(consuming: ConsumerRunner, n: int) -> bool:
@@ -176,11 +173,7 @@ async def test_a_poison_message_goes_to_the_dlq_and_the_next_is_handled(
     )
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
-    task = asyncio.create_task(consuming.run())
-    try:
-        await wait_for(lambda: _handled(consuming, 3))
-    finally:
-        task.cancel()
+    await consume(consuming, 3)
     assert consuming.dead_lettered == 2
     assert len(await effects(kernel)) == 1
     dead = await read_topic(stack.bootstrap, topics[2], expect=2)
@@ -306,11 +299,7 @@ async def test_a_rebuilt_projection_equals_the_live_one(
     await produce(stack.bootstrap, topics[1], [remote_event(uuid.uuid4(), by=i) for i in range(50)])
     await kernel.relay.producer.start()
     consuming = runner(kernel, kernel_settings, f"g{unique}")
-    task = asyncio.create_task(consuming.run())
-    try:
-        await wait_for(lambda: _handled(consuming, 50))
-    finally:
-        task.cancel()
+    await consume(consuming, 50)
     await append_counters(kernel, 21, per_stream=7)  # the log: own events, consumed messages, own events again
     async with kernel.pool.acquire() as conn:
         live = await conn.fetch("SELECT * FROM counter_totals ORDER BY counter_id")
